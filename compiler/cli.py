@@ -1,0 +1,220 @@
+"""The `modalc` command line: parses options, runs the pipeline, decides what to write or print.
+
+Exit codes: 0 ok, 1 invalid manifest or stale output, 2 usage, 123 internal error (a bug in modalc).
+Heavy imports (jsonschema, jinja2, modal) happen inside commands, so `modalc --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 123
+
+DEFAULT_MANIFESTS = ("app.toml", "app.yaml", "app.yml")
+ISSUES_URL = "https://github.com/modalc/modalc/issues"
+
+
+def _manifest_path(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    for name in DEFAULT_MANIFESTS:
+        if Path(name).is_file():
+            return Path(name)
+    raise click.UsageError(f"no manifest given and none of {', '.join(DEFAULT_MANIFESTS)} in this directory")
+
+
+def _report(diagnostics: Sequence[object]) -> None:
+    from .diagnostics import render_text
+
+    text = render_text(diagnostics)  # type: ignore[arg-type]
+    if text:
+        click.echo(text, nl=False, err=True)
+
+
+def _summary(errors: int, warnings: int) -> str:
+    parts = [f"{errors} error{'s' if errors != 1 else ''}"]
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return ", ".join(parts)
+
+
+def _display(path: Path) -> str:
+    """Paths as the user would type them: relative to the working directory when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+manifest_argument = click.argument("manifest", required=False, metavar="[MANIFEST]")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="modalc")
+def cli() -> None:
+    """Compile declarative TOML/YAML manifests into reviewable, deployable Modal apps.
+
+    MANIFEST defaults to ./app.toml (then ./app.yaml). Exit codes: 0 ok, 1 invalid manifest or stale
+    output, 2 usage error, 123 internal error.
+    """
+
+
+@cli.command()
+@manifest_argument
+@click.option("--env", "environments", multiple=True, metavar="NAME", help="Build only these environments.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (default: generated/ beside the manifest).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the committed output is stale.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of what would change.")
+def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | None, check: bool,
+          show_diff: bool) -> None:
+    """Validate MANIFEST and write one Python module per environment."""
+    from .pipeline import compile_manifest
+    from .write import apply_changes, plan_changes, unified_diff
+
+    path = _manifest_path(manifest)
+    result = compile_manifest(path, display_name=manifest or path.name, environments=environments,
+                              out_dir=out_dir)
+    _report(result.diagnostics)
+    if not result.ok or result.out_dir is None or result.manifest is None:
+        errors = sum(1 for d in result.diagnostics if d.is_error)
+        click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}; nothing written", err=True)
+        sys.exit(EXIT_INVALID)
+    changes = plan_changes(result.outputs, result.out_dir, result.manifest.path.name)
+    if environments:  # a partial build does not judge the modules of other environments
+        changes = [c for c in changes if c.new is not None]
+    if show_diff:
+        for change in changes:
+            if change.changed:
+                click.echo(unified_diff(change, _display(change.path)), nl=False)
+    stale = [c for c in changes if c.changed]
+    if check:
+        for change in stale:
+            state = "missing" if change.old is None else "orphaned" if change.new is None else "stale"
+            click.echo(f"{_display(change.path)}: {state}", err=True)
+        if stale:
+            hint = f"modalc build {manifest or ''}".rstrip()
+            click.echo(f"modalc: {len(stale)} generated file(s) out of date; run `{hint}`", err=True)
+            sys.exit(EXIT_INVALID)
+        click.echo(f"modalc: {len(changes)} generated file(s) up to date", err=True)
+        return
+    if show_diff:
+        sys.exit(EXIT_INVALID if stale else EXIT_OK)
+    apply_changes(changes)
+    for change in changes:
+        state = "removed" if change.new is None else "unchanged" if not change.changed else \
+            "created" if change.old is None else "updated"
+        click.echo(f"{_display(change.path)}: {state}", err=True)
+
+
+@cli.command()
+@manifest_argument
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: a machine-readable report on stdout.")
+@click.option("--env", "environments", multiple=True, metavar="NAME", help="Check only these environments.")
+def validate(manifest: str | None, output_format: str, environments: tuple[str, ...]) -> None:
+    """Check MANIFEST (schema, references, handlers) without writing anything."""
+    from .diagnostics import render_json
+    from .pipeline import check_manifest
+
+    path = _manifest_path(manifest)
+    result = check_manifest(path, display_name=manifest or path.name, environments=environments)
+    errors = sum(1 for d in result.diagnostics if d.is_error)
+    if output_format == "json":
+        click.echo(render_json(result.diagnostics), nl=False)
+    else:
+        _report(result.diagnostics)
+        if errors:
+            click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}", err=True)
+        else:
+            names = ", ".join(result.environments)
+            click.echo(f"{manifest or path.name}: valid ({names})", err=True)
+    sys.exit(EXIT_INVALID if errors else EXIT_OK)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the manifest's JSON Schema (for editors: taplo, yaml-language-server)."""
+    from importlib import resources
+
+    click.echo(resources.files("modalc.schemas").joinpath("manifest.schema.json").read_text(encoding="utf-8"),
+               nl=False)
+
+
+@cli.command()
+@manifest_argument
+@click.option("--env", "environments", multiple=True, required=True, metavar="NAME",
+              help="Two environments to compare, e.g. --env dev --env prod.")
+def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
+    """Show how two environments' generated modules differ."""
+    import difflib
+
+    from .pipeline import compile_manifest, output_path
+
+    if len(environments) != 2:
+        raise click.UsageError("give exactly two environments: --env A --env B")
+    path = _manifest_path(manifest)
+    result = compile_manifest(path, display_name=manifest or path.name, environments=environments)
+    _report(result.diagnostics)
+    if not result.ok or result.out_dir is None:
+        sys.exit(EXIT_INVALID)
+    first, second = (output_path(result.out_dir, e) for e in environments)
+    text = "".join(difflib.unified_diff(
+        result.outputs[first].splitlines(keepends=True),
+        result.outputs[second].splitlines(keepends=True),
+        fromfile=_display(first),
+        tofile=_display(second),
+    ))
+    click.echo(text or f"modalc: {environments[0]} and {environments[1]} compile to the same module", nl=False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: every failure that is not the user's becomes exit 123 with a short report."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="modalc", standalone_mode=False)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_INVALID)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_INVALID)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(EXIT_OK)
+    except SystemExit:
+        raise
+    except Exception as error:  # noqa: BLE001 - the last line of defence
+        report = _save_crash_report()
+        click.echo(
+            f"modalc: internal error: {type(error).__name__}: {error}\n"
+            f"This is a bug in modalc {__version__}, not in your manifest. Please report it at {ISSUES_URL} "
+            f"with the manifest and {report}.",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
+
+
+def _save_crash_report() -> str:
+    try:
+        fd, path = tempfile.mkstemp(prefix="modalc-crash-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"modalc {__version__}, Python {sys.version}\nargv: {sys.argv}\n\n")
+            handle.write(traceback.format_exc())
+        return f"the traceback saved in {path}"
+    except OSError:
+        return "the traceback below\n" + traceback.format_exc()

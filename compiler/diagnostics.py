@@ -1,0 +1,122 @@
+"""Diagnostics: every problem modalc reports about a manifest, as data.
+
+A diagnostic names the file, the 1-based line and column, the key path inside the manifest and a message.
+Stages collect diagnostics instead of raising, so a user sees every problem of a manifest at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+KeyPath = tuple[str | int, ...]
+
+ERROR = "error"
+WARNING = "warning"
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def format_key_path(path: Sequence[str | int]) -> str:
+    """Render a key path the way a TOML user writes it: `functions.fn.gpu`, `steps[2]`, `volumes."/cache"`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        text = part if _BARE_KEY.match(part) else json.dumps(part, ensure_ascii=False)
+        out += f".{text}" if out else text
+    return out
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem found in a manifest. Ordered by position so output is sorted and stable."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    key_path: KeyPath = field(default=(), compare=False)
+    severity: str = field(default=ERROR, compare=False)
+    hint: str | None = field(default=None, compare=False)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def render(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        key = format_key_path(self.key_path)
+        text = f"{where}: {self.severity}: "
+        if key:
+            text += f"{key}: "
+        text += self.message
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+            "key_path": format_key_path(self.key_path),
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Sort by position and drop exact repeats (environments re-validate what the base already reported)."""
+    seen: set[tuple[object, ...]] = set()
+    unique = []
+    for diag in diagnostics:
+        key = (diag.file, diag.line, diag.column, diag.severity, diag.key_path, diag.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(diag)
+    return sorted(unique, key=lambda d: (d.file, d.line, d.column, format_key_path(d.key_path), d.message))
+
+
+def render_text(diagnostics: Sequence[Diagnostic]) -> str:
+    return "".join(d.render() + "\n" for d in diagnostics)
+
+
+def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+    errors = sum(1 for d in diagnostics if d.is_error)
+    document = {
+        "valid": errors == 0,
+        "errors": errors,
+        "warnings": len(diagnostics) - errors,
+        "diagnostics": [d.to_json() for d in diagnostics],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The closest choice to a misspelt word, compared case-insensitively, or None."""
+    by_folded: dict[str, str] = {}
+    for choice in choices:
+        by_folded.setdefault(choice.casefold(), choice)
+    folded = word.casefold()
+    if folded in by_folded:
+        return by_folded[folded]
+    close = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.6)
+    return by_folded[close[0]] if close else None
+
+
+def quote_choices(choices: Iterable[str]) -> str:
+    return ", ".join(repr(c) for c in choices)
+
+
+class ManifestError(Exception):
+    """Raised by a stage that cannot go on; carries every diagnostic found so far."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        super().__init__(render_text(diagnostics))
+        self.diagnostics = list(diagnostics)

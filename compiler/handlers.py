@@ -1,0 +1,380 @@
+"""Resolve handlers statically: parse the user's source with `ast`, never import it.
+
+The user's code usually needs torch or whisper, which the machine that builds (or deploys) does not have.
+Parsing is enough to find the function, class or method a handler names, read its exact signature, and
+render that signature for the generated wrapper: annotations are rewritten to reach the user's names through
+the module alias (`Request` -> `_app_api.Request`), defaults must be literals the generated module can carry.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import pyliteral
+from .ir import Parameter, Signature
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+LITERAL_WRAPPERS = frozenset({"Literal"})
+
+
+class HandlerError(Exception):
+    """A handler that cannot be used; the message is for the user, the caller adds the position."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class ParsedModule:
+    name: str
+    path: Path
+    tree: ast.Module
+    relative_path: str
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+    is_static: bool
+    is_classmethod: bool
+    defined_in: str  # qualname of the class that defines it
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    module: ParsedModule
+    node: ast.ClassDef
+    methods: dict[str, MethodInfo] = field(default_factory=dict)
+    unresolved_bases: list[str] = field(default_factory=list)
+    is_dataclass: bool = False
+    dataclass_fields: list[str] = field(default_factory=list)
+
+
+class SourceTree:
+    """The user's Python sources under one root, parsed on demand and cached."""
+
+    def __init__(self, root: Path, project_dir: Path):
+        self.root = root
+        self.project_dir = project_dir
+        self._modules: dict[str, ParsedModule] = {}
+
+    def module(self, name: str) -> ParsedModule:
+        if name in self._modules:
+            return self._modules[name]
+        parts = name.split(".")
+        base = self.root.joinpath(*parts)
+        candidates = [base.with_suffix(".py"), base / "__init__.py"]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            shown = "/".join(parts)
+            raise HandlerError(
+                f"module {name!r} not found: no {shown}.py or {shown}/__init__.py under {self._shown_root()}"
+            )
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.project_dir):
+            raise HandlerError(f"module {name!r} resolves to {resolved}, outside the project directory")
+        relative = path.relative_to(self.project_dir).as_posix() if path.is_relative_to(self.project_dir) else str(path)
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HandlerError(f"cannot read {relative}: {exc}") from None
+        try:
+            tree = ast.parse(source, filename=relative)
+        except SyntaxError as exc:
+            raise HandlerError(f"cannot parse {relative}: {exc.msg} (line {exc.lineno})") from None
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise HandlerError(f"cannot parse {relative}: {exc}") from None
+        parsed = ParsedModule(name, path, tree, relative)
+        self._modules[name] = parsed
+        return parsed
+
+    def _shown_root(self) -> str:
+        if self.root == self.project_dir:
+            return "the manifest's directory"
+        return self.root.relative_to(self.project_dir).as_posix() + "/"
+
+    # -- lookups ------------------------------------------------------------------------------------
+
+    def find(self, module_name: str, name: str, *, depth: int = 0) -> tuple[ParsedModule, ast.stmt]:
+        """The top-level statement that defines `name` in a module, following `from x import name`."""
+        module = self.module(module_name)
+        found: ast.stmt | None = None
+        for statement in _top_level_statements(module.tree):
+            if _defines(statement, name):
+                found = statement  # the last definition wins, as at run time
+        if found is None:
+            raise HandlerError(f"{module.relative_path} defines no {name!r}")
+        if isinstance(found, ast.ImportFrom) and depth < 8:
+            source_module = _absolute_module(module, found)
+            original = next(a.name for a in found.names if (a.asname or a.name) == name)
+            if source_module is not None and self._exists(source_module):
+                return self.find(source_module, original, depth=depth + 1)
+        return module, found
+
+    def _exists(self, module_name: str) -> bool:
+        try:
+            self.module(module_name)
+        except HandlerError:
+            return False
+        return True
+
+    def class_info(self, module_name: str, name: str) -> ClassInfo:
+        module, node = self.find(module_name, name)
+        if not isinstance(node, ast.ClassDef):
+            raise HandlerError(f"{module.relative_path}: {name!r} is {_describe(node)}, not a class")
+        info = ClassInfo(name, module, node)
+        info.is_dataclass = any(_decorator_name(d) == "dataclass" for d in node.decorator_list)
+        if info.is_dataclass:
+            info.dataclass_fields = [
+                s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+            ]
+        self._collect_methods(info, module, node, depth=0)
+        return info
+
+    def _collect_methods(self, info: ClassInfo, module: ParsedModule, node: ast.ClassDef, depth: int) -> None:
+        # Bases first, so a method defined in the class itself overrides an inherited one.
+        for base in node.bases:
+            base_name = base.id if isinstance(base, ast.Name) else None
+            if base_name in (None, "object") or depth > 8:
+                if base_name is None:
+                    info.unresolved_bases.append(ast.unparse(base))
+                continue
+            try:
+                base_module, base_node = self.find(module.name, base_name)
+            except HandlerError:
+                info.unresolved_bases.append(base_name)
+                continue
+            if isinstance(base_node, ast.ClassDef):
+                self._collect_methods(info, base_module, base_node, depth + 1)
+            else:
+                info.unresolved_bases.append(base_name)
+        for statement in node.body:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                decorators = {_decorator_name(d) for d in statement.decorator_list}
+                info.methods[statement.name] = MethodInfo(
+                    statement.name,
+                    statement,
+                    is_static="staticmethod" in decorators,
+                    is_classmethod="classmethod" in decorators,
+                    defined_in=node.name,
+                )
+
+
+def _top_level_statements(tree: ast.Module) -> list[ast.stmt]:
+    """Module-level statements, including those inside top-level if/try blocks."""
+    out: list[ast.stmt] = []
+    pending = list(tree.body)
+    while pending:
+        statement = pending.pop(0)
+        if isinstance(statement, ast.If):
+            pending[:0] = [*statement.body, *statement.orelse]
+        elif isinstance(statement, ast.Try):
+            pending[:0] = [*statement.body, *statement.orelse, *statement.finalbody]
+        else:
+            out.append(statement)
+    return out
+
+
+def _defines(statement: ast.stmt, name: str) -> bool:
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return statement.name == name
+    if isinstance(statement, ast.Assign):
+        return any(isinstance(t, ast.Name) and t.id == name for t in statement.targets)
+    if isinstance(statement, ast.AnnAssign):
+        return isinstance(statement.target, ast.Name) and statement.target.id == name and statement.value is not None
+    if isinstance(statement, ast.ImportFrom):
+        return any((a.asname or a.name) == name for a in statement.names)
+    if isinstance(statement, ast.Import):
+        return any((a.asname or a.name.split(".")[0]) == name for a in statement.names)
+    return False
+
+
+def _absolute_module(module: ParsedModule, node: ast.ImportFrom) -> str | None:
+    if node.level == 0:
+        return node.module
+    package_parts = module.name.split(".")
+    if module.path.name != "__init__.py":
+        package_parts = package_parts[:-1]
+    if node.level - 1 > len(package_parts):
+        return None
+    base = package_parts[: len(package_parts) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])]) or None
+
+
+def _decorator_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
+def _describe(node: ast.stmt) -> str:
+    if isinstance(node, ast.ClassDef):
+        return "a class"
+    if isinstance(node, ast.AsyncFunctionDef):
+        return "an async function"
+    if isinstance(node, ast.FunctionDef):
+        return "a function"
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return "an imported name"
+    return "a variable"
+
+
+# --- signatures ------------------------------------------------------------------------------------
+
+
+def is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """True if the function body yields (not counting nested functions, lambdas or classes)."""
+    pending: list[ast.AST] = list(node.body)
+    while pending:
+        current = pending.pop()
+        if isinstance(current, (ast.Yield, ast.YieldFrom)):
+            return True
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        pending.extend(ast.iter_child_nodes(current))
+    return False
+
+
+def read_signature(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, module_alias: str, *, drop_first: bool = False
+) -> Signature:
+    """The signature of a function as the generated wrapper must repeat it."""
+    arguments = node.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
+    kinds = ["positional_only"] * len(arguments.posonlyargs) + ["positional_or_keyword"] * len(arguments.args)
+    entries: list[tuple[ast.arg, str, ast.expr | None]] = list(zip(positional, kinds, defaults))
+    if drop_first:
+        if not entries:
+            raise HandlerError(f"method {node.name!r} takes no `self` argument")
+        entries = entries[1:]
+    if arguments.vararg:
+        entries.append((arguments.vararg, "var_positional", None))
+    entries += [(a, "keyword_only", d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    if arguments.kwarg:
+        entries.append((arguments.kwarg, "var_keyword", None))
+    parameters = tuple(
+        Parameter(
+            name=arg.arg,
+            kind=kind,  # type: ignore[arg-type]
+            annotation=rewrite_annotation(arg.annotation, module_alias),
+            default=_default_source(node.name, arg.arg, default),
+        )
+        for arg, kind, default in entries
+    )
+    return Signature(
+        parameters=parameters,
+        returns=rewrite_annotation(node.returns, module_alias),
+        is_async=isinstance(node, ast.AsyncFunctionDef),
+        is_generator=is_generator(node),
+    )
+
+
+def _default_source(function: str, parameter: str, node: ast.expr | None) -> str | None:
+    if node is None:
+        return None
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        value = _NOT_LITERAL
+    if value is _NOT_LITERAL or isinstance(value, (set, frozenset, complex)) or value is Ellipsis:
+        raise HandlerError(
+            f"{function}(): the default of {parameter!r} is `{_short(ast.unparse(node))}`, which is not a literal",
+            hint="the generated wrapper repeats defaults; use a literal (number, string, None, list, dict) or "
+            "make the parameter required",
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise HandlerError(f"{function}(): the default of {parameter!r} is not a finite number")
+    return pyliteral.literal(value)
+
+
+_NOT_LITERAL = object()
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _AnnotationRewriter(ast.NodeTransformer):
+    """Qualify the user's names with the module alias; leave builtins and Literal[...] strings alone."""
+
+    def __init__(self, alias: str):
+        self.alias = alias
+        self.qualified = False
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in BUILTIN_NAMES:
+            return node
+        self.qualified = True
+        return ast.copy_location(ast.Attribute(ast.Name(self.alias, ast.Load()), node.id, ast.Load()), node)
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, str):  # a forward reference
+            try:
+                parsed = ast.parse(node.value, mode="eval").body
+            except SyntaxError:
+                return node
+            return self.visit(parsed)
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        node.value = self.visit(node.value)
+        head = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+        if head in LITERAL_WRAPPERS:
+            return node  # Literal["a"] holds values, not names
+        if head == "Annotated" and isinstance(node.slice, ast.Tuple) and node.slice.elts:
+            node.slice.elts[0] = self.visit(node.slice.elts[0])
+            return node
+        node.slice = self.visit(node.slice)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        node.value = self.visit(node.value)
+        return node
+
+
+def rewrite_annotation(node: ast.expr | None, module_alias: str) -> str | None:
+    """The annotation as the wrapper writes it.
+
+    Builtin-only annotations (`bytes`, `list[str]`) stay plain: Modal reads class annotations as objects.
+    Annotations that name the user's types become strings, since the user's module is imported only inside
+    the container; FastAPI and typing.get_type_hints resolve them there.
+    """
+    if node is None:
+        return None
+    copy = ast.parse(ast.unparse(node), mode="eval").body
+    rewriter = _AnnotationRewriter(module_alias)
+    text = ast.unparse(rewriter.visit(copy))
+    return pyliteral.string_literal(text) if rewriter.qualified else text
+
+
+LIST_TYPES = frozenset({"list", "List", "Sequence", "MutableSequence"})
+
+
+def annotation_is_list(annotation: str | None) -> bool | None:
+    """For batched handlers: True if an annotation is a list type, False if it clearly is not, None if unknown."""
+    if annotation is None:
+        return None
+    node = ast.parse(annotation, mode="eval").body
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        node = ast.parse(node.value, mode="eval").body
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    head = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+    if head in LIST_TYPES:
+        return True
+    if head in {"Any", "object"}:
+        return None
+    return False

@@ -1,0 +1,286 @@
+"""The intermediate representation: one frozen App per environment, everything resolved.
+
+Normalize builds it from a validated manifest; render reads it and nothing else. Every tuple is ordered the
+way the generated module shows it, so rendering is a plain walk. `Ref` fields name manifest entries by their
+alias (data, never identifiers); `name` fields of functions, classes, methods and parameters are validated
+Python identifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str  # the manifest's name for it ("default" when the manifest declares none)
+    modal_environment: str  # "" means Modal's default environment
+    protected: bool = False
+    declared: bool = True  # False for the implicit environment of a manifest without environments
+
+
+# --- images -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One image builder call: `kind` is the modal.Image method, with positional and keyword arguments.
+
+    Paths that point at the user's project are kept apart (`local_path`) because the generated module
+    resolves them against its own location, not against the deployer's working directory.
+    """
+
+    kind: str
+    args: tuple[object, ...] = ()
+    kwargs: tuple[tuple[str, object], ...] = ()
+    local_path: str | None = None  # project-relative path, rendered as MANIFEST_DIR / path
+    secrets: tuple[str, ...] = ()
+    deferred: bool = False  # a mount layer that must stay last (copy=False)
+    key_path: KeyPath = ()
+
+
+@dataclass(frozen=True)
+class Image:
+    alias: str
+    constructor: str  # debian_slim | micromamba | from_registry | from_dockerfile
+    args: tuple[object, ...] = ()
+    kwargs: tuple[tuple[str, object], ...] = ()
+    local_path: str | None = None  # the Dockerfile
+    context_dir: str | None = None
+    registry_secret: str | None = None
+    python: str | None = None
+    steps: tuple[Step, ...] = ()
+    key_path: KeyPath = ()
+
+
+# --- storage and secrets ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Volume:
+    alias: str
+    name: str
+    create_if_missing: bool = False
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Secret:
+    alias: str
+    name: str
+    required_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CloudBucket:
+    alias: str
+    bucket_name: str
+    options: tuple[tuple[str, object], ...] = ()  # CloudBucketMount keyword arguments, in signature order
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Mount:
+    path: str
+    kind: Literal["volume", "bucket"]
+    alias: str
+    read_only: bool | None = None  # None: the volume's default
+    sub_path: str | None = None
+
+
+# --- handlers ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a handler, with annotation and default already rendered as Python source."""
+
+    name: str
+    kind: Literal["positional_only", "positional_or_keyword", "var_positional", "keyword_only", "var_keyword"]
+    annotation: str | None = None
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Signature:
+    parameters: tuple[Parameter, ...] = ()
+    returns: str | None = None
+    is_async: bool = False
+    is_generator: bool = False
+
+    @property
+    def is_nullary(self) -> bool:
+        return all(p.default is not None or p.kind in ("var_positional", "var_keyword") for p in self.parameters)
+
+
+@dataclass(frozen=True)
+class Handler:
+    module: str  # dotted module path in the user's source tree
+    qualname: str
+    module_alias: str  # the identifier the generated module imports `module` as
+    kind: Literal["function", "class", "value"] = "function"  # value: a module-level object (an ASGI app)
+    signature: Signature = Signature()
+
+
+# --- functions and classes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retries:
+    max_retries: int
+    backoff_coefficient: float | None = None
+    initial_delay: float | None = None
+    max_delay: float | None = None
+    is_policy: bool = False  # written as a table in the manifest: rendered as modal.Retries(...)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str | None = None
+    timezone: str | None = None
+    period: tuple[tuple[str, float | int], ...] = ()
+
+
+@dataclass(frozen=True)
+class WebEndpoint:
+    type: Literal["fastapi", "asgi", "wsgi", "web_server"]
+    method: str | None = None
+    label: str | None = None
+    docs: bool | None = None
+    custom_domains: tuple[str, ...] = ()
+    requires_proxy_auth: bool | None = None
+    port: int | None = None
+    startup_timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    max_inputs: int
+    target_inputs: int | None = None
+
+
+@dataclass(frozen=True)
+class Batching:
+    max_batch_size: int
+    wait_ms: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What `@app.function` and `@app.cls` share; None means "not set: Modal's default"."""
+
+    image: str | None = None
+    gpu: tuple[str, ...] = ()
+    cpu: float | tuple[float, float] | None = None
+    memory: int | tuple[int, int] | None = None
+    ephemeral_disk: int | None = None
+    timeout: int | None = None
+    startup_timeout: int | None = None
+    retries: Retries | None = None
+    min_containers: int | None = None
+    max_containers: int | None = None
+    buffer_containers: int | None = None
+    scaledown_window: int | None = None
+    region: str | tuple[str, ...] | None = None
+    cloud: str | None = None
+    nonpreemptible: bool | None = None
+    memory_snapshot: bool | None = None
+    single_use_containers: bool | None = None
+    block_network: bool | None = None
+    concurrency: Concurrency | None = None
+    mounts: tuple[Mount, ...] = ()
+    secrets: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: Handler
+    settings: Settings
+    schedule: Schedule | None = None
+    web: WebEndpoint | None = None
+    batched: Batching | None = None
+    key_path: KeyPath = ()
+
+
+@dataclass(frozen=True)
+class ClassParameter:
+    name: str
+    type: Literal["str", "int", "bool", "bytes"]
+    default: object = None
+    has_default: bool = False
+
+
+@dataclass(frozen=True)
+class Hook:
+    name: str
+    signature: Signature
+    snap: bool = False
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    signature: Signature
+    batched: Batching | None = None
+    web: WebEndpoint | None = None
+    is_static: bool = False
+
+
+@dataclass(frozen=True)
+class Cls:
+    name: str
+    handler: Handler
+    settings: Settings
+    parameters: tuple[ClassParameter, ...] = ()
+    enter: tuple[Hook, ...] = ()
+    exit: tuple[Hook, ...] = ()
+    methods: tuple[Method, ...] = ()
+    create_snap: bool = False  # the user's object is created in the pre-snapshot phase
+    key_path: KeyPath = ()
+
+
+@dataclass(frozen=True)
+class Entrypoint:
+    name: str
+    function: str
+    mode: Literal["map", "starmap"]
+    inputs: str | None = None  # project-relative default input file
+    output: str = "-"
+    function_parameters: tuple[str, ...] = ()
+    key_path: KeyPath = ()
+
+
+# --- the app ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    manifest_name: str  # file name of the manifest, relative to its directory
+    manifest_sha256: str
+    manifest_dir_depth: int  # how many directories the output module sits below the manifest's directory
+    source_dir: str = "."  # handler root, relative to the manifest's directory
+    user_modules: tuple[tuple[str, str, str | None], ...] = ()  # (module, alias, image alias for imports())
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    environment: Environment
+    source: SourceInfo
+    tags: tuple[tuple[str, str], ...] = ()
+    default_image: str | None = None
+    default_secrets: tuple[str, ...] = ()
+    default_mounts: tuple[Mount, ...] = ()
+    images: tuple[Image, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    cloud_buckets: tuple[CloudBucket, ...] = ()
+    functions: tuple[Function, ...] = ()
+    classes: tuple[Cls, ...] = ()
+    entrypoints: tuple[Entrypoint, ...] = ()
+    handler_packages: tuple[str, ...] = field(default=())  # top-level packages shipped with the app

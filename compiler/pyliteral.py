@@ -1,0 +1,166 @@
+"""The only bridge from manifest data to Python source.
+
+Every value from a manifest reaches generated code through this module: data as Python literals (built the
+way `repr` builds them, then laid out the way black lays them out), names as validated identifiers. Templates
+interpolate `PyCode` only, so text that did not pass through here cannot reach a module (see render.py).
+
+Collections are always exploded one item per line with a trailing comma. Black keeps such "magic trailing
+comma" layouts as they are, so the output is black-stable by construction and a one-item change in a manifest
+is a one-line change in review.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+INDENT = "    "
+
+# Names the generated module defines at top level; a manifest name must not shadow them.
+RESERVED_NAMES = frozenset(
+    {
+        "app",
+        "modal",
+        "pathlib",
+        "sys",
+        "json",
+        "csv",
+        "IMAGES",
+        "VOLUMES",
+        "SECRETS",
+        "CLOUD_BUCKETS",
+        "MANIFEST_DIR",
+        "SOURCE_DIR",
+        "MODAL_ENVIRONMENT",
+        "MODALC_ENVIRONMENT",
+        "annotations",
+    }
+)
+
+
+class PyCode(str):
+    """Python source text produced by this module. Only PyCode may be interpolated into templates."""
+
+    __slots__ = ()
+
+
+class UnsafeValue(ValueError):
+    """A value that has no faithful Python literal (for example NaN) or a name that is not an identifier."""
+
+
+def is_identifier(name: str) -> bool:
+    """True for a plain ASCII Python identifier that is not a keyword."""
+    return name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
+
+
+def identifier(name: str) -> PyCode:
+    """A name for an identifier position; refuses anything that is not a plain identifier."""
+    if not isinstance(name, str) or not is_identifier(name):
+        raise UnsafeValue(f"{name!r} is not a valid Python identifier")
+    return PyCode(name)
+
+
+def _escape_char(char: str, quote: str) -> str:
+    # Mirrors CPython's unicode_repr, so the text is what repr() would produce with this quote character.
+    if char == "\\":
+        return "\\\\"
+    if char == quote:
+        return "\\" + quote
+    if char == "\n":
+        return "\\n"
+    if char == "\r":
+        return "\\r"
+    if char == "\t":
+        return "\\t"
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def string_literal(value: str) -> PyCode:
+    """A string literal in black's preferred quotes: double, unless that needs more escapes than single."""
+    quote = '"' if value.count('"') <= value.count("'") else "'"
+    body = "".join(_escape_char(char, quote) for char in value)
+    return PyCode(f"{quote}{body}{quote}")
+
+
+def bytes_literal(value: bytes) -> PyCode:
+    text = repr(value)  # b'...' or b"..."; bytes reprs only ever escape, so re-quote like strings
+    body = text[2:-1]
+    if text[1] == "'" and '"' not in body:
+        return PyCode(f'b"{body}"')
+    return PyCode(text)
+
+
+def scalar(value: object) -> PyCode:
+    """A literal for None, bool, int, float, str or bytes."""
+    if value is None or isinstance(value, bool):
+        return PyCode(repr(value))
+    if isinstance(value, int):
+        return PyCode(repr(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnsafeValue(f"{value!r} has no Python literal")
+        return PyCode(repr(value).replace("e+", "e"))
+    if isinstance(value, str):
+        return string_literal(value)
+    if isinstance(value, bytes):
+        return bytes_literal(value)
+    raise UnsafeValue(f"no literal for a value of type {type(value).__name__}")
+
+
+def literal(value: object) -> PyCode:
+    """A literal for a scalar or a (nested) list, tuple or dict of them, exploded one item per line."""
+    if isinstance(value, Mapping):
+        items = [PyCode(f"{literal(k)}: {literal(v)}") for k, v in value.items()]
+        return bracketed("{", items, "}")
+    if isinstance(value, list):
+        return bracketed("[", [literal(v) for v in value], "]")
+    if isinstance(value, tuple):
+        if len(value) == 1:
+            return PyCode(f"({literal(value[0])},)")
+        return bracketed("(", [literal(v) for v in value], ")")
+    return scalar(value)
+
+
+def indent_continuation(code: str, levels: int = 1) -> str:
+    """Indent every line but the first, for nesting a multi-line expression."""
+    pad = INDENT * levels
+    return code.replace("\n", "\n" + pad)
+
+
+def bracketed(opening: str, items: Sequence[str], closing: str) -> PyCode:
+    """`items` exploded between brackets, one per line with a trailing comma; empty brackets stay on one line."""
+    if not items:
+        return PyCode(opening + closing)
+    inner = "".join(f"\n{INDENT}{indent_continuation(item)}," for item in items)
+    return PyCode(f"{opening}{inner}\n{closing}")
+
+
+def keyword_arguments(arguments: Iterable[tuple[str, PyCode]]) -> list[PyCode]:
+    return [PyCode(f"{identifier(name)}={code}") for name, code in arguments]
+
+
+def call(callee: PyCode, positional: Sequence[PyCode] = (), keywords: Iterable[tuple[str, PyCode]] = ()) -> PyCode:
+    """A call with every argument on its own line (or `callee()` when there are none)."""
+    arguments = [*positional, *keyword_arguments(keywords)]
+    return PyCode(callee + bracketed("(", arguments, ")"))
+
+
+def attribute(base: PyCode, *names: str) -> PyCode:
+    return PyCode(".".join([base, *(identifier(n) for n in names)]))
+
+
+def subscript(base: PyCode, key: object) -> PyCode:
+    return PyCode(f"{base}[{scalar(key)}]")
+
+
+def raw(code: str) -> PyCode:
+    """Mark text as code. Only for fixed code written in modalc itself, never for text from a manifest."""
+    return PyCode(code)

@@ -1,0 +1,412 @@
+"""Validate stage: JSON Schema (draft 2020-12) -> every error at once, each at its file:line:col.
+
+jsonschema finds the errors; this module turns each into one message a person can act on: unknown keys get a
+did-you-mean, `oneOf` alternatives are narrowed to the branch the user evidently meant (the step kind they
+wrote, the `type` of a web endpoint, the JSON type of the value) and values are described in the manifest's
+own vocabulary (a TOML date, a YAML number that was meant as a version string).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from .diagnostics import Diagnostic, KeyPath, did_you_mean, quote_choices
+from .load import SourceMap
+
+Schema = Mapping[str, Any]
+# Maps a path in the validated document to the path where the user wrote it (environment overlays).
+PathMap = Callable[[KeyPath], KeyPath]
+
+SCHEMA_RESOURCE = "manifest.schema.json"
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The manifest schema shipped inside the package."""
+    text = resources.files("modalc.schemas").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import extend
+
+    # Strict types: a TOML/YAML boolean is not an integer, and 300.0 is not an integer timeout.
+    checker = Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {
+            "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
+            "number": lambda _, v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        }
+    )
+    strict = extend(Draft202012Validator, type_checker=checker)
+    return strict(load_schema())
+
+
+def validate_document(
+    data: object,
+    source_map: SourceMap,
+    *,
+    path_map: PathMap | None = None,
+    manifest_format: str = "toml",
+) -> list[Diagnostic]:
+    """Every schema violation in `data`, as diagnostics positioned through `source_map`."""
+    reporter = _Reporter(source_map, path_map or (lambda p: p), manifest_format)
+    for error in _validator().iter_errors(data):
+        reporter.report(error)
+    return reporter.diagnostics
+
+
+class _Reporter:
+    def __init__(self, source_map: SourceMap, path_map: PathMap, manifest_format: str):
+        self.source_map = source_map
+        self.path_map = path_map
+        self.format = manifest_format
+        self.diagnostics: list[Diagnostic] = []
+
+    # -- output -------------------------------------------------------------------------------------
+
+    def add(self, path: KeyPath, message: str, *, at_key: bool = False, hint: str | None = None) -> None:
+        source_path = self.path_map(tuple(path))
+        if at_key:
+            line, column = self.source_map.key_position(source_path)
+        else:
+            line, column = self.source_map.value_position(source_path)
+        self.diagnostics.append(Diagnostic(self.source_map.file, line, column, message, source_path, hint=hint))
+
+    # -- dispatch -----------------------------------------------------------------------------------
+
+    def report(self, error: Any) -> None:
+        path: KeyPath = tuple(error.absolute_path)
+        if "propertyNames" in error.absolute_schema_path:
+            self._property_name(error, path)
+            return
+        handler = getattr(self, f"_on_{error.validator}", None)
+        if handler is None:
+            self.add(path, error.message)
+        else:
+            handler(error, path)
+
+    def _property_name(self, error: Any, path: KeyPath) -> None:
+        name = error.instance
+        if error.validator == "pattern":
+            why = error.schema.get("x-message") or f"must match {error.validator_value}"
+            self.add((*path, name), f"{name!r} is not a valid name here: {why}", at_key=True)
+        elif error.validator == "$ref" or not isinstance(name, str):
+            self.add((*path, name), f"{name!r} is not a valid name here", at_key=True)
+        else:
+            self._dispatch_at_key(error, (*path, name))
+
+    def _dispatch_at_key(self, error: Any, path: KeyPath) -> None:
+        self.add(path, error.message, at_key=True)
+
+    # -- keywords -----------------------------------------------------------------------------------
+
+    def _on_additionalProperties(self, error: Any, path: KeyPath) -> None:
+        known = sorted(_known_properties(error.schema))
+        for key in _unexpected_keys(error.instance, known):
+            self._unknown_key(path, key, known)
+
+    _on_unevaluatedProperties = _on_additionalProperties
+
+    def _unknown_key(self, path: KeyPath, key: str, known: Iterable[str]) -> None:
+        suggestion = did_you_mean(key, known)
+        message = f"unknown key {key!r}"
+        if suggestion:
+            message += f"; did you mean {suggestion!r}?"
+        elif known:
+            message += f"; expected one of {quote_choices(known)}"
+        self.add((*path, key), message, at_key=True)
+
+    def _on_required(self, error: Any, path: KeyPath) -> None:
+        instance = error.instance
+        for key in error.validator_value:
+            if isinstance(instance, dict) and key not in instance:
+                self.add(path, f"missing required key {key!r}", at_key=True)
+
+    def _on_type(self, error: Any, path: KeyPath) -> None:
+        expected = error.validator_value
+        expected = [expected] if isinstance(expected, str) else list(expected)
+        self._wrong_type(path, error.instance, expected)
+
+    def _wrong_type(self, path: KeyPath, instance: object, expected: list[str]) -> None:
+        wanted = " or ".join(self._type_name(t) for t in expected)
+        message = f"expected {wanted}, got {self._describe(instance)}"
+        self.add(path, message, hint=self._type_hint(path, instance, expected))
+
+    def _type_hint(self, path: KeyPath, instance: object, expected: list[str]) -> str | None:
+        if "string" not in expected:
+            return None
+        if isinstance(instance, (datetime.date, datetime.time)):
+            return "quote it to make it a string"
+        if isinstance(instance, (int, float)) and not isinstance(instance, bool):
+            token = self.source_map.source_token(self.path_map(path))
+            if token and token != str(instance):
+                return f"it was read as the number {instance}; write \"{token}\" in quotes"
+            return "write it in quotes"
+        if isinstance(instance, bool) and self.format == "yaml":
+            return "write it in quotes"
+        return None
+
+    def _on_enum(self, error: Any, path: KeyPath) -> None:
+        choices = [c for c in error.validator_value if isinstance(c, str)]
+        value = error.instance
+        message = f"{_show(value)} is not one of {quote_choices(error.validator_value)}"
+        if isinstance(value, str) and (suggestion := did_you_mean(value, choices)):
+            message += f"; did you mean {suggestion!r}?"
+        self.add(path, message)
+
+    def _on_const(self, error: Any, path: KeyPath) -> None:
+        expected = error.validator_value
+        shown = json.dumps(expected) if not isinstance(expected, bool) else str(expected).lower()
+        self.add(path, f"must be {shown}, got {self._describe(error.instance)}")
+
+    def _on_pattern(self, error: Any, path: KeyPath) -> None:
+        why = error.schema.get("x-message") or f"must match the pattern {error.validator_value}"
+        self.add(path, f"{_show(error.instance)} is not valid: {why}")
+
+    def _bound(self, error: Any, path: KeyPath, relation: str) -> None:
+        self.add(path, f"must be {relation} {_number(error.validator_value)}, got {_show(error.instance)}")
+
+    def _on_minimum(self, error: Any, path: KeyPath) -> None:
+        self._bound(error, path, "at least")
+
+    def _on_maximum(self, error: Any, path: KeyPath) -> None:
+        self._bound(error, path, "at most")
+
+    def _on_exclusiveMinimum(self, error: Any, path: KeyPath) -> None:
+        self._bound(error, path, "greater than")
+
+    def _on_exclusiveMaximum(self, error: Any, path: KeyPath) -> None:
+        self._bound(error, path, "less than")
+
+    def _on_minLength(self, error: Any, path: KeyPath) -> None:
+        if error.validator_value == 1:
+            self.add(path, "must not be empty")
+        else:
+            self.add(path, f"must be at least {error.validator_value} characters long")
+
+    def _on_maxLength(self, error: Any, path: KeyPath) -> None:
+        self.add(path, f"is {len(error.instance):,} characters long; the limit is {error.validator_value:,}")
+
+    def _on_minItems(self, error: Any, path: KeyPath) -> None:
+        n = error.validator_value
+        self.add(path, "must not be empty" if n == 1 else f"needs at least {n} items, got {len(error.instance)}")
+
+    def _on_maxItems(self, error: Any, path: KeyPath) -> None:
+        self.add(path, f"takes at most {error.validator_value} items, got {len(error.instance)}")
+
+    def _on_uniqueItems(self, error: Any, path: KeyPath) -> None:
+        seen: list[object] = []
+        for index, item in enumerate(error.instance):
+            if item in seen:
+                self.add((*path, index), f"{_show(item)} is listed twice")
+            seen.append(item)
+
+    def _on_minProperties(self, error: Any, path: KeyPath) -> None:
+        known = sorted(_known_properties(error.schema))
+        self.add(path, f"needs at least one of {quote_choices(known)}" if known else "must not be empty")
+
+    def _on_oneOf(self, error: Any, path: KeyPath) -> None:
+        branches = [_resolve(b) for b in error.validator_value]
+        instance = error.instance
+        chosen = self._choose_branch(branches, instance, path)
+        if chosen is None:
+            return
+        context = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == chosen]
+        if not context:  # valid under several branches: only the kind-key case gets here
+            self.add(path, "matches more than one form; remove the extra keys")
+            return
+        for sub in _deepest_first(context):
+            self.report(sub)
+
+    _on_anyOf = _on_oneOf
+
+    def _choose_branch(self, branches: list[Schema], instance: object, path: KeyPath) -> int | None:
+        """The index of the alternative the user meant; reports and returns None when none fits at all."""
+        # 1. By kind key: each object branch requires its own first key (steps, mounts, entrypoints).
+        if isinstance(instance, dict):
+            kinds = {b["required"][0]: i for i, b in enumerate(branches) if _is_object(b) and b.get("required")}
+            typed = {b["properties"]["type"]["const"]: i for i, b in enumerate(branches) if _type_const(b)}
+            if typed:
+                return self._by_type_field(typed, instance, path)
+            if kinds and not any("type" in (b.get("required") or []) for b in branches):
+                present = [k for k in kinds if k in instance]
+                if len(present) == 1:
+                    return kinds[present[0]]
+                if len(present) > 1:
+                    self.add(path, f"takes exactly one of {quote_choices(kinds)}; found {quote_choices(present)}")
+                    return None
+                if len(kinds) > 1 or not any(_json_type_matches(b, instance) for b in branches if not _is_object(b)):
+                    self._missing_kind(path, instance, list(kinds))
+                    return None
+        # 2. By JSON type: the branch that accepts this type of value.
+        for index, branch in enumerate(branches):
+            if _json_type_matches(branch, instance):
+                return index
+        self._no_form(path, instance, branches)
+        return None
+
+    def _by_type_field(self, typed: dict[str, int], instance: dict[str, object], path: KeyPath) -> int | None:
+        kind = instance.get("type")
+        if kind is None:
+            self.add(path, f"missing required key 'type' (one of {quote_choices(typed)})", at_key=True)
+            return None
+        if kind not in typed:
+            message = f"{_show(kind)} is not one of {quote_choices(typed)}"
+            if isinstance(kind, str) and (suggestion := did_you_mean(kind, typed)):
+                message += f"; did you mean {suggestion!r}?"
+            self.add((*path, "type"), message)
+            return None
+        return typed[kind]
+
+    def _missing_kind(self, path: KeyPath, instance: dict[str, object], kinds: list[str]) -> None:
+        unknown = [k for k in instance if k not in kinds]
+        for key in unknown:
+            suggestion = did_you_mean(key, kinds)
+            if suggestion:
+                self.add((*path, key), f"unknown key {key!r}; did you mean {suggestion!r}?", at_key=True)
+                return
+        self.add(path, f"needs one of the keys {quote_choices(kinds)}", at_key=True)
+
+    def _no_form(self, path: KeyPath, instance: object, branches: list[Schema]) -> None:
+        forms = []
+        for branch in branches:
+            if "const" in branch:
+                forms.append(json.dumps(branch["const"]) if not isinstance(branch["const"], bool) else "false")
+            elif "enum" in branch:
+                forms.append(f"one of {quote_choices(branch['enum'])}")
+            else:
+                forms.append(self._type_name(_branch_type(branch)))
+        hint = None
+        if instance is True and any(b.get("const") is False for b in branches):
+            hint = "`false` switches it off; to switch it on, write the table"
+        else:
+            hint = self._type_hint(path, instance, [_branch_type(b) for b in branches])
+        self.add(path, f"expected {' or '.join(forms)}, got {self._describe(instance)}", hint=hint)
+
+    # -- words --------------------------------------------------------------------------------------
+
+    def _type_name(self, json_type: str) -> str:
+        toml = self.format == "toml"
+        return {
+            "string": "a string",
+            "integer": "an integer",
+            "number": "a number",
+            "boolean": "true or false",
+            "object": "a table" if toml else "a mapping",
+            "array": "an array" if toml else "a list",
+            "null": "nothing",
+        }.get(json_type, json_type)
+
+    def _describe(self, value: object) -> str:
+        if value is None:
+            return "nothing (null)"
+        if isinstance(value, bool):
+            return f"a boolean ({str(value).lower()})"
+        if isinstance(value, int):
+            return f"an integer ({value})"
+        if isinstance(value, float):
+            return f"a number ({value})"
+        if isinstance(value, str):
+            return f"a string ({_show(value)})"
+        if isinstance(value, datetime.datetime):
+            return f"a date-time ({value.isoformat()})"
+        if isinstance(value, datetime.date):
+            return f"a date ({value.isoformat()})"
+        if isinstance(value, datetime.time):
+            return f"a time ({value.isoformat()})"
+        if isinstance(value, dict):
+            return self._type_name("object")
+        if isinstance(value, list):
+            return self._type_name("array")
+        return type(value).__name__
+
+
+# --- schema helpers -------------------------------------------------------------------------------
+
+
+def _resolve(schema: Schema) -> Schema:
+    """Follow local `$ref`s (the manifest schema has no other kind)."""
+    seen = 0
+    while "$ref" in schema and len(schema) == 1 and seen < 16:
+        node: Any = load_schema()
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+        seen += 1
+    return schema
+
+
+def _known_properties(schema: Schema) -> set[str]:
+    known = set(schema.get("properties", {}))
+    if "$ref" in schema:
+        known |= _known_properties(_resolve({"$ref": schema["$ref"]}))
+    for sub in schema.get("allOf", []):
+        known |= _known_properties(_resolve(sub))
+    return known
+
+
+def _unexpected_keys(instance: object, known: Iterable[str]) -> list[str]:
+    if not isinstance(instance, dict):
+        return []
+    known_set = set(known)
+    return [k for k in instance if k not in known_set]
+
+
+def _is_object(schema: Schema) -> bool:
+    return schema.get("type") == "object" or ("required" in schema and "type" not in schema)
+
+
+def _type_const(schema: Schema) -> bool:
+    return isinstance(schema.get("properties", {}).get("type"), dict) and "const" in schema["properties"]["type"]
+
+
+def _branch_type(schema: Schema) -> str:
+    schema = _resolve(schema)
+    if "type" in schema:
+        return schema["type"] if isinstance(schema["type"], str) else schema["type"][0]
+    if "required" in schema or "properties" in schema:
+        return "object"
+    if "enum" in schema:
+        return "string"
+    return "value"
+
+
+def _json_type_matches(schema: Schema, instance: object) -> bool:
+    schema = _resolve(schema)
+    if "const" in schema:
+        return instance == schema["const"] and type(instance) is type(schema["const"])
+    if "enum" in schema:
+        return isinstance(instance, str)
+    kind = _branch_type(schema)
+    return {
+        "string": isinstance(instance, str),
+        "integer": isinstance(instance, int) and not isinstance(instance, bool),
+        "number": isinstance(instance, (int, float)) and not isinstance(instance, bool),
+        "boolean": isinstance(instance, bool),
+        "object": isinstance(instance, dict),
+        "array": isinstance(instance, list),
+    }.get(kind, False)
+
+
+def _deepest_first(errors: Iterable[Any]) -> Iterator[Any]:
+    return iter(sorted(errors, key=lambda e: -len(e.absolute_path)))
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value) if _jsonable(value) else repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'" if isinstance(value, str) else text[:limit] + "..."
+
+
+def _jsonable(value: object) -> bool:
+    return isinstance(value, (bool, int, float)) or value is None
+
+
+def _number(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and abs(value) >= 10000 else str(value)

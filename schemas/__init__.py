@@ -1,0 +1,1 @@
+"""The manifest JSON Schema (package data)."""
