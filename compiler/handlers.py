@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pyliteral
+from .diagnostics import did_you_mean
 from .ir import Parameter, Signature
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -111,7 +112,11 @@ class SourceTree:
             if _defines(statement, name):
                 found = statement  # the last definition wins, as at run time
         if found is None:
-            raise HandlerError(f"{module.relative_path} defines no {name!r}")
+            message = f"{module.relative_path} defines no {name!r}"
+            defined = [n for statement in _top_level_statements(module.tree) for n in _defined_names(statement)]
+            if suggestion := did_you_mean(name, [n for n in defined if not n.startswith("_")]):
+                message += f"; did you mean {suggestion!r}?"
+            raise HandlerError(message)
         if isinstance(found, ast.ImportFrom) and depth < 8:
             source_module = _absolute_module(module, found)
             original = next(a.name for a in found.names if (a.asname or a.name) == name)
@@ -195,6 +200,14 @@ def _defines(statement: ast.stmt, name: str) -> bool:
     if isinstance(statement, ast.Import):
         return any((a.asname or a.name.split(".")[0]) == name for a in statement.names)
     return False
+
+
+def _defined_names(statement: ast.stmt) -> list[str]:
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    if isinstance(statement, ast.Assign):
+        return [t.id for t in statement.targets if isinstance(t, ast.Name)]
+    return []
 
 
 def _absolute_module(module: ParsedModule, node: ast.ImportFrom) -> str | None:

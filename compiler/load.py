@@ -154,7 +154,7 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, S
             message = message[: match.start()]
         elif match := _TOML_END.search(message):
             message = message[: match.start()] + " at the end of the file"
-        raise _fail(file, line, column, f"TOML syntax: {_lower_first(message)}") from None
+        raise _fail(file, line, column, f"TOML syntax: {_toml_message(message)}") from None
     except RecursionError:
         raise _fail(file, 1, 1, "TOML syntax: values are nested too deeply") from None
     try:
@@ -166,7 +166,9 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, S
     return data, spans
 
 
-def _lower_first(message: str) -> str:
+def _toml_message(message: str) -> str:
+    if message == "Illegal character '\\n'":
+        return "unterminated string (a one-line string must close on its line; use \"\"\" for several lines)"
     return message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
 
 

@@ -25,6 +25,11 @@ OVERLAY_KEYS = ("app", "images", "volumes", "secrets", "cloud_buckets", "functio
 FORBIDDEN_MOUNT_PATHS = frozenset({"/", "/root", "/tmp"})
 APP_ID_SHAPE = re.compile(r"^ap-[a-zA-Z0-9]{22}$")
 DEFAULT_ENVIRONMENT = "default"
+WEB_ROLES = {
+    "asgi": "an ASGI app factory",
+    "wsgi": "a WSGI app factory",
+    "web_server": "a web server function",
+}
 CLASS_INSTANCE_ATTRIBUTE = "_user_instance"
 
 # Output modules are named after their environment; a user package of that name would shadow them.
@@ -696,16 +701,16 @@ class _Normalizer:
             if batched:
                 self.ctx.report((*path, "batched"), "a web endpoint cannot be batched")
             if web.type in ("asgi", "wsgi", "web_server"):
+                role = WEB_ROLES[web.type]
                 if handler.kind == "function":
                     if signature.is_async:
-                        self.ctx.report(where, f"{handler.qualname}() is async; a {web.type} factory must be a "
-                                               "plain function that returns the app")
+                        self.ctx.report(where, f"{handler.qualname}() is async; {role} must be a plain function")
                     elif signature.is_generator:
-                        self.ctx.report(where, f"{handler.qualname}() is a generator; a {web.type} factory must "
-                                               "return the app")
+                        self.ctx.report(where, f"{handler.qualname}() is a generator; {role} must be a plain "
+                                               "function")
                     elif not signature.is_nullary:
-                        self.ctx.report(where, f"{handler.qualname}() takes arguments; a {web.type} handler is "
-                                               "called with none")
+                        self.ctx.report(where, f"{handler.qualname}() requires arguments; {role} is called with "
+                                               "none")
             elif web.type == "fastapi" and signature.is_generator:
                 self.ctx.report(where, f"{handler.qualname}() is a generator; a fastapi endpoint returns a "
                                        "response (stream with a StreamingResponse instead)")
@@ -792,7 +797,7 @@ class _Normalizer:
                     self.ctx.report(path, f"{member.name!r} is both a {names[member.name]} and a {kind}; "
                                           "the generated class needs one name per member", at_key=True)
                 names.setdefault(member.name, kind)
-        if not methods:
+        if not spec.get("methods"):
             self.ctx.report(path, f"class {name} exposes no methods; list them under `methods`", at_key=True)
         return ir.Cls(name, handler, settings, parameters, enter, exit_hooks, methods,
                       create_snap=any(h.snap for h in enter), key_path=path)
@@ -817,7 +822,9 @@ class _Normalizer:
                 self.ctx.report((*path, name), f"{name!r} is reserved in the generated class", at_key=True)
             out.append(ir.ClassParameter(name, kind, default, has_default))
         self._check_constructor(info, [p.name for p in out], path)
-        return tuple(out)
+        # Modal turns parameters into a positional-or-keyword constructor signature, where a parameter
+        # without a default cannot follow one with a default; callers pass them by name, so order is free.
+        return tuple(sorted(out, key=lambda p: p.has_default))
 
     def _check_constructor(self, info: handlers.ClassInfo, names: list[str], path: KeyPath) -> None:
         init = info.methods.get("__init__")
@@ -905,6 +912,13 @@ class _Normalizer:
                 pseudo = ir.Handler(info.module.name, f"{info.name}.{name}", alias, "function", signature)
                 self._check_callable(where, name, pseudo, web, None, ir.Settings())
             out.append(ir.Method(name, signature, batching, web, method.is_static))
+        if batched_seen is not None and len(entries) > 1:
+            for index, name in enumerate(entries):
+                if name != batched_seen:
+                    where = (*path, index) if isinstance(spec, list) else (*path, name)
+                    self.ctx.report(where, f"{info.name} has a batched method ({batched_seen!r}), so it can have no "
+                                           f"other methods; Modal serves a batched class through that one method",
+                                    at_key=not isinstance(spec, list))
         return tuple(out)
 
     # -- entrypoints ----------------------------------------------------------------------------------

@@ -96,9 +96,9 @@ class _Reporter:
         name = error.instance
         if error.validator == "pattern":
             why = error.schema.get("x-message") or f"must match {error.validator_value}"
-            self.add((*path, name), f"{name!r} is not a valid name here: {why}", at_key=True)
+            self.add((*path, name), f"{name!r} is not a valid key here: {why}", at_key=True)
         elif error.validator == "$ref" or not isinstance(name, str):
-            self.add((*path, name), f"{name!r} is not a valid name here", at_key=True)
+            self.add((*path, name), f"{name!r} is not a valid key here", at_key=True)
         else:
             self._dispatch_at_key(error, (*path, name))
 

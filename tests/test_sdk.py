@@ -1,0 +1,212 @@
+"""Tier 2: import every generated module with the real `modal` and compare what it registers with the manifest.
+
+The expectations are read from the manifest itself (with a deep merge written here, independent of
+modalc's), so a mistake anywhere in the compiler shows up as a difference from what the user wrote.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import examples, manifest_of
+from modal_introspection import (
+    env_secret_keys,
+    import_with_capture,
+    schedule_fields,
+    secret_names,
+    volume_name,
+    volume_read_only,
+    webhook_fields,
+)
+
+from modalc.load import load_manifest
+
+CASES = [(example, env) for example in examples() for env in ("dev", "prod")]
+
+
+def merged_manifest(data: dict[str, Any], environment: str) -> dict[str, Any]:
+    def merge(base: Any, overlay: Any) -> Any:
+        if isinstance(base, dict) and isinstance(overlay, dict):
+            out = dict(base)
+            for key, value in overlay.items():
+                out[key] = merge(base.get(key), value)
+            return out
+        return copy.deepcopy(overlay)
+
+    result = {k: copy.deepcopy(v) for k, v in data.items() if k != "environments"}
+    overlay = data["environments"][environment]
+    for key, value in overlay.items():
+        if key not in ("modal_environment", "protected"):
+            result[key] = merge(result.get(key), value)
+    return result
+
+
+def user_packages(manifest: dict[str, Any]) -> list[str]:
+    specs = [*manifest.get("functions", {}).values(), *manifest.get("classes", {}).values()]
+    return sorted({s["handler"].split(".")[0].split(":")[0] for s in specs})
+
+
+def expected_mounts(manifest: dict[str, Any], spec: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    mounts = {**manifest["app"].get("volumes", {}), **spec.get("volumes", {})}
+    out = {}
+    for path, value in mounts.items():
+        value = {"volume": value} if isinstance(value, str) else value
+        volume = manifest["volumes"][value["volume"]]
+        read_only = value.get("read_only", volume.get("read_only", False))
+        out[path] = (volume.get("name", value["volume"]), read_only)
+    return out
+
+
+def expected_gpu(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
+@pytest.fixture(params=CASES, ids=lambda c: f"{c[0].name}-{c[1]}")
+def registered(request: pytest.FixtureRequest):
+    example, environment = request.param
+    manifest_path = manifest_of(example)
+    raw = load_manifest(manifest_path).data
+    manifest = merged_manifest(raw, environment)
+    modal_env = raw["environments"][environment].get("modal_environment", environment)
+    module, captured = import_with_capture(example / "generated" / f"app_{environment}.py", modal_env,
+                                           user_packages(manifest))
+    return manifest, module, captured
+
+
+def test_registers_exactly_the_declared_functions_and_classes(registered) -> None:
+    manifest, module, captured = registered
+    names = set(captured.by_name())
+    assert names == set(manifest.get("functions", {})) | set(manifest.get("classes", {}))
+    assert module.app.name == manifest["app"]["name"]
+
+
+def test_settings_equal_the_manifest(registered) -> None:
+    manifest, _, captured = registered
+    by_name = captured.by_name()
+    app = manifest["app"]
+    for section in ("functions", "classes"):
+        for name, spec in manifest.get(section, {}).items():
+            settings = by_name[name].settings
+            assert settings["gpu"] == expected_gpu(spec.get("gpu")), name
+            assert settings["timeout"] == spec.get("timeout", 300), name
+            assert settings["startup_timeout"] == spec.get("startup_timeout", spec.get("timeout", 300)), name
+            for key in ("min_containers", "max_containers", "buffer_containers", "scaledown_window",
+                        "ephemeral_disk", "cloud"):
+                assert settings[key] == spec.get(key), (name, key)
+            cpu, memory = spec.get("cpu"), spec.get("memory")
+            assert settings["cpu"] == (tuple(cpu) if isinstance(cpu, list) else cpu), name
+            assert settings["memory"] == (tuple(memory) if isinstance(memory, list) else memory), name
+            assert settings["nonpreemptible"] == spec.get("nonpreemptible", False), name
+            assert settings["enable_memory_snapshot"] == spec.get("memory_snapshot", False), name
+            mounts = {path: (volume_name(v), volume_read_only(v)) for path, v in settings["volumes"].items()}
+            assert mounts == expected_mounts(manifest, spec), name
+            wanted_secrets = [manifest["secrets"][a].get("name", a) for a in [*app.get("secrets", []),
+                                                                                *spec.get("secrets", [])]]
+            assert secret_names(settings["secrets"]) == wanted_secrets, name
+            assert env_secret_keys(settings["secrets"]) == sorted(spec.get("env", {})), name
+            concurrency = spec.get("concurrency", {})
+            assert settings["max_concurrent_inputs"] == concurrency.get("max_inputs"), name
+            assert settings["target_concurrent_inputs"] == concurrency.get("target_inputs"), name
+
+
+def test_retries_and_schedules_equal_the_manifest(registered) -> None:
+    manifest, _, captured = registered
+    by_name = captured.by_name()
+    for name, spec in manifest.get("functions", {}).items():
+        settings = by_name[name].settings
+        retries = spec.get("retries")
+        if retries is None:
+            assert settings["retries"] is None
+        elif isinstance(retries, int):
+            assert settings["retries"] == retries
+        else:
+            policy = settings["retries"]
+            assert policy.max_retries == retries["max_retries"]
+            assert policy.backoff_coefficient == retries.get("backoff_coefficient", 2.0)
+            assert policy.initial_delay == datetime.timedelta(seconds=retries.get("initial_delay", 1.0))
+            assert policy.max_delay == datetime.timedelta(seconds=retries.get("max_delay", 60.0))
+        schedule = spec.get("schedule")
+        if not schedule:
+            assert settings["schedule"] is None, name
+        elif "cron" in schedule:
+            expected = {"cronString": schedule["cron"], "timezone": schedule.get("timezone", "UTC")}
+            assert schedule_fields(settings["schedule"]) == {"cron": expected}
+        else:
+            assert schedule_fields(settings["schedule"]) == {"period": schedule["period"]}
+
+
+def test_web_endpoints_equal_the_manifest(registered) -> None:
+    manifest, _, captured = registered
+    by_name = captured.by_name()
+    kinds = {"fastapi": "WEBHOOK_TYPE_FUNCTION", "asgi": "WEBHOOK_TYPE_ASGI_APP", "wsgi": "WEBHOOK_TYPE_WSGI_APP",
+             "web_server": "WEBHOOK_TYPE_WEB_SERVER"}
+    for name, spec in manifest.get("functions", {}).items():
+        web = spec.get("web")
+        config = webhook_fields(by_name[name].settings["webhook_config"])
+        if not web:
+            assert config is None, name
+            continue
+        assert config["type"] == kinds[web["type"]]
+        if web["type"] == "fastapi":
+            assert config["method"] == web.get("method", "GET")
+        assert config.get("requested_suffix") == web.get("label")
+        assert config.get("web_endpoint_docs", False) == web.get("docs", False)
+        assert config.get("requires_proxy_auth", False) == web.get("requires_proxy_auth", False)
+        assert [d["name"] for d in config.get("custom_domains", [])] == web.get("custom_domains", [])
+
+
+def test_batching_equals_the_manifest(registered) -> None:
+    manifest, _, captured = registered
+    by_name = captured.by_name()
+    for name, spec in manifest.get("classes", {}).items():
+        methods = spec.get("methods", [])
+        batched = [m["batched"] for m in methods.values() if m.get("batched")] if isinstance(methods, dict) else []
+        settings = by_name[name].settings
+        if batched:
+            assert (settings["batch_max_size"], settings["batch_wait_ms"]) == (
+                batched[0]["max_batch_size"], batched[0]["wait_ms"])
+        else:
+            assert settings["batch_max_size"] is None
+
+
+def test_image_layers_follow_the_manifest_steps(registered) -> None:
+    manifest, _, captured = registered
+    by_name = captured.by_name()
+    for section in ("functions", "classes"):
+        for name, spec in manifest.get(section, {}).items():
+            alias = spec.get("image", manifest["app"].get("image"))
+            image = manifest["images"][alias]
+            layers = captured.layers(by_name[name].settings["image"])
+            kind, base_commands = layers[0]
+            assert kind == "dockerfile" and base_commands[0].startswith("FROM python:" + image["python"])
+            built = [commands for kind, commands in layers[1:] if kind == "dockerfile"]
+            mounts = [entries for kind, entries in layers[1:] if kind == "mount"]
+            steps = image.get("steps", [])
+            assert len(built) == len(steps), (name, built)
+            for step, commands in zip(steps, built):
+                text = "\n".join(commands)
+                if "apt" in step:
+                    assert "apt-get install" in text and all(p in text for p in step["apt"])
+                elif "pip" in step:
+                    assert "pip install" in text and all(p.split("[")[0] in text for p in step["pip"])
+                    if "index_url" in step:
+                        assert f"--index-url {step['index_url']}" in text
+                elif "uv_pip" in step:
+                    assert "uv pip install" in text and all(p in text for p in step["uv_pip"])
+                    if "extra_index_url" in step:
+                        assert f"--extra-index-url {step['extra_index_url']}" in text
+                elif "env" in step:
+                    assert all(f"ENV {k}=" in text for k in step["env"])
+                elif "run" in step:
+                    assert all(f"RUN {c}" in text for c in step["run"])
+                elif "workdir" in step:
+                    assert f"WORKDIR {step['workdir']}" in text
+            # The handler's package ships as the last, mounted layer.
+            package = spec["handler"].split(".")[0]
+            assert mounts and package in mounts[-1][0], (name, mounts)
