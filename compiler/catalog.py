@@ -44,7 +44,11 @@ def parse_gpu(text: str) -> tuple[str | None, str | None]:
     types = gpu_types()
     gpu = types.get(match.group("type").casefold())
     if gpu is None:
-        suggestion = did_you_mean(match.group("type"), [g.name for g in types.values()])
+        typed = match.group("type")
+        # Letter O for digit 0 ("H1OO") is the classic GPU typo; difflib alone rates it too far off.
+        suggestion = did_you_mean(typed, [g.name for g in types.values()]) or did_you_mean(
+            typed.replace("O", "0").replace("o", "0"), [g.name for g in types.values()]
+        )
         message = f"unknown GPU type {match.group('type')!r}"
         if suggestion:
             message += f"; did you mean {suggestion!r}?"

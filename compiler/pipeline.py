@@ -89,6 +89,10 @@ def check_manifest(
         # Semantics of a structurally broken manifest would only repeat the same problems.
         result.diagnostics = sort_diagnostics(diagnostics)
         return result
+    if overlays and overlays[0][0].declared and not environments:
+        # The base must be valid on its own too, even where every environment overrides a broken value.
+        implicit = declared_environments({})[0]
+        overlays.insert(0, (implicit, apply_environment(manifest.data, implicit)))
     tree = None
     for environment, overlaid in overlays:
         if tree is None:
@@ -102,9 +106,12 @@ def check_manifest(
             manifest_format=manifest.format,
             source_tree=tree,
         )
+        if not environment.declared and overlays[-1][0].declared:
+            problems = [d for d in problems if d.is_error]  # "unused" may be used by an environment
+        else:
+            if app is not None:
+                result.apps[environment.name] = app
         diagnostics += problems
-        if app is not None:
-            result.apps[environment.name] = app
     result.diagnostics = sort_diagnostics(diagnostics)
     if not result.ok:
         result.apps = {}

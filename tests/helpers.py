@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from conftest import REPO
-
+REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 CASES = REPO / "tests" / "cases"
 REGENERATE = "make goldens   (or: python -m pytest tests -q --update-goldens)"

@@ -1,0 +1,1 @@
+"""Tests of the local fake Modal control plane (modalc.control_plane)."""
