@@ -1,0 +1,25 @@
+# One task runner. `make test` is the README's test command; `make goldens` rewrites every golden file.
+PYTHON ?= .venv/bin/python
+
+.PHONY: install test goldens lint bench clean
+
+install:
+	python3 -m venv .venv
+	.venv/bin/pip install -e '.[test]'
+
+test:
+	$(PYTHON) -m pytest -m "not live" -n 2 -q
+
+goldens:
+	$(PYTHON) -m pytest tests -q --update-goldens -k "golden or error_case or plan"
+	@git status --short examples tests/cases tests/goldens || true
+
+lint:
+	$(PYTHON) -m black --check --target-version py311 examples/*/generated
+	$(PYTHON) -m pytest tests/test_examples.py -q -k black
+
+bench:
+	$(PYTHON) benchmarks/bench.py
+
+clean:
+	rm -rf .venv build dist *.egg-info .pytest_cache
