@@ -180,6 +180,145 @@ def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
     click.echo(text or f"modalc: {environments[0]} and {environments[1]} compile to the same module", nl=False)
 
 
+def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None = None):
+    """Compile one environment and insist the committed module is its output; exit 1 otherwise."""
+    from .deploy import DeployError, prepare
+
+    path = _manifest_path(manifest)
+    try:
+        prepared, diagnostics = prepare(path, environment, display_name=manifest or path.name, out_dir=out_dir,
+                                        display=_display)
+    except DeployError as error:
+        click.echo(f"modalc: {error}", err=True)
+        sys.exit(EXIT_INVALID)
+    _report(diagnostics)
+    if prepared is None:
+        errors = sum(1 for d in diagnostics if d.is_error)
+        click.echo(f"modalc: {_summary(errors, len(diagnostics) - errors)}; nothing deployed", err=True)
+        sys.exit(EXIT_INVALID)
+    return prepared
+
+
+def _refuse(error: Exception) -> None:
+    click.echo(f"modalc: {error}", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+env_option = click.option("--env", "environment", metavar="NAME", help="The manifest environment (e.g. dev, prod).")
+out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                          help="Where the generated modules are (default: generated/ beside the manifest).")
+
+
+@cli.command()
+@manifest_argument
+@env_option
+@out_option
+@click.option("--yes", is_flag=True, help="Do not ask before deploying to a protected environment.")
+@click.option("--tag", default="", help="A deployment tag of your own (Modal shows it in the app's history).")
+@click.option("--strategy", type=click.Choice(["rolling", "recreate"]), default="rolling", show_default=True)
+@click.option("--force", is_flag=True, help="Deploy even when the deployed module is the same.")
+def deploy(manifest: str | None, environment: str | None, out_dir: Path | None, yes: bool, tag: str, strategy: str,
+           force: bool) -> None:
+    """Deploy the committed module of one environment, after checking it is up to date and its secrets exist."""
+    from .deploy import DeployError, deploy as run_deploy
+
+    prepared = _prepare(manifest, environment, out_dir)
+    target = prepared.app.environment
+
+    def confirm() -> bool:
+        if not target.protected or yes:
+            return True
+        if not sys.stdin.isatty():
+            raise DeployError(f"environment {target.name!r} is protected: pass --yes to deploy without a terminal")
+        return click.confirm(
+            f"Deploy {prepared.app.name} (module sha256 {prepared.module_hash}) to protected environment "
+            f"{target.name!r} (Modal environment {prepared.modal_environment!r})?", default=False, err=True)
+
+    try:
+        run_deploy(prepared, tag=tag, strategy=strategy, force=force, confirm=confirm,
+                   say=lambda line: click.echo(line))
+    except DeployError as error:
+        _refuse(error)
+    except _modal_errors() as error:
+        _refuse(f"Modal refused the deploy: {type(error).__name__}: {error}")
+
+
+def _modal_errors() -> tuple[type[BaseException], ...]:
+    from modal.exception import Error as ModalError
+
+    from .control_plane import UnsupportedClientVersion
+
+    return (ModalError, UnsupportedClientVersion)
+
+
+@cli.command()
+@manifest_argument
+@env_option
+@out_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable plan on stdout.")
+def plan(manifest: str | None, environment: str | None, out_dir: Path | None, as_json: bool) -> None:
+    """Show what a deploy would create, computed offline with the real Modal client."""
+    import json
+
+    from .deploy import DeployError, format_plan, plan as compute_plan
+
+    prepared = _prepare(manifest, environment, out_dir)
+    try:
+        result = compute_plan(prepared)
+    except DeployError as error:
+        _refuse(error)
+    except _modal_errors() as error:
+        _refuse(f"the offline deploy failed: {type(error).__name__}: {error}")
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        click.echo(format_plan(result), nl=False)
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("arguments", nargs=-1, metavar="[MANIFEST] ENTRYPOINT")
+@env_option
+@out_option
+@click.option("--inputs", default=None, help="A .jsonl or .csv file (default: the manifest's inputs).")
+@click.option("--items", default="", help="Inputs as a JSON array, instead of a file.")
+@click.option("--output", default=None, help="Where results go: a .jsonl file, or - for stdout.")
+def run(arguments: tuple[str, ...], environment: str | None, out_dir: Path | None, inputs: str | None, items: str,
+        output: str | None) -> None:
+    """Run a declared entrypoint once (an ephemeral app), with progress over the mapped inputs."""
+    from .deploy import DeployError, run_entrypoint
+
+    if len(arguments) not in (1, 2):
+        raise click.UsageError("give the entrypoint to run, optionally after the manifest: [MANIFEST] ENTRYPOINT")
+    manifest, entrypoint = (None, arguments[0]) if len(arguments) == 1 else arguments
+    prepared = _prepare(manifest, environment, out_dir)
+
+    def progress(total: int):
+        return click.progressbar(length=total, label=entrypoint, file=sys.stderr)
+
+    try:
+        run_entrypoint(prepared, entrypoint, inputs=inputs, items=items, output=output, progress=progress)
+    except DeployError as error:
+        _refuse(error)
+    except _modal_errors() as error:
+        _refuse(f"the run failed: {type(error).__name__}: {error}")
+
+
+@cli.command()
+@manifest_argument
+@env_option
+@out_option
+def serve(manifest: str | None, environment: str | None, out_dir: Path | None) -> None:
+    """Serve an environment's module with `modal serve` (hot reload); rebuild to pick up manifest changes."""
+    import subprocess
+
+    from .deploy import serve_command
+
+    prepared = _prepare(manifest, environment, out_dir)
+    command = serve_command(prepared)
+    click.echo("+ " + " ".join(command), err=True)
+    sys.exit(subprocess.call(command))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: every failure that is not the user's becomes exit 123 with a short report."""
     try:

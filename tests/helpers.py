@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import os
@@ -11,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -102,3 +104,66 @@ def assert_golden(path: Path, actual: str, update: bool) -> None:
             f"golden mismatch: {path.relative_to(REPO)}\n{diff[:6000]}\nIf the change is intended, regenerate with:\n"
             f"    {REGENERATE}\nand read the diff before committing."
         )
+
+
+# --- expectations read straight from a manifest (independent of modalc's own merge) ---------------
+
+
+def merged_manifest(data: dict[str, Any], environment: str) -> dict[str, Any]:
+    def merge(base: Any, overlay: Any) -> Any:
+        if isinstance(base, dict) and isinstance(overlay, dict):
+            out = dict(base)
+            for key, value in overlay.items():
+                out[key] = merge(base.get(key), value)
+            return out
+        return copy.deepcopy(overlay)
+
+    result = {k: copy.deepcopy(v) for k, v in data.items() if k != "environments"}
+    overlay = data["environments"][environment]
+    for key, value in overlay.items():
+        if key not in ("modal_environment", "protected"):
+            result[key] = merge(result.get(key), value)
+    return result
+
+
+def user_packages(manifest: dict[str, Any]) -> list[str]:
+    specs = [*manifest.get("functions", {}).values(), *manifest.get("classes", {}).values()]
+    return sorted({s["handler"].split(".")[0].split(":")[0] for s in specs})
+
+
+def expected_mounts(manifest: dict[str, Any], spec: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    mounts = {**manifest["app"].get("volumes", {}), **spec.get("volumes", {})}
+    out = {}
+    for path, value in mounts.items():
+        value = {"volume": value} if isinstance(value, str) else value
+        volume = manifest["volumes"][value["volume"]]
+        read_only = value.get("read_only", volume.get("read_only", False))
+        out[path] = (volume.get("name", value["volume"]), read_only)
+    return out
+
+
+def expected_gpu(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
+def assert_step_layer(step: dict[str, Any], commands: list[str]) -> None:
+    """One manifest image step against the Dockerfile commands of its layer."""
+    text = "\n".join(commands)
+    if "apt" in step:
+        assert "apt-get install" in text and all(p in text for p in step["apt"]), text
+    elif "pip" in step:
+        assert "pip install" in text and all(p.split("[")[0] in text for p in step["pip"]), text
+        if "index_url" in step:
+            assert f"--index-url {step['index_url']}" in text
+    elif "uv_pip" in step:
+        assert "uv pip install" in text and all(p in text for p in step["uv_pip"]), text
+        if "extra_index_url" in step:
+            assert f"--extra-index-url {step['extra_index_url']}" in text
+    elif "env" in step:
+        assert all(f"ENV {k}=" in text for k in step["env"]), text
+    elif "run" in step:
+        assert all(f"RUN {c}" in text for c in step["run"]), text
+    elif "workdir" in step:
+        assert f"WORKDIR {step['workdir']}" in text, text

@@ -6,13 +6,12 @@ modalc's), so a mistake anywhere in the compiler shows up as a difference from w
 
 from __future__ import annotations
 
-import copy
 import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import examples, manifest_of
+from helpers import assert_step_layer, examples, expected_gpu, expected_mounts, manifest_of, merged_manifest, user_packages
 from modal_introspection import (
     env_secret_keys,
     import_with_capture,
@@ -26,45 +25,6 @@ from modal_introspection import (
 from modalc.load import load_manifest
 
 CASES = [(example, env) for example in examples() for env in ("dev", "prod")]
-
-
-def merged_manifest(data: dict[str, Any], environment: str) -> dict[str, Any]:
-    def merge(base: Any, overlay: Any) -> Any:
-        if isinstance(base, dict) and isinstance(overlay, dict):
-            out = dict(base)
-            for key, value in overlay.items():
-                out[key] = merge(base.get(key), value)
-            return out
-        return copy.deepcopy(overlay)
-
-    result = {k: copy.deepcopy(v) for k, v in data.items() if k != "environments"}
-    overlay = data["environments"][environment]
-    for key, value in overlay.items():
-        if key not in ("modal_environment", "protected"):
-            result[key] = merge(result.get(key), value)
-    return result
-
-
-def user_packages(manifest: dict[str, Any]) -> list[str]:
-    specs = [*manifest.get("functions", {}).values(), *manifest.get("classes", {}).values()]
-    return sorted({s["handler"].split(".")[0].split(":")[0] for s in specs})
-
-
-def expected_mounts(manifest: dict[str, Any], spec: dict[str, Any]) -> dict[str, tuple[str, bool]]:
-    mounts = {**manifest["app"].get("volumes", {}), **spec.get("volumes", {})}
-    out = {}
-    for path, value in mounts.items():
-        value = {"volume": value} if isinstance(value, str) else value
-        volume = manifest["volumes"][value["volume"]]
-        read_only = value.get("read_only", volume.get("read_only", False))
-        out[path] = (volume.get("name", value["volume"]), read_only)
-    return out
-
-
-def expected_gpu(value: Any) -> Any:
-    if isinstance(value, list) and len(value) == 1:
-        return value[0]
-    return value
 
 
 @pytest.fixture(params=CASES, ids=lambda c: f"{c[0].name}-{c[1]}")
@@ -190,23 +150,7 @@ def test_image_layers_follow_the_manifest_steps(registered) -> None:
             steps = image.get("steps", [])
             assert len(built) == len(steps), (name, built)
             for step, commands in zip(steps, built):
-                text = "\n".join(commands)
-                if "apt" in step:
-                    assert "apt-get install" in text and all(p in text for p in step["apt"])
-                elif "pip" in step:
-                    assert "pip install" in text and all(p.split("[")[0] in text for p in step["pip"])
-                    if "index_url" in step:
-                        assert f"--index-url {step['index_url']}" in text
-                elif "uv_pip" in step:
-                    assert "uv pip install" in text and all(p in text for p in step["uv_pip"])
-                    if "extra_index_url" in step:
-                        assert f"--extra-index-url {step['extra_index_url']}" in text
-                elif "env" in step:
-                    assert all(f"ENV {k}=" in text for k in step["env"])
-                elif "run" in step:
-                    assert all(f"RUN {c}" in text for c in step["run"])
-                elif "workdir" in step:
-                    assert f"WORKDIR {step['workdir']}" in text
+                assert_step_layer(step, commands)
             # The handler's package ships as the last, mounted layer.
             package = spec["handler"].split(".")[0]
             assert mounts and package in mounts[-1][0], (name, mounts)

@@ -1,0 +1,288 @@
+"""Tier 4: `modalc deploy` and `modalc plan` through the real, unmodified modal client, against the local
+control plane, for every example in dev and in prod."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import (
+    REPO,
+    CliResult,
+    assert_golden,
+    assert_step_layer,
+    examples,
+    manifest_of,
+    merged_manifest,
+    run_cli,
+)
+
+from modalc.control_plane import ControlPlaneState, client_for, serve
+from modalc.load import load_manifest
+
+ENVIRONMENTS = ("dev", "prod")
+CASES = [(example, env) for example in examples() for env in ENVIRONMENTS]
+PLAN_GOLDENS = REPO / "tests" / "goldens" / "plan"
+WEBHOOK_TYPES = {"fastapi": "fastapi_endpoint", "asgi": "asgi_app", "wsgi": "wsgi_app", "web_server": "web_server"}
+
+
+def modal_environment_of(raw: dict[str, Any], environment: str) -> str:
+    return raw["environments"][environment].get("modal_environment", environment)
+
+
+def seed(state: ControlPlaneState, manifest: dict[str, Any], modal_env: str, *, skip_secret: str | None = None) -> None:
+    """What a team would have created in Modal before deploying: the environment, secrets and volumes."""
+    state.add_environment(modal_env)
+    for alias, secret in manifest.get("secrets", {}).items():
+        name = secret.get("name", alias)
+        if name != skip_secret:
+            state.add_secret(modal_env, name, secret.get("required_keys", []))
+    for alias, volume in manifest.get("volumes", {}).items():
+        if not volume.get("create_if_missing"):
+            state.add_volume(modal_env, volume.get("name", alias))
+
+
+@contextlib.contextmanager
+def control_plane(state: ControlPlaneState) -> Iterator[Any]:
+    with serve(state) as handle, client_for(handle):
+        yield handle
+
+
+def deploy(project: Path, environment: str, *extra: str) -> CliResult:
+    return run_cli(["deploy", manifest_of(project).name, "--env", environment, *extra], cwd=project)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    destination = tmp_path / "inference_api"
+    shutil.copytree(REPO / "examples" / "inference_api", destination)
+    return destination
+
+
+# --- every example, both environments ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("example", "environment"), CASES, ids=lambda c: getattr(c, "name", c))
+def test_deploy_sends_exactly_the_manifest(example: Path, environment: str) -> None:
+    raw = load_manifest(manifest_of(example)).data
+    manifest = merged_manifest(raw, environment)
+    modal_env = modal_environment_of(raw, environment)
+    state = ControlPlaneState()
+    seed(state, manifest, modal_env)
+    with control_plane(state):
+        result = deploy(example, environment, "--yes")
+    assert result.exit_code == 0, result.stderr + result.stdout
+    assert f"{manifest['app']['name']}: deployed to Modal environment {modal_env!r}" in result.stdout
+    (record,) = state.deployments
+    assert_record_matches(record, manifest, modal_env)
+    for function in record["functions"]:
+        if function.get("webhook"):
+            assert f"  {function['name']}: {function['webhook']['url']}" in result.stdout
+
+
+def assert_record_matches(record: dict[str, Any], manifest: dict[str, Any], modal_env: str) -> None:
+    assert record["app"] == manifest["app"]["name"]
+    assert record["environment"] == modal_env
+    for key, value in manifest["app"].get("tags", {}).items():
+        assert record["tags"][key] == value
+    functions = {f["name"]: f for f in record["functions"]}
+    assert set(functions) == set(manifest.get("functions", {})) | set(manifest.get("classes", {}))
+    for section in ("functions", "classes"):
+        for name, spec in manifest.get(section, {}).items():
+            sent = functions[name]
+            assert sent["kind"] == ("function" if section == "functions" else "class")
+            assert_settings(sent, spec, manifest, modal_env)
+            assert_image(sent, spec, manifest, record)
+            if section == "classes":
+                methods = spec.get("methods", [])
+                assert sorted(m["name"] for m in sent["class"]["methods"]) == sorted(methods)
+
+
+def assert_settings(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[str, Any], modal_env: str) -> None:
+    gpus = spec.get("gpu")
+    gpus = [gpus] if isinstance(gpus, str) else gpus or []
+    wanted = [{"type": g.split(":")[0].upper(), "count": int(g.split(":")[1]) if ":" in g else 1} for g in gpus]
+    assert (sent.get("gpus") or []) == wanted, sent["name"]
+    assert sent["timeout_secs"] == spec.get("timeout", 300)
+    scaling = sent["autoscaling"]
+    for key in ("min_containers", "max_containers", "buffer_containers", "scaledown_window"):
+        assert scaling.get(key) == spec.get(key), (sent["name"], key)
+    concurrency = spec.get("concurrency")
+    if concurrency:
+        assert sent["concurrency"]["max_inputs"] == concurrency["max_inputs"]
+        assert sent["concurrency"].get("target_inputs") in (concurrency.get("target_inputs"), None, 0) or \
+            sent["concurrency"]["target_inputs"] == concurrency.get("target_inputs", concurrency["max_inputs"])
+    else:
+        assert not sent.get("concurrency"), sent["name"]
+    schedule = spec.get("schedule")
+    if not schedule:
+        assert sent.get("schedule") is None
+    elif "cron" in schedule:
+        assert sent["schedule"] == {"cron": schedule["cron"], "timezone": schedule.get("timezone", "UTC")}
+    else:
+        assert sent["schedule"]["period"] == schedule["period"]
+    web = spec.get("web")
+    if web:
+        assert sent["webhook"]["type"] == WEBHOOK_TYPES[web["type"]]
+        assert sent["webhook"]["url"].startswith("https://") and sent["webhook"]["url"].endswith(".modal.run")
+        if web.get("label"):
+            assert web["label"] in sent["webhook"]["url"]
+        if web["type"] == "fastapi":
+            assert sent["webhook"]["method"] == web.get("method", "GET")
+    else:
+        assert sent.get("webhook") is None
+    secret_aliases = [*manifest["app"].get("secrets", []), *spec.get("secrets", [])]
+    named = [s for s in sent["secrets"] if "name" in s]
+    assert named == [{"name": manifest["secrets"][a].get("name", a), "environment": modal_env} for a in secret_aliases]
+    mounts = {**manifest["app"].get("volumes", {}), **spec.get("volumes", {})}
+    volumes = {v["mount_path"]: v for v in sent["volumes"]}
+    assert set(volumes) == set(mounts)
+    for path, value in mounts.items():
+        value = {"volume": value} if isinstance(value, str) else value
+        declared = manifest["volumes"][value["volume"]]
+        assert volumes[path]["name"] == declared.get("name", value["volume"])
+        assert volumes[path]["environment"] == modal_env
+        assert volumes[path]["read_only"] == value.get("read_only", declared.get("read_only", False))
+
+
+def assert_image(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[str, Any], record: dict[str, Any]) -> None:
+    image = manifest["images"][spec.get("image", manifest["app"].get("image"))]
+    layers = record["images"][sent["image"]]["layers"]
+    assert layers[0]["dockerfile_commands"][0].startswith("FROM python:" + image["python"])
+    steps = image.get("steps", [])
+    assert len(layers) == 1 + len(steps)
+    for step, layer in zip(steps, layers[1:]):
+        assert_step_layer(step, layer["dockerfile_commands"])
+    package = spec["handler"].split(".")[0]
+    shipped = [f["path"] for m in sent["mounts"] for f in m.get("files", [])]
+    assert any(path.startswith(f"/root/{package}/") for path in shipped), shipped
+
+
+# --- safety ----------------------------------------------------------------------------------------
+
+
+def test_missing_secret_in_prod_fails_preflight_and_creates_nothing(project: Path) -> None:
+    raw = load_manifest(manifest_of(project)).data
+    state = ControlPlaneState()
+    seed(state, merged_manifest(raw, "prod"), "prod", skip_secret="huggingface")
+    with control_plane(state):
+        result = deploy(project, "prod", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "modalc: preflight failed; nothing was deployed:\n"
+        "  - secret 'huggingface' (used by function predict) does not exist in Modal environment 'prod'; "
+        "create it with `modal secret create --env prod huggingface HF_TOKEN=...`\n"
+    )
+    assert state.deployments == []
+    assert state.environments["prod"].get("apps", {}) == {}
+
+
+def test_secret_without_its_required_keys_fails_preflight(project: Path) -> None:
+    raw = load_manifest(manifest_of(project)).data
+    state = ControlPlaneState()
+    seed(state, merged_manifest(raw, "dev"), "dev", skip_secret="huggingface")
+    state.add_secret("dev", "huggingface", ["SOMETHING_ELSE"])
+    with control_plane(state):
+        result = deploy(project, "dev")
+    assert result.exit_code == 1
+    assert "secret 'huggingface' (used by function predict) in Modal environment 'dev' lacks required keys: HF_TOKEN" \
+        in result.stderr
+    assert state.deployments == []
+
+
+def test_missing_environment_is_reported(project: Path) -> None:
+    state = ControlPlaneState()
+    with control_plane(state):
+        result = deploy(project, "dev")
+    assert result.exit_code == 1
+    assert "Modal environment 'dev' does not exist: create it with `modal environment create dev`" in result.stderr
+
+
+def test_redeploy_without_change_is_a_no_op_and_a_change_redeploys(project: Path) -> None:
+    raw = load_manifest(manifest_of(project)).data
+    state = ControlPlaneState()
+    seed(state, merged_manifest(raw, "dev"), "dev")
+    with control_plane(state):
+        first = deploy(project, "dev")
+        second = deploy(project, "dev")
+        forced = deploy(project, "dev", "--force")
+        manifest = project / "app.toml"
+        manifest.write_text(manifest.read_text().replace('functions.api = { max_containers = 2 }',
+                                                         'functions.api = { max_containers = 3 }'))
+        assert run_cli(["build", "app.toml", "--env", "dev"], cwd=project).exit_code == 0
+        third = deploy(project, "dev", "--tag", "v2")
+    assert first.exit_code == second.exit_code == forced.exit_code == third.exit_code == 0
+    assert "sentiment-api: no changes in Modal environment 'dev'" in second.stdout
+    assert [d["version"] for d in state.deployments] == [1, 2, 3]
+    assert state.deployments[-1]["deployment_tag"] == "v2"
+    api = next(f for f in state.deployments[-1]["functions"] if f["name"] == "api")
+    assert api["autoscaling"]["max_containers"] == 3
+    hashes = [d["tags"]["modalc.module-sha256"] for d in state.deployments]
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_protected_environment_needs_yes_without_a_terminal(project: Path) -> None:
+    raw = load_manifest(manifest_of(project)).data
+    state = ControlPlaneState()
+    seed(state, merged_manifest(raw, "prod"), "prod")
+    with control_plane(state):
+        refused = deploy(project, "prod")
+        assert state.deployments == []
+        accepted = deploy(project, "prod", "--yes")
+    assert refused.exit_code == 1
+    assert "environment 'prod' is protected: pass --yes to deploy without a terminal" in refused.stderr
+    assert accepted.exit_code == 0 and len(state.deployments) == 1
+
+
+def test_stale_committed_module_is_refused(project: Path) -> None:
+    manifest = project / "app.toml"
+    manifest.write_text(manifest.read_text().replace('gpu = "L4"', 'gpu = "L40S"'))
+    state = ControlPlaneState()
+    with control_plane(state):
+        result = deploy(project, "dev")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("modalc: generated/app_dev.py is stale")
+    assert "Run `modalc build app.toml --env dev`" in result.stderr
+    assert state.deployments == []
+
+
+def test_a_module_cannot_be_deployed_to_another_environment_by_hand(project: Path) -> None:
+    """Plain `modal deploy --env dev generated/app_prod.py` must fail before creating anything."""
+    import modal
+
+    from modalc.deploy import import_module
+
+    state = ControlPlaneState()
+    state.add_environment("dev")
+    with control_plane(state):
+        modal.config.config.override_locally("environment", "dev")
+        with pytest.raises(RuntimeError, match="compiled for Modal environment 'prod'"):
+            import_module(project / "generated" / "app_prod.py")
+    assert state.deployments == []
+
+
+# --- plan ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("example", "environment"), CASES, ids=lambda c: getattr(c, "name", c))
+def test_plan_json_is_a_golden_file(example: Path, environment: str, update_goldens: bool) -> None:
+    result = run_cli(["plan", manifest_of(example).name, "--env", environment, "--json"], cwd=example)
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["environment"]["name"] == environment
+    assert_golden(PLAN_GOLDENS / f"{example.name}-{environment}.json", result.stdout, update_goldens)
+
+
+def test_plan_text_names_what_would_be_created() -> None:
+    example = REPO / "examples" / "whisper_service"
+    result = run_cli(["plan", "--env", "prod"], cwd=example)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(
+        "Plan: deploy whisper-transcriber to Modal environment 'prod' (environment prod, protected)\n")
+    assert "  gpu         H100 then A100-80GB\n" in result.stdout
+    assert "volume whisper-cache (created if missing); used by class Transcriber" in result.stdout
