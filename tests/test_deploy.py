@@ -286,3 +286,58 @@ def test_plan_text_names_what_would_be_created() -> None:
         "Plan: deploy whisper-transcriber to Modal environment 'prod' (environment prod, protected)\n")
     assert "  gpu         H100 then A100-80GB\n" in result.stdout
     assert "volume whisper-cache (created if missing); used by class Transcriber" in result.stdout
+
+
+# --- the README's walkthrough, as a user runs it ------------------------------------------------------
+
+
+def test_readme_offline_walkthrough(tmp_path: Path) -> None:
+    """A control plane process, then `modalc plan` and `modalc deploy` processes for dev and prod."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    project = tmp_path / "whisper_service"
+    shutil.copytree(REPO / "examples" / "whisper_service", project)
+    state_file = tmp_path / "cp-state.json"
+    state_file.write_text('{"environments": {"dev": {}, "prod": {}}}')
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "modalc.control_plane", "--port", str(port),
+                               "--state", str(state_file)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline and server.poll() is None, "control plane did not start"
+            time.sleep(0.05)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+        environment.update(MODAL_SERVER_URL=f"http://127.0.0.1:{port}", MODAL_TOKEN_ID="ak-local",
+                           MODAL_TOKEN_SECRET="as-local", MODAL_CONFIG_PATH=os.devnull)
+        modalc = [sys.executable, "-m", "modalc"]
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*modalc, *args], cwd=project, env=environment, capture_output=True, text=True)
+
+        planned = run("plan", "--env", "prod")
+        assert planned.returncode == 0, planned.stderr
+        assert planned.stdout.startswith("Plan: deploy whisper-transcriber to Modal environment 'prod'")
+        dev = run("deploy", "--env", "dev")
+        prod = run("deploy", "--env", "prod", "--yes")
+        assert dev.returncode == 0, dev.stderr
+        assert prod.returncode == 0, prod.stderr
+        assert "whisper-transcriber: deployed to Modal environment 'prod'" in prod.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    state = json.loads(state_file.read_text())
+    deployed = [(d["app"], d["environment"]) for d in state["deployments"]]
+    assert deployed == [("whisper-transcriber", "dev"), ("whisper-transcriber", "prod")]
+    gpus = {d["environment"]: d["functions"][0]["gpus"] for d in state["deployments"]}
+    assert gpus == {"dev": [{"type": "T4", "count": 1}],
+                    "prod": [{"type": "H100", "count": 1}, {"type": "A100-80GB", "count": 1}]}
