@@ -58,7 +58,9 @@ def parse_gpu(text: str) -> tuple[str | None, str | None]:
     count_text = match.group("count")
     if count_text is None:
         return gpu.name, None
-    if not count_text.isdigit():
+    if not count_text:
+        return None, f"{text!r} has no count after ':'; write {gpu.name!r} or '{gpu.name}:2'"
+    if not re.fullmatch(r"[+-]?\d+", count_text):
         return None, f"GPU count {count_text!r} is not a whole number"
     count = int(count_text)
     if not 1 <= count <= gpu.max_count:

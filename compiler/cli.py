@@ -50,6 +50,13 @@ def _summary(errors: int, warnings: int) -> str:
     return ", ".join(parts)
 
 
+def _staged(result: object) -> str:
+    """Say so when structural errors kept the deeper checks (references, GPUs, handlers) from running."""
+    if getattr(result, "stage", "") == "structure":
+        return " (references, GPUs, schedules and handlers are checked once these are fixed)"
+    return ""
+
+
 def _display(path: Path) -> str:
     """Paths as the user would type them: relative to the working directory when inside it."""
     try:
@@ -90,7 +97,8 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
     _report(result.diagnostics)
     if not result.ok or result.out_dir is None or result.manifest is None:
         errors = sum(1 for d in result.diagnostics if d.is_error)
-        click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}; nothing written", err=True)
+        click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}; nothing written{_staged(result)}",
+                   err=True)
         sys.exit(EXIT_INVALID)
     changes = plan_changes(result.outputs, result.out_dir, result.manifest.path.name)
     if environments:  # a partial build does not judge the modules of other environments
@@ -112,7 +120,13 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
         return
     if show_diff:
         sys.exit(EXIT_INVALID if stale else EXIT_OK)
-    apply_changes(changes)
+    try:
+        apply_changes(changes)
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        click.echo(f"modalc: cannot write{where}: {error.strerror or error}; the previous output is unchanged",
+                   err=True)
+        sys.exit(EXIT_INVALID)
     for change in changes:
         state = "removed" if change.new is None else "unchanged" if not change.changed else \
             "created" if change.old is None else "updated"
@@ -137,7 +151,7 @@ def validate(manifest: str | None, output_format: str, environments: tuple[str, 
     else:
         _report(result.diagnostics)
         if errors:
-            click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}", err=True)
+            click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}{_staged(result)}", err=True)
         else:
             names = ", ".join(result.environments)
             click.echo(f"{manifest or path.name}: valid ({names})", err=True)

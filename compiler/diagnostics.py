@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .credentials import redact
+
 KeyPath = tuple[str | int, ...]
 
 ERROR = "error"
@@ -57,7 +59,7 @@ class Diagnostic:
         text += self.message
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text
+        return redact(_one_line(text))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -65,10 +67,17 @@ class Diagnostic:
             "line": self.line,
             "column": self.column,
             "severity": self.severity,
-            "key_path": format_key_path(self.key_path),
-            "message": self.message,
+            "key_path": redact(format_key_path(self.key_path)),
+            "message": redact(self.message),
             "hint": self.hint,
         }
+
+
+def _one_line(text: str) -> str:
+    """Escape control characters: a value quoted in a message must not start a forged line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

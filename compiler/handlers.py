@@ -73,7 +73,10 @@ class SourceTree:
         parts = name.split(".")
         base = self.root.joinpath(*parts)
         candidates = [base.with_suffix(".py"), base / "__init__.py"]
-        path = next((c for c in candidates if c.is_file()), None)
+        try:
+            path = next((c for c in candidates if c.is_file()), None)
+        except (OSError, ValueError) as exc:
+            raise HandlerError(f"module {name!r} cannot be looked up: {exc}") from None
         if path is None:
             shown = "/".join(parts)
             raise HandlerError(
@@ -100,7 +103,9 @@ class SourceTree:
     def _shown_root(self) -> str:
         if self.root == self.project_dir:
             return "the manifest's directory"
-        return self.root.relative_to(self.project_dir).as_posix() + "/"
+        if self.root.is_relative_to(self.project_dir):
+            return self.root.relative_to(self.project_dir).as_posix() + "/"
+        return str(self.root)
 
     # -- lookups ------------------------------------------------------------------------------------
 

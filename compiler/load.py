@@ -80,13 +80,11 @@ def _fail(file: str, line: int, column: int, message: str, hint: str | None = No
     return ManifestError([Diagnostic(file, line, column, message, hint=hint)])
 
 
-def decode_manifest(raw: bytes, file: str) -> str:
+def decode_manifest(raw: bytes, file: str, suffix: str = ".toml") -> str:
     """Bytes -> text, refusing what is not a UTF-8 text file, with the position of the first bad byte."""
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise _fail(
-            file, 1, 1, f"manifest is {len(raw):,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
-            hint="split it, or generate the repetitive part with YAML anchors",
-        )
+        raise _fail(file, 1, 1, f"manifest is {len(raw):,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
+                    hint="split it into smaller apps")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -98,8 +96,12 @@ def decode_manifest(raw: bytes, file: str) -> str:
     if nul >= 0:
         line, column = _line_col(text[:nul])
         raise _fail(file, line, column, "not a text file: it contains a NUL byte")
-    if not text.strip():
-        raise _fail(file, 1, 1, "manifest is empty", hint="start from `version = 1` and an [app] table with a name")
+    meaningful = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not meaningful:
+        what = "manifest is empty" if not text.strip() else "manifest has only comments"
+        hint = ("start with `version: 1` and an `app:` mapping with a name" if suffix in YAML_SUFFIXES
+                else "start with `version = 1` and an [app] table with a name")
+        raise _fail(file, 1, 1, what, hint=hint)
     return text
 
 
@@ -117,6 +119,10 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
         raise _fail(file, 1, 1, f"unknown manifest format {suffix or '(no suffix)'!r}: use .toml, .yaml or .yml")
     if raw is None:
         try:
+            size = path.stat().st_size
+            if size > MAX_MANIFEST_BYTES:
+                raise _fail(file, 1, 1, f"manifest is {size:,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
+                            hint="split it into smaller apps")
             raw = path.read_bytes()
         except FileNotFoundError:
             raise _fail(file, 1, 1, "no such file") from None
@@ -124,7 +130,7 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
             raise _fail(file, 1, 1, "is a directory, not a manifest") from None
         except OSError as exc:
             raise _fail(file, 1, 1, f"cannot read: {exc.strerror}") from None
-    text = decode_manifest(raw, file)
+    text = decode_manifest(raw, file, suffix)
     if suffix in TOML_SUFFIXES:
         data, spans = parse_toml(text, file)
         fmt = "toml"
@@ -144,17 +150,24 @@ _TOML_END = re.compile(r"\s*\(at end of document\)$")
 def parse_toml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, Span]]:
     import tomllib
 
+    if error := _check_flow_depth(text, file):
+        raise error
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line, column = _line_col(text)
+        at_end = False
         if match := _TOML_POSITION.search(message):
             line, column = int(match.group(1)), int(match.group(2))
             message = message[: match.start()]
         elif match := _TOML_END.search(message):
-            message = message[: match.start()] + " at the end of the file"
-        raise _fail(file, line, column, f"TOML syntax: {_toml_message(message)}") from None
+            message = message[: match.start()]
+            at_end = True
+        message, better_column = _toml_message(message, text, line)
+        if at_end:
+            message += " (at the end of the file: is a bracket or quote never closed?)"
+        raise _fail(file, line, better_column or column, f"TOML syntax: {message}") from None
     except RecursionError:
         raise _fail(file, 1, 1, "TOML syntax: values are nested too deeply") from None
     try:
@@ -166,10 +179,31 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, S
     return data, spans
 
 
-def _toml_message(message: str) -> str:
-    if message == "Illegal character '\\n'":
-        return "unterminated string (a one-line string must close on its line; use \"\"\" for several lines)"
-    return message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
+_TOML_PROBLEMS = {
+    "Illegal character '\\n'": "a one-line string is never closed (use \"\"\" for strings across lines)",
+    "Cannot overwrite a value": "a key is set twice",
+    "Expected newline or end of document after a statement": "unexpected text after a value (a string without "
+                                                              "quotes?)",
+    "Invalid initial character for a key part": "expected a key (an inline table { ... } must fit on one line)",
+    "Unclosed array": "an array is never closed",
+    "Unclosed inline table": "an inline table is never closed",
+}
+
+
+def _toml_message(message: str, text: str, line: int) -> tuple[str, int]:
+    """tomllib's message in the manifest's terms, and the column it is best reported at."""
+    declared = re.match(r"Cannot declare \((.*)\) twice", message)
+    if declared:
+        parts = [p.strip().strip("'\"") for p in declared.group(1).split(",") if p.strip()]
+        return f"table [{'.'.join(parts)}] is declared twice", 1
+    if message == "Cannot overwrite a value" and 1 <= line <= len(text.splitlines()):
+        key = re.match(r"\s*([^=\s]+)\s*=", text.splitlines()[line - 1])
+        if key:
+            return f"key {key.group(1)!r} is set twice", text.splitlines()[line - 1].index(key.group(1)) + 1
+    for raw, better in _TOML_PROBLEMS.items():
+        if message.startswith(raw):
+            return better, 0
+    return (message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message), 0
 
 
 def _check_shape(data: object, file: str, spans: dict[KeyPath, Span]) -> ManifestError | None:
@@ -193,33 +227,148 @@ def _check_shape(data: object, file: str, spans: dict[KeyPath, Span]) -> Manifes
 
 # --- YAML -------------------------------------------------------------------------------------------
 
+# Tags a manifest may carry: those the YAML 1.2 core schema resolves implicitly, and `!!str` to force a string.
+# Anything else (!!python/object, !!set, !!binary, !custom) is refused: a manifest is plain data.
+CORE_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+
+_YAML_PROBLEMS = (
+    ("found unexpected end of stream", "a quoted string is never closed"),
+    ("found character '\\t' that cannot start any token", "a tab character: indent with spaces"),
+    ("mapping values are not allowed here", "mapping values are not allowed here (bad indentation, or a missing "
+                                            "space after ':'?)"),
+    ("but found another document", "a manifest is one YAML document; another one starts here"),
+    ("found duplicate anchor", "an anchor (&name) is defined twice"),
+)
+
 
 def parse_yaml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, Span]]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    if error := _check_flow_depth(text, file):
+        raise error
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
-        document = yaml.load(text)
+        constructor, parser = yaml.get_constructor_parser(text)
+        node = constructor.composer.get_single_node()
+        if node is not None:
+            _check_yaml_nodes(node, file)
+        document = constructor.construct_document(node) if node is not None else None
+    except ManifestError:
+        raise
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        if "duplicate key" in str(problem):
-            key = _duplicate_key_name(str(exc))
-            problem = f"duplicate key {key!r}" if key else "duplicate key"
-        raise _fail(file, line, column, f"YAML syntax: {_first_line(problem)}") from None
+        raise _yaml_syntax_error(exc, file) from None
     except RecursionError:
         raise _fail(file, 1, 1, "YAML syntax: values are nested too deeply") from None
     except YAMLError as exc:
         raise _fail(file, 1, 1, f"YAML syntax: {_first_line(str(exc))}") from None
+    except Exception as exc:  # noqa: BLE001 - ruamel raises ValueError and friends on odd scalars (e.g. "._")
+        raise _fail(file, 1, 1, f"YAML syntax: cannot read this document ({type(exc).__name__}: {exc})") from None
     converter = _YamlConverter(file)
     data = converter.convert(document, (), 0)
     if not isinstance(data, dict):
-        line, column = converter.spans.get((), Span(1, 1, 1, 1))[2:4] if () in converter.spans else (1, 1)
-        raise _fail(file, line, column, f"the manifest must be a mapping of keys, not {_yaml_kind(data)}")
+        raise _fail(file, 1, 1, f"the manifest must be a mapping of keys, not {_yaml_kind(data)}",
+                    hint="start with `version: 1` and an `app:` mapping with a name")
     return data, converter.spans
+
+
+def _yaml_syntax_error(exc: object, file: str) -> ManifestError:
+    problem = str(getattr(exc, "problem", None) or getattr(exc, "context", None) or "invalid YAML")
+    context = str(getattr(exc, "context", None) or "")
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if "duplicate key" in problem:
+        key = _duplicate_key_name(str(exc))
+        problem = f"duplicate key {key!r}" if key else "duplicate key"
+    elif "quoted scalar" in context and getattr(exc, "context_mark", None) is not None:
+        mark = exc.context_mark  # type: ignore[attr-defined]
+        problem = "a quoted string is never closed"
+    else:
+        for raw, better in _YAML_PROBLEMS:
+            if raw in problem:
+                problem = better
+                break
+        else:
+            problem = _first_line(problem).replace("<block end>", "the end of this block").replace(
+                "<block mapping start>", "a mapping").replace("'?'", "another key")
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return _fail(file, line, column, f"YAML syntax: {problem}")
+
+
+def _check_yaml_nodes(root: object, file: str) -> None:
+    """Before constructing anything: no custom tags, no alias cycles, no aliases that expand past the limit."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[object, int, tuple[int, ...]]] = [(root, 0, ())]
+    order: list[object] = []
+    while stack:
+        node, depth, ancestors = stack.pop()
+        tag = getattr(getattr(node, "tag", None), "value", getattr(node, "tag", None))
+        mark = getattr(node, "start_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if tag not in CORE_TAGS:
+            shown = str(tag).replace("tag:yaml.org,2002:", "!!")
+            raise _fail(file, line, column, f"YAML tag {shown!r} is not allowed in a manifest; write plain values")
+        if depth > MAX_DEPTH:
+            raise _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
+        if id(node) in ancestors:
+            raise _fail(file, line, column, "this alias refers to a value that contains it")
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = -1
+        order.append(node)
+        children = _yaml_children(node)
+        for child in children:
+            stack.append((child, depth + 1, (*ancestors, id(node))))
+    # Expanded size (aliases counted each time they are used), leaves first.
+    for node in reversed(order):
+        size = 1 + sum(sizes.get(id(child), 1) for child in _yaml_children(node))
+        sizes[id(node)] = size
+        if size > MAX_NODES:
+            mark = getattr(node, "start_mark", None)
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            raise _fail(file, line, column,
+                        f"this value expands to more than {MAX_NODES:,} values (YAML aliases nested inside aliases?)")
+
+
+def _yaml_children(node: object) -> list[object]:
+    value = getattr(node, "value", None)
+    if not isinstance(value, list):
+        return []
+    children: list[object] = []
+    for item in value:
+        children.extend(item if isinstance(item, tuple) else (item,))
+    return children
+
+
+def _check_flow_depth(text: str, file: str) -> ManifestError | None:
+    """Refuse absurd bracket nesting before a recursive parser meets it (it would take seconds to fail)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth = 0
+    quote = ""
+    line, column = 1, 0
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+            quote = "" if quote == "'" else quote
+        if quote:
+            if char == quote:
+                quote = ""
+            continue
+        if char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        elif char == "#":
+            quote = "\n"  # a comment runs to the end of the line
+    return None
 
 
 def _first_line(text: str) -> str:
@@ -236,7 +385,7 @@ def _yaml_kind(value: object) -> str:
         return "an empty document"
     if isinstance(value, list):
         return "a list"
-    return f"a single value ({type(value).__name__})"
+    return f"a single value ({_describe_yaml_key(value)})"
 
 
 class _YamlConverter:
@@ -245,18 +394,10 @@ class _YamlConverter:
     def __init__(self, file: str):
         self.file = file
         self.spans: dict[KeyPath, Span] = {}
-        self.nodes = 0
 
     def convert(self, node: object, path: KeyPath, depth: int) -> object:
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            line, column = self._position(path)
-            raise _fail(
-                self.file, line, column,
-                f"manifest expands to more than {MAX_NODES:,} values (YAML aliases nested inside aliases?)",
-            )
         if depth > MAX_DEPTH:
             line, column = self._position(path)
             raise _fail(self.file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
@@ -279,13 +420,14 @@ class _YamlConverter:
         result: dict[str, object] = {}
         for key, value in node.items():  # type: ignore[attr-defined]
             key_pos = _lc(node, "key", key)
-            value_pos = _lc(node, "value", key) or key_pos
+            # An empty value (`handler:`) has no position of its own; ruamel gives the next token's.
+            value_pos = (_lc(node, "value", key) if value is not None else None) or key_pos
             if not isinstance(key, str):
                 line, column = key_pos or self._position(path)
-                raise _fail(
-                    self.file, line, column,
-                    f"keys must be strings, not {_describe_yaml_key(key)}", hint="quote the key",
-                )
+                raise ManifestError([Diagnostic(
+                    self.file, line, column, f"keys must be strings, not {_describe_yaml_key(key)}", path,
+                    hint="quote the key",
+                )])
             child = (*path, key)
             if key_pos:
                 vl, vc = value_pos or key_pos
@@ -312,7 +454,13 @@ def _describe_yaml_key(key: object) -> str:
         return f"the boolean {str(key).lower()}"
     if isinstance(key, (int, float)):
         return f"the number {key}"
-    return type(key).__name__
+    if isinstance(key, (datetime.date, datetime.time)):
+        return f"the date {key.isoformat()}"
+    if isinstance(key, (tuple, list)):
+        return "a list"
+    if isinstance(key, dict):
+        return "a mapping"
+    return "a value of another kind"
 
 
 def _plain_scalar(node: object) -> object:
@@ -325,8 +473,13 @@ def _plain_scalar(node: object) -> object:
         return bool(node) if type(node).__name__ == "ScalarBoolean" else int(node)
     if isinstance(node, float):
         return float(node)
+    if isinstance(node, datetime.datetime):
+        # ruamel's TimeStamp keeps its zone outside the datetime and loses it on copy: make it plain.
+        return datetime.datetime(node.year, node.month, node.day, node.hour, node.minute, node.second,
+                                 node.microsecond, node.tzinfo)
     if isinstance(node, (datetime.date, datetime.time)):
         return node
-    if isinstance(node, bytes):
-        return node
+    tag = getattr(getattr(node, "tag", None), "value", None)
+    if tag == "tag:yaml.org,2002:str":
+        return str(getattr(node, "value", node))
     return str(node)

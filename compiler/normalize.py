@@ -31,6 +31,7 @@ WEB_ROLES = {
     "web_server": "a web server function",
 }
 CLASS_INSTANCE_ATTRIBUTE = "_user_instance"
+RESERVED_PARAMETERS = pyliteral.RESERVED_NAMES | {"self", "cls", "user_instance"}
 
 # Output modules are named after their environment; a user package of that name would shadow them.
 def module_stem(environment: str) -> str:
@@ -74,26 +75,29 @@ def apply_environment(data: Mapping[str, Any], environment: ir.Environment) -> O
     base = {k: copy.deepcopy(v) for k, v in data.items() if k != "environments"}
     if not environment.declared:
         return Overlaid(base, {})
-    spec = (data.get("environments") or {}).get(environment.name) or {}
+    environments = data.get("environments")
+    spec = environments.get(environment.name) if isinstance(environments, dict) else None
+    if not isinstance(spec, dict):
+        spec = {}  # malformed: validation reports it
     origins: dict[KeyPath, KeyPath] = {}
     new_entries: set[KeyPath] = set()
     prefix: KeyPath = ("environments", environment.name)
     for key in OVERLAY_KEYS:
-        if key in spec:
-            base[key] = _merge(base.get(key), spec[key], (key,), prefix + (key,), origins, new_entries)
+        if key not in spec:
+            continue
+        existing = base.get(key)
+        if key != "app" and isinstance(spec[key], dict):
+            known = existing if isinstance(existing, dict) else {}
+            new_entries.update((key, name) for name in spec[key] if name not in known)
+        base[key] = _merge(existing, spec[key], (key,), prefix + (key,), origins)
     return Overlaid(base, origins, frozenset(new_entries))
 
 
-def _merge(
-    base: Any, overlay: Any, path: KeyPath, source: KeyPath, origins: dict[KeyPath, KeyPath], new: set[KeyPath]
-) -> Any:
+def _merge(base: Any, overlay: Any, path: KeyPath, source: KeyPath, origins: dict[KeyPath, KeyPath]) -> Any:
     if isinstance(base, dict) and isinstance(overlay, dict):
         merged = dict(base)
         for key, value in overlay.items():
-            if key not in base and len(path) == 1 and path[0] in OVERLAY_KEYS[1:]:
-                new.add(path + (key,))
-            merged[key] = _merge(base.get(key), value, path + (key,), source + (key,), origins, new)
-        origins.setdefault(path, source) if base is None else None
+            merged[key] = _merge(base.get(key), value, path + (key,), source + (key,), origins)
         return merged
     origins[path] = source
     return copy.deepcopy(overlay)
@@ -161,6 +165,7 @@ class _Normalizer:
         self.tree = source_tree or handlers.SourceTree(root, context.project.directory)
         self.module_aliases: dict[str, str] = {}
         self.module_images: dict[str, set[str]] = {}
+        self.source_ok = True
         self.used: dict[str, set[str]] = {"images": set(), "volumes": set(), "secrets": set(), "cloud_buckets": set()}
 
     # -- entry ----------------------------------------------------------------------------------------
@@ -234,6 +239,9 @@ class _Normalizer:
             self.ctx.report(("app", "source_dir"), f"{self.source_dir!r} is outside the manifest's directory")
         elif not resolved.is_dir():
             self.ctx.report(("app", "source_dir"), f"{self.source_dir!r} is not a directory")
+        else:
+            return
+        self.source_ok = False  # handlers cannot be resolved; saying so once is enough
 
     def _output_depth(self) -> int:
         project = self.ctx.project
@@ -506,18 +514,21 @@ class _Normalizer:
         if Path(relative).is_absolute() or relative.startswith("~"):
             self.ctx.report(path, f"{relative!r} must be relative to the manifest's directory")
             return None
-        candidate = project / relative
-        resolved = candidate.resolve()
-        if not resolved.is_relative_to(project):
-            self.ctx.report(path, f"{relative!r} points outside the manifest's directory")
-            return None
-        if want == "file" and not resolved.is_file():
-            self.ctx.report(path, f"{relative!r} does not exist" if not resolved.exists() else
-                            f"{relative!r} is not a file")
-            return None
-        if want == "dir" and not resolved.is_dir():
-            self.ctx.report(path, f"{relative!r} does not exist" if not resolved.exists() else
-                            f"{relative!r} is not a directory")
+        try:
+            resolved = (project / relative).resolve()
+            if not resolved.is_relative_to(project):
+                self.ctx.report(path, f"{relative!r} points outside the manifest's directory")
+                return None
+            if want == "file" and not resolved.is_file():
+                self.ctx.report(path, f"{relative!r} does not exist" if not resolved.exists() else
+                                f"{relative!r} is not a file")
+                return None
+            if want == "dir" and not resolved.is_dir():
+                self.ctx.report(path, f"{relative!r} does not exist" if not resolved.exists() else
+                                f"{relative!r} is not a directory")
+                return None
+        except (OSError, ValueError) as error:
+            self.ctx.report(path, f"{relative!r} cannot be used as a path: {getattr(error, 'strerror', None) or error}")
             return None
         return Path(posixpath.normpath(Path(relative).as_posix())).as_posix()
 
@@ -631,6 +642,8 @@ class _Normalizer:
         return self.module_aliases[module]
 
     def _resolve(self, spec: dict[str, Any], path: KeyPath, image: str | None) -> tuple[str, str, str] | None:
+        if not self.source_ok:
+            return None
         module, _, qualname = spec["handler"].partition(":")
         top = module.split(".")[0]
         if top == "modal" or top == module_stem(self.ctx.environment.name):
@@ -683,9 +696,10 @@ class _Normalizer:
         return ir.Function(name, handler, settings, schedule, web, batching, path)
 
     def _check_callable(self, path: KeyPath, name: str, handler: ir.Handler, web: ir.WebEndpoint | None,
-                        schedule: ir.Schedule | None, settings: ir.Settings, batched: Any = None) -> None:
+                        schedule: ir.Schedule | None, settings: ir.Settings, batched: Any = None,
+                        where: KeyPath | None = None) -> None:
         signature = handler.signature
-        where = (*path, "handler")
+        where = where or (*path, "handler")
         if schedule is not None:
             if not signature.is_nullary:
                 required = [p.name for p in signature.parameters if p.default is None
@@ -790,13 +804,18 @@ class _Normalizer:
             index = next(i for i, h in enumerate(enter) if h.snap)
             self.ctx.report((*path, "enter", index), "snap = true needs memory_snapshot = true on the class")
         names: dict[str, str] = {}
-        for kind, members in (("parameter", parameters), ("enter hook", enter), ("exit hook", exit_hooks),
-                              ("method", methods)):
-            for member in members:
-                if member.name in names and not (kind == "exit hook" and names[member.name] == "exit hook"):
-                    self.ctx.report(path, f"{member.name!r} is both a {names[member.name]} and a {kind}; "
-                                          "the generated class needs one name per member", at_key=True)
-                names.setdefault(member.name, kind)
+        for kind, key, members in (("a parameter", "parameters", parameters), ("an enter hook", "enter", enter),
+                                   ("an exit hook", "exit", exit_hooks), ("a method", "methods", methods)):
+            for index, member in enumerate(members):
+                where = (*path, key, member.name) if key == "parameters" or (
+                    key == "methods" and isinstance(spec.get("methods"), dict)) else (*path, key, index)
+                if member.name not in names:
+                    names[member.name] = kind
+                elif names[member.name] == kind:
+                    self.ctx.report(where, f"{member.name!r} is listed twice")
+                else:
+                    self.ctx.report(where, f"{member.name!r} is both {names[member.name]} and {kind}; the generated "
+                                           "class needs one name per member")
         if not spec.get("methods"):
             self.ctx.report(path, f"class {name} exposes no methods; list them under `methods`", at_key=True)
         return ir.Cls(name, handler, settings, parameters, enter, exit_hooks, methods,
@@ -814,14 +833,16 @@ class _Normalizer:
                 wanted = python_types[kind]
                 ok = isinstance(default, wanted) and (kind == "bool" or not isinstance(default, bool))
                 if not ok:
-                    self.ctx.report((*path, name, "default"), f"the default of a {kind} parameter must be "
-                                    f"{'a string' if kind in ('str', 'bytes') else 'an integer' if kind == 'int' else 'true or false'}")
+                    expected = {"str": "a string", "bytes": "a string", "int": "an integer", "bool": "true or false"}
+                    self.ctx.report((*path, name, "default"), f"the default of {'an' if kind == 'int' else 'a'} "
+                                    f"{kind} parameter must be {expected[kind]}, not {default!r}")
                 if kind == "bytes" and isinstance(default, str):
                     default = default.encode("utf-8")
-            if name in pyliteral.RESERVED_NAMES or name == CLASS_INSTANCE_ATTRIBUTE.lstrip("_"):
-                self.ctx.report((*path, name), f"{name!r} is reserved in the generated class", at_key=True)
+            if name in RESERVED_PARAMETERS or not pyliteral.is_identifier(name):
+                self.ctx.report((*path, name), f"{name!r} cannot name a class parameter (it is reserved in the "
+                                               "generated class)", at_key=True)
             out.append(ir.ClassParameter(name, kind, default, has_default))
-        self._check_constructor(info, [p.name for p in out], path)
+        self._check_constructor(info, [p.name for p in out if p.name not in RESERVED_PARAMETERS], path)
         # Modal turns parameters into a positional-or-keyword constructor signature, where a parameter
         # without a default cannot follow one with a default; callers pass them by name, so order is free.
         return tuple(sorted(out, key=lambda p: p.has_default))
@@ -851,7 +872,8 @@ class _Normalizer:
                 self.ctx.report(path, f"{info.name}.__init__() requires {parameter.name!r}; declare it under "
                                       "`parameters`", at_key=True)
 
-    def _member(self, info: handlers.ClassInfo, name: str, path: KeyPath, what: str) -> handlers.MethodInfo | None:
+    def _member(self, info: handlers.ClassInfo, name: str, path: KeyPath, what: str,
+                at_key: bool = False) -> handlers.MethodInfo | None:
         method = info.methods.get(name)
         if method is None:
             message = f"{info.name} has no method {name!r}"
@@ -862,7 +884,7 @@ class _Normalizer:
             if info.unresolved_bases:
                 hint = f"modalc reads only the project's code; if {name} comes from " \
                        f"{', '.join(info.unresolved_bases)}, define it in {info.name}"
-            self.ctx.report(path, message, hint=hint)
+            self.ctx.report(path, message, hint=hint, at_key=at_key)
         return method
 
     def _hooks(self, spec: list[Any], path: KeyPath, info: handlers.ClassInfo, alias: str,
@@ -889,7 +911,7 @@ class _Normalizer:
         batched_seen: str | None = None
         for index, (name, options) in enumerate(entries.items()):
             where = (*path, index) if isinstance(spec, list) else (*path, name)
-            method = self._member(info, name, where, "method")
+            method = self._member(info, name, where, "method", at_key=not isinstance(spec, list))
             if method is None:
                 continue
             try:
@@ -910,11 +932,11 @@ class _Normalizer:
                     self.ctx.report((*where, "web"), "a batched method cannot also be a web endpoint")
             if web is not None:
                 pseudo = ir.Handler(info.module.name, f"{info.name}.{name}", alias, "function", signature)
-                self._check_callable(where, name, pseudo, web, None, ir.Settings())
+                self._check_callable(where, name, pseudo, web, None, ir.Settings(), where=(*where, "web"))
             out.append(ir.Method(name, signature, batching, web, method.is_static))
         if batched_seen is not None and len(entries) > 1:
             for index, name in enumerate(entries):
-                if name != batched_seen:
+                if name != batched_seen and not (entries[name] or {}).get("batched"):
                     where = (*path, index) if isinstance(spec, list) else (*path, name)
                     self.ctx.report(where, f"{info.name} has a batched method ({batched_seen!r}), so it can have no "
                                            f"other methods; Modal serves a batched class through that one method",
@@ -948,20 +970,35 @@ class _Normalizer:
             self.ctx.report((*path, mode), f"{target}() is a generator; Modal cannot .{mode}() generator functions")
         positional = [p for p in signature.parameters if p.kind in ("positional_only", "positional_or_keyword")]
         required = [p for p in positional if p.default is None]
-        if mode == "map" and (not positional or len(required) > 1):
+        keyword_only = [p.name for p in signature.parameters if p.kind == "keyword_only" and p.default is None]
+        if keyword_only:
+            self.ctx.report((*path, mode), f"{target}() requires keyword-only {quote_choices(keyword_only)}, which "
+                                           f"{mode} cannot pass; give them defaults")
+        elif mode == "map" and (not positional or len(required) > 1):
             self.ctx.report((*path, mode), f"map calls {target}() with one argument per input, but it takes "
-                                           f"{len(required)} required arguments", hint="use starmap = ... instead")
+                                           f"{len(required)} required arguments",
+                            hint="use starmap, with a list of arguments per input" if len(required) > 1 else None)
         inputs = spec.get("inputs")
         if inputs is not None and not inputs.endswith((".jsonl", ".ndjson", ".csv")):
             self.ctx.report((*path, "inputs"), f"{inputs!r}: inputs are read from a .jsonl or .csv file")
-        if inputs is not None and (Path(inputs).is_absolute() or not
-                                   (self.ctx.project.directory / inputs).resolve().is_relative_to(self.ctx.project.directory)):
+        if inputs is not None and not self._inside_project(inputs):
             self.ctx.report((*path, "inputs"), f"{inputs!r} must stay inside the manifest's directory")
         output = spec.get("output", "-")
         if output != "-" and not output.endswith((".jsonl", ".ndjson")):
             self.ctx.report((*path, "output"), f"{output!r}: results are written as JSON lines (.jsonl), or '-' "
                                                "for standard output")
+        elif output != "-" and not self._inside_project(output):
+            self.ctx.report((*path, "output"), f"{output!r} must stay inside the manifest's directory")
         return ir.Entrypoint(name, target, mode, inputs, output, tuple(p.name for p in positional), path)
+
+    def _inside_project(self, relative: str) -> bool:
+        project = self.ctx.project.directory
+        if Path(relative).is_absolute() or relative.startswith("~"):
+            return False
+        try:
+            return (project / relative).resolve().is_relative_to(project)
+        except (OSError, ValueError):
+            return False
 
     # -- user code ------------------------------------------------------------------------------------
 

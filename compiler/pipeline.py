@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import ir
 from .diagnostics import Diagnostic, ManifestError, did_you_mean, sort_diagnostics
+from .credentials import find_credential, string_values
 from .handlers import SourceTree
 from .load import LoadedManifest, load_manifest
 from .normalize import (
@@ -36,6 +37,7 @@ class CompileResult:
     apps: dict[str, ir.App] = field(default_factory=dict)
     outputs: dict[Path, str] = field(default_factory=dict)  # absolute path -> module source
     out_dir: Path | None = None
+    stage: str = ""  # "structure" when schema errors stopped the semantic checks
 
     @property
     def ok(self) -> bool:
@@ -69,6 +71,7 @@ def check_manifest(
         return CompileResult(None, sort_diagnostics(error.diagnostics))
     result = CompileResult(manifest)
     diagnostics = validate_document(manifest.data, manifest.source_map, manifest_format=manifest.format)
+    diagnostics += find_credentials(manifest)
     declared = declared_environments(manifest.data)
     selected = _select(declared, environments, manifest, diagnostics)
     project = Project(
@@ -88,6 +91,7 @@ def check_manifest(
     if any(d.is_error for d in diagnostics):
         # Semantics of a structurally broken manifest would only repeat the same problems.
         result.diagnostics = sort_diagnostics(diagnostics)
+        result.stage = "structure"
         return result
     if overlays and overlays[0][0].declared and not environments:
         # The base must be valid on its own too, even where every environment overrides a broken value.
@@ -116,6 +120,25 @@ def check_manifest(
     if not result.ok:
         result.apps = {}
     return result
+
+
+def find_credentials(manifest: LoadedManifest) -> list[Diagnostic]:
+    """Credential-shaped literals anywhere in the manifest (environments included): values belong in Modal."""
+    found = []
+    for path, value in string_values(manifest.data):
+        credential = find_credential(value)
+        if credential is None:
+            continue
+        what, _ = credential
+        line, column = manifest.source_map.value_position(path)
+        found.append(Diagnostic(
+            manifest.display_name, line, column,
+            f"this looks like {what}; never write credentials in a manifest",
+            path,
+            hint="put it in a Modal secret (`modal secret create NAME KEY=...`) and reference the secret by name "
+                 "under `secrets`",
+        ))
+    return found
 
 
 def _select(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
@@ -41,7 +42,8 @@ def _validator() -> Any:
     checker = Draft202012Validator.TYPE_CHECKER.redefine_many(
         {
             "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
-            "number": lambda _, v: isinstance(v, (int, float)) and not isinstance(v, bool),
+            "number": lambda _, v: isinstance(v, int) and not isinstance(v, bool)
+            or isinstance(v, float) and math.isfinite(v),
         }
     )
     strict = extend(Draft202012Validator, type_checker=checker)
@@ -275,14 +277,24 @@ class _Reporter:
         self.add(path, f"needs one of the keys {quote_choices(kinds)}", at_key=True)
 
     def _no_form(self, path: KeyPath, instance: object, branches: list[Schema]) -> None:
-        forms = []
+        forms: list[str] = []
+        kinds = [b["properties"]["type"]["const"] for b in branches if _type_const(b)]
         for branch in branches:
             if "const" in branch:
-                forms.append(json.dumps(branch["const"]) if not isinstance(branch["const"], bool) else "false")
+                form = json.dumps(branch["const"]) if not isinstance(branch["const"], bool) else "false"
             elif "enum" in branch:
-                forms.append(f"one of {quote_choices(branch['enum'])}")
+                form = f"one of {quote_choices(branch['enum'])}"
+            elif kinds and _type_const(branch):
+                form = f"{self._type_name('object')} with a type ({', '.join(kinds)})"
             else:
-                forms.append(self._type_name(_branch_type(branch)))
+                form = self._type_name(_branch_type(branch))
+            if form not in forms:
+                forms.append(form)
+        if kinds and isinstance(instance, str) and instance in kinds:
+            example = f'{{ type = "{instance}" }}' if self.format == "toml" else f"{{ type: {instance} }}"
+            self.add(path, f"expected {' or '.join(forms)}, got {self._describe(instance)}",
+                     hint=f"write {example}")
+            return
         hint = None
         if instance is True and any(b.get("const") is False for b in branches):
             hint = "`false` switches it off; to switch it on, write the table"
@@ -312,7 +324,7 @@ class _Reporter:
         if isinstance(value, int):
             return f"an integer ({value})"
         if isinstance(value, float):
-            return f"a number ({value})"
+            return f"a number ({value})" if math.isfinite(value) else f"{value}, which is not a finite number"
         if isinstance(value, str):
             return f"a string ({_show(value)})"
         if isinstance(value, datetime.datetime):

@@ -52,27 +52,49 @@ def _read(path: Path) -> str | None:
 
 
 def apply_changes(changes: list[Change]) -> None:
-    """Write all changed files atomically; remove orphaned generated files last."""
-    staged: list[tuple[str, Path]] = []
+    """Write every changed file, or none: stage them all, replace the targets, roll back on failure."""
+    staged: list[tuple[str, Change]] = []
+    replaced: list[Change] = []
     try:
         for change in changes:
             if change.changed and change.new is not None:
-                change.path.parent.mkdir(parents=True, exist_ok=True)
-                fd, temporary = tempfile.mkstemp(prefix=f".{change.path.name}.", suffix=".tmp", dir=change.path.parent)
-                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                    handle.write(change.new)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                staged.append((temporary, change.path))
-        for temporary, target in staged:
-            os.replace(temporary, target)
-        staged = []
+                staged.append((_stage(change.path, change.new), change))
+        for temporary, change in staged:
+            os.replace(temporary, change.path)
+            replaced.append(change)
+        for change in changes:
+            if change.new is None and change.old is not None:
+                change.path.unlink(missing_ok=True)
+    except BaseException:
+        for change in reversed(replaced):
+            _restore(change)
+        raise
     finally:
-        for temporary, _ in staged:
-            Path(temporary).unlink(missing_ok=True)
-    for change in changes:
-        if change.new is None and change.old is not None:
-            change.path.unlink(missing_ok=True)
+        for temporary, change in staged:
+            if change not in replaced:
+                Path(temporary).unlink(missing_ok=True)
+
+
+def _stage(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _restore(change: Change) -> None:
+    """Put back what a target held before this build replaced it."""
+    if change.old is None:
+        change.path.unlink(missing_ok=True)
+    else:
+        os.replace(_stage(change.path, change.old), change.path)
 
 
 def unified_diff(change: Change, display: str) -> str:

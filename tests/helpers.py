@@ -167,3 +167,35 @@ def assert_step_layer(step: dict[str, Any], commands: list[str]) -> None:
         assert all(f"RUN {c}" in text for c in step["run"]), text
     elif "workdir" in step:
         assert f"WORKDIR {step['workdir']}" in text, text
+
+
+def toml_dumps(data: dict[str, Any]) -> str:
+    """A small TOML writer for generated test manifests: top-level tables, everything else inline."""
+    import json
+    import re
+
+    def key(name: str) -> str:
+        return name if re.match(r"^[A-Za-z0-9_-]+$", name) else string(name)
+
+    def string(text: str) -> str:
+        return json.dumps(text, ensure_ascii=True).replace("\x7f", "\\u007f")
+
+    def value(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, (int, float)):
+            return repr(item)
+        if isinstance(item, str):
+            return string(item)
+        if isinstance(item, list):
+            return "[" + ", ".join(value(v) for v in item) + "]"
+        if isinstance(item, dict):
+            return "{ " + ", ".join(f"{key(k)} = {value(v)}" for k, v in item.items()) + " }"
+        raise TypeError(type(item))
+
+    lines = [f"{key(k)} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for name, table in data.items():
+        if isinstance(table, dict):
+            lines.append(f"[{key(name)}]")
+            lines += [f"{key(k)} = {value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,2 @@
+def batch_scaled(xs: list[int], factors: list[int] = []) -> list[int]:
+    return xs

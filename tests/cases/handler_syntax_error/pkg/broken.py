@@ -1,0 +1,2 @@
+def process(item: str) -> str
+    return item

@@ -1,0 +1,94 @@
+"""Manifests too big or too deep to commit as tests/cases/: generated here, each must fail cleanly.
+
+Each test writes one hostile manifest into an empty project, runs `modalc build` on it and checks the exit code,
+the exact stderr (one positioned error, no traceback, no internal error) and that nothing was written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import run_cli
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def build_fails(project: Path, manifest: str, content: bytes | str, expected_stderr: str) -> None:
+    project.mkdir(exist_ok=True)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    (project / manifest).write_bytes(data)
+    before = _tree(project)
+    result = run_cli(["build", manifest], cwd=project)
+    assert "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr == expected_stderr
+    assert _tree(project) == before, "a failed build must write nothing"
+
+
+def test_manifest_larger_than_10_mb(tmp_path: Path) -> None:
+    size = 10 * 1024 * 1024
+    head = b'version = 1\n[app]\nname = "demo"\n# '
+    content = head + b"x" * (size - len(head) - 1) + b"\n"
+    assert len(content) == size
+    build_fails(
+        tmp_path / "project", "app.toml", content,
+        "app.toml:1:1: error: manifest is 10,485,760 bytes; the limit is 2,097,152 bytes "
+        "(hint: split it into smaller apps)\n"
+        "modalc: 1 error; nothing written\n",
+    )
+
+
+def test_yaml_with_100000_open_brackets(tmp_path: Path) -> None:
+    build_fails(
+        tmp_path / "project", "app.yaml", "[" * 100_000,
+        "app.yaml:1:49: error: values are nested more than 48 levels deep\n"
+        "modalc: 1 error; nothing written\n",
+    )
+
+
+def test_yaml_nested_lists_deeper_than_the_limit(tmp_path: Path) -> None:
+    depth = 100
+    content = "version: 1\napp:\n  name: demo\n  tags: " + "[" * depth + "]" * depth + "\n"
+    build_fails(
+        tmp_path / "project", "app.yaml", content,
+        "app.yaml:4:57: error: values are nested more than 48 levels deep\n"
+        "modalc: 1 error; nothing written\n",
+    )
+
+
+def test_yaml_billion_laughs(tmp_path: Path) -> None:
+    # 9 levels of 9 aliases: 9**9 (387,420,489) strings once expanded.
+    lines = ["a0: &a0 [" + ", ".join(['"lol"'] * 9) + "]"]
+    lines += [f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]" for level in range(1, 9)]
+    content = "version: 1\napp:\n  name: demo\n" + "\n".join(lines) + "\n"
+    build_fails(
+        tmp_path / "project", "app.yaml", content,
+        "app.yaml:9:5: error: this value expands to more than 200,000 values (YAML aliases nested inside aliases?)\n"
+        "modalc: 1 error; nothing written\n",
+    )
+
+
+def test_toml_arrays_nested_deeper_than_the_limit(tmp_path: Path) -> None:
+    depth = 100
+    content = 'version = 1\n[app]\nname = "demo"\nx = ' + "[" * depth + "]" * depth + "\n"
+    build_fails(
+        tmp_path / "project", "app.toml", content,
+        "app.toml:4:53: error: values are nested more than 48 levels deep\n"
+        "modalc: 1 error; nothing written\n",
+    )
+
+
+@pytest.mark.parametrize("opener, closer", [("[", "]"), ("{ a = ", " }")], ids=["arrays", "inline_tables"])
+def test_toml_nested_100000_levels(tmp_path: Path, opener: str, closer: str) -> None:
+    depth = 100_000
+    content = 'version = 1\n[app]\nname = "demo"\nx = ' + opener * depth + "1" + closer * depth + "\n"
+    column = 5 + 48 * len(opener)  # the 49th opening bracket
+    build_fails(
+        tmp_path / "project", "app.toml", content,
+        f"app.toml:4:{column}: error: values are nested more than 48 levels deep\n"
+        "modalc: 1 error; nothing written\n",
+    )
