@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Diagnostic, KeyPath, ManifestError
@@ -23,13 +24,40 @@ TOML_SUFFIXES = (".toml",)
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
 class SourceMap:
-    """Where each key path of a manifest is written."""
+    """Where each key path of a manifest is written.
 
-    file: str
-    spans: dict[KeyPath, Span] = field(default_factory=dict)
-    lines: tuple[str, ...] = ()
+    Positions are only needed to report a problem, so a TOML manifest is scanned for them on first use: a
+    valid manifest never pays for it.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        spans: dict[KeyPath, Span] | None = None,
+        text: str = "",
+        scan: Callable[[str], dict[KeyPath, Span]] | None = None,
+    ):
+        self.file = file
+        self._spans = spans
+        self._text = text
+        self._scan = scan
+        self._lines: list[str] | None = None
+
+    @property
+    def spans(self) -> dict[KeyPath, Span]:
+        if self._spans is None:
+            try:
+                self._spans = self._scan(self._text) if self._scan else {}
+            except (ValueError, RecursionError):
+                self._spans = {}  # positions degrade to 1:1; the data itself came from the parser
+        return self._spans
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self._text.splitlines()
+        return self._lines
 
     def _nearest(self, path: KeyPath) -> tuple[KeyPath, Span | None]:
         path = tuple(path)
@@ -132,12 +160,13 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
             raise _fail(file, 1, 1, f"cannot read: {exc.strerror}") from None
     text = decode_manifest(raw, file, suffix)
     if suffix in TOML_SUFFIXES:
-        data, spans = parse_toml(text, file)
+        data = parse_toml(text, file)
+        source_map = SourceMap(file, text=text, scan=scan_toml_positions)
         fmt = "toml"
     else:
         data, spans = parse_yaml(text, file)
+        source_map = SourceMap(file, spans, text=text)
         fmt = "yaml"
-    source_map = SourceMap(file, spans, tuple(text.splitlines()))
     return LoadedManifest(path, file, fmt, text, raw, data, source_map)
 
 
@@ -147,7 +176,7 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
 
 
-def parse_toml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, Span]]:
+def parse_toml(text: str, file: str) -> dict[str, object]:
     import tomllib
 
     if error := _check_flow_depth(text, file):
@@ -165,18 +194,14 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, S
             message = message[: match.start()]
             at_end = True
         message, better_column = _toml_message(message, text, line)
-        if at_end:
+        if at_end and "never closed" not in message:
             message += " (at the end of the file: is a bracket or quote never closed?)"
         raise _fail(file, line, better_column or column, f"TOML syntax: {message}") from None
     except RecursionError:
         raise _fail(file, 1, 1, "TOML syntax: values are nested too deeply") from None
-    try:
-        spans = scan_toml_positions(text)
-    except (ValueError, RecursionError):
-        spans = {}  # positions degrade to 1:1; the data itself came from tomllib
-    if depth_error := _check_shape(data, file, spans):
+    if depth_error := _check_shape(data, file, lambda: SourceMap(file, text=text, scan=scan_toml_positions)):
         raise depth_error
-    return data, spans
+    return data
 
 
 _TOML_PROBLEMS = {
@@ -206,7 +231,7 @@ def _toml_message(message: str, text: str, line: int) -> tuple[str, int]:
     return (message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message), 0
 
 
-def _check_shape(data: object, file: str, spans: dict[KeyPath, Span]) -> ManifestError | None:
+def _check_shape(data: object, file: str, source_map: Callable[[], SourceMap]) -> ManifestError | None:
     """Bound depth and size, which the later stages walk recursively."""
     stack: list[tuple[object, KeyPath]] = [(data, ())]
     nodes = 0
@@ -216,7 +241,7 @@ def _check_shape(data: object, file: str, spans: dict[KeyPath, Span]) -> Manifes
         if nodes > MAX_NODES:
             return _fail(file, 1, 1, f"manifest has more than {MAX_NODES:,} values")
         if len(path) > MAX_DEPTH:
-            line, column = SourceMap(file, spans).value_position(path)
+            line, column = source_map().value_position(path)
             return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
         if isinstance(value, dict):
             stack.extend((v, (*path, k)) for k, v in value.items())
@@ -227,52 +252,55 @@ def _check_shape(data: object, file: str, spans: dict[KeyPath, Span]) -> Manifes
 
 # --- YAML -------------------------------------------------------------------------------------------
 
-# Tags a manifest may carry: those the YAML 1.2 core schema resolves implicitly, and `!!str` to force a string.
-# Anything else (!!python/object, !!set, !!binary, !custom) is refused: a manifest is plain data.
-CORE_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
-)
+# Tags a manifest may carry: the YAML 1.2 core schema's, written or implied. Anything else (!!python/object,
+# !!set, !!binary, !custom) is refused: a manifest is plain data.
+ALLOWED_TAGS = frozenset({
+    "tag:modalc,2026:plain", "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq",
+})
 
 _YAML_PROBLEMS = (
     ("found unexpected end of stream", "a quoted string is never closed"),
     ("found character '\\t' that cannot start any token", "a tab character: indent with spaces"),
-    ("mapping values are not allowed here", "mapping values are not allowed here (bad indentation, or a missing "
-                                            "space after ':'?)"),
+    ("mapping values are not allowed", "a key is not allowed here (bad indentation, or a missing space after "
+                                       "':'?)"),
     ("but found another document", "a manifest is one YAML document; another one starts here"),
+    ("did not find expected '-' indicator", "expected a list item ('- ...'); is the indentation right?"),
+    ("found character that cannot start any token", "a character that cannot start a value (a tab? indent with "
+                                                    "spaces)"),
     ("found duplicate anchor", "an anchor (&name) is defined twice"),
 )
 
 
 def parse_yaml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, Span]]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    import yaml
+
+    from . import yaml12
 
     if error := _check_flow_depth(text, file):
         raise error
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
     try:
-        constructor, parser = yaml.get_constructor_parser(text)
-        node = constructor.composer.get_single_node()
-        if node is not None:
-            _check_yaml_nodes(node, file)
-        document = constructor.construct_document(node) if node is not None else None
+        node = yaml12.compose(text)
+        if node is None:
+            raise _fail(file, 1, 1, "the manifest must be a mapping of keys, not an empty document")
+        _check_yaml_nodes(node, file)
+        constructor = yaml12.Constructor(_describe_yaml_key)
+        data = constructor.construct(node)
     except ManifestError:
         raise
-    except MarkedYAMLError as exc:
+    except yaml12.YamlProblem as problem:
+        raise ManifestError([Diagnostic(file, problem.line, problem.column, problem.message, problem.path,
+                                        hint=problem.hint)]) from None
+    except yaml.MarkedYAMLError as exc:
         raise _yaml_syntax_error(exc, file) from None
     except RecursionError:
         raise _fail(file, 1, 1, "YAML syntax: values are nested too deeply") from None
-    except YAMLError as exc:
+    except yaml.YAMLError as exc:
         raise _fail(file, 1, 1, f"YAML syntax: {_first_line(str(exc))}") from None
-    except Exception as exc:  # noqa: BLE001 - ruamel raises ValueError and friends on odd scalars (e.g. "._")
-        raise _fail(file, 1, 1, f"YAML syntax: cannot read this document ({type(exc).__name__}: {exc})") from None
-    converter = _YamlConverter(file)
-    data = converter.convert(document, (), 0)
     if not isinstance(data, dict):
         raise _fail(file, 1, 1, f"the manifest must be a mapping of keys, not {_yaml_kind(data)}",
                     hint="start with `version: 1` and an `app:` mapping with a name")
-    return data, converter.spans
+    return data, constructor.spans
 
 
 def _yaml_syntax_error(exc: object, file: str) -> ManifestError:
@@ -304,10 +332,10 @@ def _check_yaml_nodes(root: object, file: str) -> None:
     order: list[object] = []
     while stack:
         node, depth, ancestors = stack.pop()
-        tag = getattr(getattr(node, "tag", None), "value", getattr(node, "tag", None))
+        tag = getattr(node, "tag", None)
         mark = getattr(node, "start_mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        if tag not in CORE_TAGS:
+        if tag not in ALLOWED_TAGS:
             shown = str(tag).replace("tag:yaml.org,2002:", "!!")
             raise _fail(file, line, column, f"YAML tag {shown!r} is not allowed in a manifest; write plain values")
         if depth > MAX_DEPTH:
@@ -388,65 +416,6 @@ def _yaml_kind(value: object) -> str:
     return f"a single value ({_describe_yaml_key(value)})"
 
 
-class _YamlConverter:
-    """ruamel's round-trip objects -> plain data and spans; bounds depth and alias expansion."""
-
-    def __init__(self, file: str):
-        self.file = file
-        self.spans: dict[KeyPath, Span] = {}
-
-    def convert(self, node: object, path: KeyPath, depth: int) -> object:
-        from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-        if depth > MAX_DEPTH:
-            line, column = self._position(path)
-            raise _fail(self.file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
-        if isinstance(node, CommentedMap):
-            return self._convert_map(node, path, depth)
-        if isinstance(node, CommentedSeq):
-            result = []
-            for index, item in enumerate(node):
-                child = (*path, index)
-                try:
-                    line, column = node.lc.item(index)
-                    self.spans[child] = Span(line + 1, column + 1, line + 1, column + 1)
-                except (KeyError, TypeError, IndexError, AttributeError):
-                    pass
-                result.append(self.convert(item, child, depth + 1))
-            return result
-        return _plain_scalar(node)
-
-    def _convert_map(self, node: object, path: KeyPath, depth: int) -> dict[str, object]:
-        result: dict[str, object] = {}
-        for key, value in node.items():  # type: ignore[attr-defined]
-            key_pos = _lc(node, "key", key)
-            # An empty value (`handler:`) has no position of its own; ruamel gives the next token's.
-            value_pos = (_lc(node, "value", key) if value is not None else None) or key_pos
-            if not isinstance(key, str):
-                line, column = key_pos or self._position(path)
-                raise ManifestError([Diagnostic(
-                    self.file, line, column, f"keys must be strings, not {_describe_yaml_key(key)}", path,
-                    hint="quote the key",
-                )])
-            child = (*path, key)
-            if key_pos:
-                vl, vc = value_pos or key_pos
-                self.spans[child] = Span(key_pos[0], key_pos[1], vl, vc)
-            result[key] = self.convert(value, child, depth + 1)
-        return result
-
-    def _position(self, path: KeyPath) -> tuple[int, int]:
-        return SourceMap(self.file, self.spans).value_position(path)
-
-
-def _lc(node: object, kind: str, key: object) -> tuple[int, int] | None:
-    try:
-        line, column = getattr(node.lc, kind)(key)  # type: ignore[attr-defined]
-    except (KeyError, TypeError, AttributeError):
-        return None  # keys merged in with `<<:` have no position of their own
-    return line + 1, column + 1
-
-
 def _describe_yaml_key(key: object) -> str:
     if key is None:
         return "null"
@@ -456,30 +425,9 @@ def _describe_yaml_key(key: object) -> str:
         return f"the number {key}"
     if isinstance(key, (datetime.date, datetime.time)):
         return f"the date {key.isoformat()}"
-    if isinstance(key, (tuple, list)):
+    kind = type(key).__name__
+    if isinstance(key, (tuple, list)) or kind == "SequenceNode":
         return "a list"
-    if isinstance(key, dict):
+    if isinstance(key, dict) or kind == "MappingNode":
         return "a mapping"
     return "a value of another kind"
-
-
-def _plain_scalar(node: object) -> object:
-    # ruamel's scalar types subclass the builtins; hand back the builtins themselves.
-    if node is None or isinstance(node, bool):
-        return node
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, int):
-        return bool(node) if type(node).__name__ == "ScalarBoolean" else int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, datetime.datetime):
-        # ruamel's TimeStamp keeps its zone outside the datetime and loses it on copy: make it plain.
-        return datetime.datetime(node.year, node.month, node.day, node.hour, node.minute, node.second,
-                                 node.microsecond, node.tzinfo)
-    if isinstance(node, (datetime.date, datetime.time)):
-        return node
-    tag = getattr(getattr(node, "tag", None), "value", None)
-    if tag == "tag:yaml.org,2002:str":
-        return str(getattr(node, "value", node))
-    return str(node)

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modalc.pipeline import compile_manifest
+from modalc.validate import _validator, quick_valid
 
 EXAMPLES_PER_TEST = int(os.environ.get("MODALC_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(
@@ -72,6 +73,14 @@ def compile_text(project: Path, name: str, text: str | bytes) -> None:
     result = compile_manifest(path, display_name=name)  # must return, whatever the input
     for diagnostic in result.diagnostics:
         assert diagnostic.render().startswith(f"{name}:")
+    if result.manifest is not None:
+        assert_fast_path_agrees(result.manifest.data)
+
+
+def assert_fast_path_agrees(data: Any) -> None:
+    """jsonschema-rs may only say "valid" where jsonschema (the source of every message) agrees."""
+    if quick_valid(data):
+        assert not list(_validator().iter_errors(data)), data
 
 
 @FUZZ
@@ -120,6 +129,16 @@ def test_mutated_example_manifests(project: Path, seed: int, edits: list[tuple[s
 def test_arbitrary_text(project: Path, text: str) -> None:
     compile_text(project, "app.toml", text)
     compile_text(project, "app.yaml", text)
+
+
+@FUZZ
+@given(data=st.dictionaries(st.sampled_from(KEYS), manifest_like(), max_size=8))
+def test_fast_validation_never_accepts_what_jsonschema_rejects(data: dict[str, Any]) -> None:
+    base = {"version": 1, "app": {"name": "fuzz"}, "functions": {"f": {"handler": "pkg.mod:process"}}}
+    assert_fast_path_agrees(data)
+    assert_fast_path_agrees({**base, **data})
+    for section in ("functions", "app"):
+        assert_fast_path_agrees({**base, section: {**base[section], **data}})
 
 
 def test_example_manifests_still_compile() -> None:

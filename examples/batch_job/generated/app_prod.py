@@ -105,7 +105,7 @@ def score_all(
 
 
 def _load_inputs(path: str, items: str, mode: str, parameters: tuple[str, ...]) -> list:
-    """Inputs from --items (a JSON array), a .jsonl file (one JSON value per line) or a .csv file."""
+    """Inputs from --items (a JSON array), a .jsonl file or a .csv file with a header."""
     if items:
         values = json.loads(items)
         if not isinstance(values, list):
@@ -146,7 +146,7 @@ def _load_inputs(path: str, items: str, mode: str, parameters: tuple[str, ...]) 
 
 
 def _write_results(name: str, inputs: list, results, output: str) -> None:
-    """One JSON line per input, in input order: {"input": ..., "output": ...} or {"input": ..., "error": ...}."""
+    """One JSON line per input, in order: {"input", "output"} or {"input", "error"}."""
     failed = 0
     handle = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")
     try:
@@ -160,8 +160,9 @@ def _write_results(name: str, inputs: list, results, output: str) -> None:
     finally:
         if handle is not sys.stdout:
             handle.close()
+    succeeded = len(inputs) - failed
     print(
-        f"{name}: {len(inputs)} inputs, {len(inputs) - failed} succeeded, {failed} failed",
+        f"{name}: {len(inputs)} inputs, {succeeded} succeeded, {failed} failed",
         file=sys.stderr,
     )
     if failed:
