@@ -85,13 +85,19 @@ def cli() -> None:
               help="Output directory (default: generated/ beside the manifest).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the committed output is stale.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of what would change.")
+@click.option("--no-cache", is_flag=True, help="Compile even if nothing changed since the last build.")
 def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | None, check: bool,
-          show_diff: bool) -> None:
+          show_diff: bool, no_cache: bool) -> None:
     """Validate MANIFEST and write one Python module per environment."""
+    path = _manifest_path(manifest)
+    cache = None if no_cache else _open_cache(path, out_dir, environments)
+    if cache is not None and (record := cache.lookup()) is not None:
+        _replay(record, check)
+        return
+
     from .pipeline import compile_manifest
     from .write import apply_changes, plan_changes, unified_diff
 
-    path = _manifest_path(manifest)
     result = compile_manifest(path, display_name=manifest or path.name, environments=environments,
                               out_dir=out_dir)
     _report(result.diagnostics)
@@ -116,9 +122,12 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
             hint = f"modalc build {manifest or ''}".rstrip()
             click.echo(f"modalc: {len(stale)} generated file(s) out of date; run `{hint}`", err=True)
             sys.exit(EXIT_INVALID)
+        _remember(cache, result)
         click.echo(f"modalc: {len(changes)} generated file(s) up to date", err=True)
         return
     if show_diff:
+        if not stale:
+            _remember(cache, result)
         sys.exit(EXIT_INVALID if stale else EXIT_OK)
     try:
         apply_changes(changes)
@@ -127,10 +136,39 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
         click.echo(f"modalc: cannot write{where}: {error.strerror or error}; the previous output is unchanged",
                    err=True)
         sys.exit(EXIT_INVALID)
+    _remember(cache, result)
     for change in changes:
         state = "removed" if change.new is None else "unchanged" if not change.changed else \
             "created" if change.old is None else "updated"
         click.echo(f"{_display(change.path)}: {state}", err=True)
+
+
+def _open_cache(path: Path, out_dir: Path | None, environments: Sequence[str]):
+    from .cache import BuildCache
+    from .paths import default_out_dir
+
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    return BuildCache.open(path, raw, out_dir or default_out_dir(path), environments)
+
+
+def _replay(record: dict, check: bool) -> None:
+    """Report a cached build exactly as the build itself would (its warnings, then its files)."""
+    for warning in record["warnings"]:
+        click.echo(warning, err=True)
+    if check:
+        click.echo(f"modalc: {len(record['outputs'])} generated file(s) up to date", err=True)
+        return
+    for output in sorted(record["outputs"]):
+        click.echo(f"{_display(Path(output))}: unchanged", err=True)
+
+
+def _remember(cache, result) -> None:
+    if cache is not None:
+        inputs = {*result.touched, result.manifest.path.resolve()}
+        cache.store(inputs, result.outputs, [d.render() for d in result.diagnostics])
 
 
 @cli.command()

@@ -62,17 +62,24 @@ class ClassInfo:
 class SourceTree:
     """The user's Python sources under one root, parsed on demand and cached."""
 
-    def __init__(self, root: Path, project_dir: Path):
+    def __init__(self, root: Path, project_dir: Path, touched: set[Path] | None = None):
         self.root = root
         self.project_dir = project_dir
+        self.touched = touched if touched is not None else set()  # every file looked at (for the build cache)
         self._modules: dict[str, ParsedModule] = {}
+        # Each environment resolves the same handlers again; parse, index and read each of them once.
+        self._definitions: dict[str, dict[str, ast.stmt]] = {}
+        self._classes: dict[tuple[str, str], ClassInfo] = {}
+        self._signatures: dict[tuple[int, str, bool], Signature] = {}
 
     def module(self, name: str) -> ParsedModule:
         if name in self._modules:
             return self._modules[name]
         parts = name.split(".")
         base = self.root.joinpath(*parts)
-        candidates = [base.with_suffix(".py"), base / "__init__.py"]
+        # A package shadows a module of the same name, as in Python's own import system.
+        candidates = [base / "__init__.py", base.with_suffix(".py")]
+        self.touched.update(candidates)
         try:
             path = next((c for c in candidates if c.is_file()), None)
         except (OSError, ValueError) as exc:
@@ -112,10 +119,7 @@ class SourceTree:
     def find(self, module_name: str, name: str, *, depth: int = 0) -> tuple[ParsedModule, ast.stmt]:
         """The top-level statement that defines `name` in a module, following `from x import name`."""
         module = self.module(module_name)
-        found: ast.stmt | None = None
-        for statement in _top_level_statements(module.tree):
-            if _defines(statement, name):
-                found = statement  # the last definition wins, as at run time
+        found = self._index(module).get(name)
         if found is None:
             message = f"{module.relative_path} defines no {name!r}"
             defined = [n for statement in _top_level_statements(module.tree) for n in _defined_names(statement)]
@@ -129,6 +133,24 @@ class SourceTree:
                 return self.find(source_module, original, depth=depth + 1)
         return module, found
 
+    def _index(self, module: ParsedModule) -> dict[str, ast.stmt]:
+        """Module-level name -> the statement that defines it last (the definition in effect at run time)."""
+        index = self._definitions.get(module.name)
+        if index is None:
+            index = {}
+            for statement in _top_level_statements(module.tree):
+                for name in _bound_names(statement):
+                    index[name] = statement
+            self._definitions[module.name] = index
+        return index
+
+    def signature(self, node: ast.FunctionDef | ast.AsyncFunctionDef, module_alias: str, *,
+                  drop_first: bool = False) -> Signature:
+        key = (id(node), module_alias, drop_first)
+        if key not in self._signatures:
+            self._signatures[key] = read_signature(node, module_alias, drop_first=drop_first)
+        return self._signatures[key]
+
     def _exists(self, module_name: str) -> bool:
         try:
             self.module(module_name)
@@ -137,6 +159,14 @@ class SourceTree:
         return True
 
     def class_info(self, module_name: str, name: str) -> ClassInfo:
+        cached = self._classes.get((module_name, name))
+        if cached is not None:
+            return cached
+        info = self._class_info(module_name, name)
+        self._classes[(module_name, name)] = info
+        return info
+
+    def _class_info(self, module_name: str, name: str) -> ClassInfo:
         module, node = self.find(module_name, name)
         if not isinstance(node, ast.ClassDef):
             raise HandlerError(f"{module.relative_path}: {name!r} is {_describe(node)}, not a class")
@@ -193,18 +223,20 @@ def _top_level_statements(tree: ast.Module) -> list[ast.stmt]:
     return out
 
 
-def _defines(statement: ast.stmt, name: str) -> bool:
+def _bound_names(statement: ast.stmt) -> list[str]:
+    """The module-level names a statement binds."""
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return statement.name == name
+        return [statement.name]
     if isinstance(statement, ast.Assign):
-        return any(isinstance(t, ast.Name) and t.id == name for t in statement.targets)
+        return [t.id for t in statement.targets if isinstance(t, ast.Name)]
     if isinstance(statement, ast.AnnAssign):
-        return isinstance(statement.target, ast.Name) and statement.target.id == name and statement.value is not None
+        bound = isinstance(statement.target, ast.Name) and statement.value is not None
+        return [statement.target.id] if bound else []  # type: ignore[union-attr]
     if isinstance(statement, ast.ImportFrom):
-        return any((a.asname or a.name) == name for a in statement.names)
+        return [a.asname or a.name for a in statement.names]
     if isinstance(statement, ast.Import):
-        return any((a.asname or a.name.split(".")[0]) == name for a in statement.names)
-    return False
+        return [a.asname or a.name.split(".")[0] for a in statement.names]
+    return []
 
 
 def _defined_names(statement: ast.stmt) -> list[str]:

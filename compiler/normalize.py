@@ -20,6 +20,7 @@ from typing import Any
 from . import catalog, cron, handlers, ir, pyliteral
 from .diagnostics import ERROR, WARNING, Diagnostic, KeyPath, did_you_mean, quote_choices
 from .load import SourceMap
+from .paths import module_stem
 
 OVERLAY_KEYS = ("app", "images", "volumes", "secrets", "cloud_buckets", "functions", "classes", "entrypoints")
 FORBIDDEN_MOUNT_PATHS = frozenset({"/", "/root", "/tmp"})
@@ -32,11 +33,6 @@ WEB_ROLES = {
 }
 CLASS_INSTANCE_ATTRIBUTE = "_user_instance"
 RESERVED_PARAMETERS = pyliteral.RESERVED_NAMES | {"self", "cls", "user_instance"}
-
-# Output modules are named after their environment; a user package of that name would shadow them.
-def module_stem(environment: str) -> str:
-    return f"app_{environment}"
-
 
 # --- environments -----------------------------------------------------------------------------------
 
@@ -113,6 +109,7 @@ class Project:
     manifest_path: Path  # resolved
     out_dir: Path  # resolved
     manifest_sha256: str
+    touched: set[Path] = field(default_factory=set)  # every path whose state the result depends on
 
     @property
     def directory(self) -> Path:
@@ -162,7 +159,7 @@ class _Normalizer:
         app = data.get("app", {})
         self.source_dir = app.get("source_dir", ".")
         root = (context.project.directory / self.source_dir).resolve()
-        self.tree = source_tree or handlers.SourceTree(root, context.project.directory)
+        self.tree = source_tree or handlers.SourceTree(root, context.project.directory, context.project.touched)
         self.module_aliases: dict[str, str] = {}
         self.module_images: dict[str, set[str]] = {}
         self.source_ok = True
@@ -235,6 +232,7 @@ class _Normalizer:
     def _check_source_dir(self) -> None:
         project = self.ctx.project.directory
         resolved = (project / self.source_dir).resolve()
+        self.ctx.project.touched.add(resolved)
         if not resolved.is_relative_to(project):
             self.ctx.report(("app", "source_dir"), f"{self.source_dir!r} is outside the manifest's directory")
         elif not resolved.is_dir():
@@ -503,6 +501,7 @@ class _Normalizer:
         for i, module in enumerate(modules):
             top = module.split(".")[0]
             root = self.tree.root
+            self.ctx.project.touched.update((root / top, root / f"{top}.py"))
             if not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
                 self.ctx.report((*path, "python_source", i), f"no package or module {top!r} in the source directory")
         return ir.Step("add_local_python_source", tuple(modules), (("copy", True),) if copy_files else (),
@@ -516,6 +515,7 @@ class _Normalizer:
             return None
         try:
             resolved = (project / relative).resolve()
+            self.ctx.project.touched.add(resolved)
             if not resolved.is_relative_to(project):
                 self.ctx.report(path, f"{relative!r} points outside the manifest's directory")
                 return None
@@ -682,7 +682,7 @@ class _Normalizer:
         signature = ir.Signature()
         if not is_value:
             try:
-                signature = handlers.read_signature(node, alias)  # type: ignore[arg-type]
+                signature = self.tree.signature(node, alias)  # type: ignore[arg-type]
             except handlers.HandlerError as error:
                 self._handler_error(path, error)
                 return None
@@ -860,7 +860,7 @@ class _Normalizer:
                                       f"parameters {quote_choices(names)}", at_key=True,
                                 hint=f"define __init__(self, *, {', '.join(names)}) in {info.name}")
             return
-        signature = handlers.read_signature(init.node, "_", drop_first=True)
+        signature = self.tree.signature(init.node, "_", drop_first=True)
         accepted = {p.name for p in signature.parameters if p.kind in ("positional_or_keyword", "keyword_only")}
         takes_kwargs = any(p.kind == "var_keyword" for p in signature.parameters)
         for name in names:
@@ -896,7 +896,7 @@ class _Normalizer:
             method = self._member(info, entry["method"], where, kind)
             if method is None:
                 continue
-            signature = handlers.read_signature(method.node, alias, drop_first=not method.is_static)
+            signature = self.tree.signature(method.node, alias, drop_first=not method.is_static)
             if not signature.is_nullary:
                 self.ctx.report(where, f"{kind} hook {info.name}.{method.name}() must take no arguments besides self")
             if signature.is_generator:
@@ -915,7 +915,7 @@ class _Normalizer:
             if method is None:
                 continue
             try:
-                signature = handlers.read_signature(method.node, alias, drop_first=not method.is_static)
+                signature = self.tree.signature(method.node, alias, drop_first=not method.is_static)
             except handlers.HandlerError as error:
                 self.ctx.report(where, error.message, hint=error.hint)
                 continue

@@ -22,12 +22,10 @@ from .normalize import (
     apply_environment,
     declared_environments,
     manifest_digest,
-    module_stem,
     normalize_app,
 )
+from .paths import default_out_dir, output_path
 from .validate import validate_document
-
-DEFAULT_OUT_DIR = "generated"
 
 
 @dataclass
@@ -38,6 +36,7 @@ class CompileResult:
     outputs: dict[Path, str] = field(default_factory=dict)  # absolute path -> module source
     out_dir: Path | None = None
     stage: str = ""  # "structure" when schema errors stopped the semantic checks
+    touched: set[Path] = field(default_factory=set)  # files and directories the result depends on
 
     @property
     def ok(self) -> bool:
@@ -46,14 +45,6 @@ class CompileResult:
     @property
     def environments(self) -> list[str]:
         return list(self.apps)
-
-
-def default_out_dir(manifest_path: Path) -> Path:
-    return manifest_path.resolve().parent / DEFAULT_OUT_DIR
-
-
-def output_path(out_dir: Path, environment: str) -> Path:
-    return out_dir / f"{module_stem(environment)}.py"
 
 
 def check_manifest(
@@ -80,6 +71,7 @@ def check_manifest(
         manifest_sha256=manifest_digest(manifest.raw),
     )
     result.out_dir = project.out_dir
+    result.touched = project.touched
     overlays = []
     for environment in selected:
         overlaid = apply_environment(manifest.data, environment)
@@ -101,7 +93,7 @@ def check_manifest(
     for environment, overlaid in overlays:
         if tree is None:
             source_dir = overlaid.data["app"].get("source_dir", ".")
-            tree = SourceTree((project.directory / source_dir).resolve(), project.directory)
+            tree = SourceTree((project.directory / source_dir).resolve(), project.directory, project.touched)
         app, problems = normalize_app(
             overlaid,
             source_map=manifest.source_map,

@@ -22,6 +22,9 @@ if not LIVE:
     os.environ.pop("MODAL_TOKEN_ID", None)
     os.environ.pop("MODAL_TOKEN_SECRET", None)
 os.environ.pop("MODAL_ENVIRONMENT", None)
+# Build cache records go to this session's own directory, never the user's.
+os.environ["MODALC_CACHE_DIR"] = str(Path(_CONFIG_DIR) / "modalc-cache")
+os.environ.pop("MODALC_NO_CACHE", None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

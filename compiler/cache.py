@@ -1,0 +1,120 @@
+"""A build cache: a rebuild with nothing changed answers from a small record instead of compiling again.
+
+The record of a successful build holds what it depended on (the manifest's hash, the modalc that built it,
+the options, and the size and modification time of every file and directory it looked at: handler modules,
+local paths) and the hash of every module it wrote. If all of that is as recorded and the modules on disk
+still have those hashes, the build's result is known. Anything else, or any trouble reading the record, means
+a normal build: the cache can make a build faster, never different.
+
+Records live in $MODALC_CACHE_DIR, else $XDG_CACHE_HOME/modalc, else ~/.cache/modalc; MODALC_NO_CACHE=1 or
+`modalc build --no-cache` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+
+FORMAT = 1
+_PACKAGE_ROOTS = ("modalc", "modalc.templates", "modalc.schemas")
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("MODALC_NO_CACHE"):
+        return None
+    if explicit := os.environ.get("MODALC_CACHE_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "modalc"
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        info = path.stat()
+    except (OSError, ValueError):
+        return None
+    return [info.st_mtime_ns, info.st_size, int(path.is_dir())]
+
+
+def toolchain() -> str:
+    """modalc's version and its own files (code, templates, schema, data), so editing modalc invalidates."""
+    import importlib.util
+
+    digest = hashlib.sha256(f"{__version__}|{sys.version}|{FORMAT}".encode())
+    for package in _PACKAGE_ROOTS:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            for root, _, files in sorted(os.walk(location)):
+                for name in sorted(files):
+                    if name.endswith((".py", ".jinja", ".json")):
+                        digest.update(f"{root}/{name}{_stat(Path(root) / name)}".encode())
+    return digest.hexdigest()
+
+
+def _hash(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()
+
+
+@dataclass
+class BuildCache:
+    record_path: Path
+    key: dict[str, object]
+
+    @classmethod
+    def open(cls, manifest: Path, raw: bytes, out_dir: Path, environments: Sequence[str]) -> BuildCache | None:
+        directory = cache_dir()
+        if directory is None:
+            return None
+        manifest = manifest.resolve()
+        options = {"manifest": str(manifest), "out_dir": str(out_dir.resolve()), "environments": list(environments)}
+        name = _hash(json.dumps(options, sort_keys=True).encode())[:32]
+        key = {"options": options, "manifest_sha256": _hash(raw), "toolchain": toolchain()}
+        return cls(directory / f"{name}.json", key)
+
+    def lookup(self) -> dict[str, object] | None:
+        """The recorded build if everything it depended on is unchanged, else None."""
+        try:
+            record = json.loads(self.record_path.read_text(encoding="utf-8"))
+            if record.get("key") != self.key:
+                return None
+            for path, stat in record["inputs"]:
+                if _stat(Path(path)) != stat:
+                    return None
+            outputs: dict[str, str] = record["outputs"]
+            for path, digest in outputs.items():
+                if _hash(Path(path).read_bytes()) != digest:
+                    return None
+            options = self.key["options"]
+            out_dir = Path(str(options["out_dir"]))  # type: ignore[index]
+            present = {str(p) for p in out_dir.glob("app_*.py")} if out_dir.is_dir() else set()
+            partial = bool(options["environments"])  # type: ignore[index]
+            if not set(outputs) <= present or (not partial and present != set(outputs)):
+                return None  # a module was added or removed by hand: let the build judge it
+            return record
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store(self, inputs: Iterable[Path], outputs: Mapping[Path, str], warnings: Sequence[str]) -> None:
+        """Record a successful build; failures to write the record are ignored (it is only a cache)."""
+        record = {
+            "key": self.key,
+            "inputs": sorted([str(p), _stat(p)] for p in set(inputs)),
+            "outputs": {str(p): _hash(text.encode("utf-8")) for p, text in sorted(outputs.items())},
+            "warnings": list(warnings),
+        }
+        try:
+            self.record_path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=self.record_path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle)
+            os.replace(temporary, self.record_path)
+        except OSError:
+            pass
