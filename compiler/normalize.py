@@ -66,6 +66,15 @@ class Overlaid:
         return path
 
 
+def _int(value: Any) -> Any:
+    """An integral float where the schema wants an integer (TOML `300.0`) becomes the int it means."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_int(v) for v in value]
+    return value
+
+
 def apply_environment(data: Mapping[str, Any], environment: ir.Environment) -> Overlaid:
     """Deep-merge an environment's overrides: tables merge; lists, scalars and `false` replace."""
     base = {k: copy.deepcopy(v) for k, v in data.items() if k != "environments"}
@@ -552,14 +561,15 @@ class _Normalizer:
         if isinstance(cpu, list):
             cpu = (float(cpu[0]), float(cpu[1]))
         if isinstance(memory, list):
-            memory = (memory[0], memory[1])
-        timeout = spec.get("timeout")
-        startup = spec.get("startup_timeout")
+            memory = (_int(memory[0]), _int(memory[1]))
+        memory = _int(memory)
+        timeout = _int(spec.get("timeout"))
+        startup = _int(spec.get("startup_timeout"))
         retries = self._retries(spec.get("retries"))
-        low, high = spec.get("min_containers"), spec.get("max_containers")
+        low, high = _int(spec.get("min_containers")), _int(spec.get("max_containers"))
         if low is not None and high is not None and low > high:
             self.ctx.report((*path, "min_containers"), f"min_containers ({low}) is above max_containers ({high})")
-        buffer = spec.get("buffer_containers")
+        buffer = _int(spec.get("buffer_containers"))
         if buffer is not None and high is not None and buffer > high:
             self.ctx.report((*path, "buffer_containers"),
                             f"buffer_containers ({buffer}) is above max_containers ({high})")
@@ -570,7 +580,7 @@ class _Normalizer:
             if target is not None and target > c["max_inputs"]:
                 self.ctx.report((*path, "concurrency", "target_inputs"),
                                 f"target_inputs ({target}) is above max_inputs ({c['max_inputs']})")
-            concurrency = ir.Concurrency(c["max_inputs"], target)
+            concurrency = ir.Concurrency(_int(c["max_inputs"]), _int(target))
         if spec.get("single_use_containers") and concurrency is not None:
             self.ctx.report((*path, "single_use_containers"),
                             "single_use_containers serves one input per container; it cannot take concurrency")
@@ -585,14 +595,14 @@ class _Normalizer:
             gpu=gpu,
             cpu=cpu,
             memory=memory,
-            ephemeral_disk=spec.get("ephemeral_disk"),
+            ephemeral_disk=_int(spec.get("ephemeral_disk")),
             timeout=timeout,
             startup_timeout=startup,
             retries=retries,
             min_containers=low,
             max_containers=high,
             buffer_containers=buffer,
-            scaledown_window=spec.get("scaledown_window"),
+            scaledown_window=_int(spec.get("scaledown_window")),
             region=region,
             cloud=spec.get("cloud"),
             nonpreemptible=spec.get("nonpreemptible"),
@@ -624,9 +634,9 @@ class _Normalizer:
     def _retries(self, value: int | dict[str, Any] | None) -> ir.Retries | None:
         if value is None:
             return None
-        if isinstance(value, int):
-            return ir.Retries(value)
-        return ir.Retries(value["max_retries"], value.get("backoff_coefficient"), value.get("initial_delay"),
+        if not isinstance(value, dict):
+            return ir.Retries(_int(value))
+        return ir.Retries(_int(value["max_retries"]), value.get("backoff_coefficient"), value.get("initial_delay"),
                           value.get("max_delay"), is_policy=True)
 
     def _module_alias(self, module: str, image: str | None) -> str:
@@ -690,7 +700,7 @@ class _Normalizer:
         self._check_callable(path, name, handler, web, schedule, settings, batched=spec.get("batched"))
         batching = None
         if spec.get("batched"):
-            batching = ir.Batching(spec["batched"]["max_batch_size"], spec["batched"]["wait_ms"])
+            batching = ir.Batching(_int(spec["batched"]["max_batch_size"]), _int(spec["batched"]["wait_ms"]))
         if batching is not None:
             self._check_batched(path, "function", signature, alias, settings)
         return ir.Function(name, handler, settings, schedule, web, batching, path)
@@ -762,7 +772,7 @@ class _Normalizer:
             docs=value.get("docs"),
             custom_domains=tuple(value.get("custom_domains", [])),
             requires_proxy_auth=value.get("requires_proxy_auth"),
-            port=value.get("port"),
+            port=_int(value.get("port")),
             startup_timeout=value.get("startup_timeout"),
         )
 
@@ -777,7 +787,7 @@ class _Normalizer:
             if timezone is not None and (problem := cron.check_timezone(timezone)):
                 self.ctx.report((*path, "timezone"), problem)
             return ir.Schedule(cron=value["cron"], timezone=timezone)
-        period = tuple((k, v) for k, v in value["period"].items())
+        period = tuple((k, v if k == "seconds" else _int(v)) for k, v in value["period"].items())
         if not any(v for _, v in period):
             self.ctx.report((*path, "period"), "a period must be longer than zero")
         return ir.Schedule(period=period)
@@ -828,7 +838,7 @@ class _Normalizer:
             value = {"type": value} if isinstance(value, str) else value
             kind = value["type"]
             has_default = "default" in value
-            default = value.get("default")
+            default = _int(value.get("default")) if kind == "int" else value.get("default")
             if has_default:
                 wanted = python_types[kind]
                 ok = isinstance(default, wanted) and (kind == "bool" or not isinstance(default, bool))
@@ -922,7 +932,7 @@ class _Normalizer:
             web = self._web(options.get("web"), (*where, "web"))
             batching = None
             if options.get("batched"):
-                batching = ir.Batching(options["batched"]["max_batch_size"], options["batched"]["wait_ms"])
+                batching = ir.Batching(_int(options["batched"]["max_batch_size"]), _int(options["batched"]["wait_ms"]))
                 if batched_seen is not None:
                     self.ctx.report((*where, "batched"), f"a class can have one batched method; {batched_seen!r} "
                                                          "is batched already")

@@ -39,10 +39,12 @@ def _validator() -> Any:
     from jsonschema import Draft202012Validator
     from jsonschema.validators import extend
 
-    # Strict types: a TOML/YAML boolean is not an integer, and 300.0 is not an integer timeout.
+    # A boolean is not a number, and NaN or infinity is no number a manifest can mean. An integral float is an
+    # integer, as JSON Schema has it (`timeout = 300.0` is 300); normalize turns it into an int.
     checker = Draft202012Validator.TYPE_CHECKER.redefine_many(
         {
-            "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
+            "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool)
+            or isinstance(v, float) and v.is_integer(),
             "number": lambda _, v: isinstance(v, int) and not isinstance(v, bool)
             or isinstance(v, float) and math.isfinite(v),
         }
@@ -82,74 +84,39 @@ def validate_document(
 #
 # jsonschema (Python) explains errors well but takes about a second for a manifest of 1000 functions, and
 # 40 ms to import. jsonschema-rs (Rust) says valid or not in milliseconds. So jsonschema-rs decides, and only an
-# invalid manifest is handed to jsonschema for the messages. Where the two could disagree, the fast path steps
-# aside: values JSON has no form for (dates, NaN) go straight to jsonschema, and so do integral floats unless
-# two copies agree: in one every integral float is moved up by 0.5, in the other down. Both copies fail any
-# "integer" (modalc's integers are strict: 300.0 is not a timeout), and a value that satisfies an integral bound
-# when moved either way satisfied it before; the schema's bounds are all integral (checked below).
+# invalid manifest is handed to jsonschema for the messages. Values JSON has no form for (dates, NaN) go
+# straight to jsonschema, where they are reported.
 
 
 @cache
 def _fast_validator() -> Any:
     try:
         import jsonschema_rs
-    except ImportError:  # no wheel for this platform: jsonschema alone still gives the same answers
-        return None
-    if not _integral_bounds():
+    except ImportError:  # no wheel for this platform: jsonschema alone gives the same answers, slower
         return None
     return jsonschema_rs.Draft202012Validator(load_schema())
 
 
-def _integral_bounds() -> bool:
-    stack: list[Any] = [load_schema()]
+def _plain_json(value: object) -> bool:
+    stack = [value]
     while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-                    if not float(value).is_integer():
-                        return False
-                else:
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif not (item is None or isinstance(item, (str, int))):
+            return False
     return True
-
-
-class _NotJson(Exception):
-    pass
-
-
-def _json_view(value: object, shift: float, shifted: list[bool]) -> object:
-    if isinstance(value, dict):
-        return {k: _json_view(v, shift, shifted) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_view(v, shift, shifted) for v in value]
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _NotJson
-        if value.is_integer():
-            shifted.append(True)
-            return value + shift
-        return value
-    if value is None or isinstance(value, (str, int)):
-        return value
-    raise _NotJson
 
 
 def quick_valid(data: object) -> bool:
     """True when the manifest is certainly valid; False means "ask jsonschema", not "invalid"."""
     validator = _fast_validator()
-    if validator is None:
-        return False
-    shifted: list[bool] = []
-    try:
-        if not validator.is_valid(_json_view(data, 0.5, shifted)):
-            return False
-        return not shifted or bool(validator.is_valid(_json_view(data, -0.5, [])))
-    except (_NotJson, RecursionError):
-        return False
-
+    return validator is not None and _plain_json(data) and bool(validator.is_valid(data))
 
 
 class _Reporter:

@@ -55,3 +55,17 @@ def test_dev_and_prod_differ_in_gpu_and_autoscaling(example: Path) -> None:
     scaling = ("min_containers", "max_containers", "buffer_containers")
     scaling_lines = lambda text: [line.strip() for line in text.splitlines() if line.strip().startswith(scaling)]  # noqa: E731
     assert scaling_lines(dev_text) != scaling_lines(prod_text)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_render_is_black_stable_by_construction(example: Path) -> None:
+    """The format stage has nothing to do: black is never imported for a normal build."""
+    from modalc.formatting import needs_black
+    from modalc.render import render_app
+
+    manifest = manifest_of(example)
+    result = compile_manifest(manifest, display_name=manifest.name)
+    for path, source in result.outputs.items():
+        app = result.apps[path.stem.removeprefix("app_")]
+        rendered = render_app(app, path.relative_to(example).as_posix())
+        assert rendered == source and not needs_black(rendered)

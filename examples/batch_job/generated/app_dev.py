@@ -101,7 +101,7 @@ def score_all(
 
 
 def _load_inputs(path: str, items: str, mode: str, parameters: tuple[str, ...]) -> list:
-    """Inputs from --items (a JSON array), a .jsonl file or a .csv file with a header."""
+    """Inputs from --items (a JSON array), a .jsonl file or a .csv file."""
     if items:
         values = json.loads(items)
         if not isinstance(values, list):
