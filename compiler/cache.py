@@ -74,9 +74,11 @@ class BuildCache:
         if directory is None:
             return None
         manifest = manifest.resolve()
-        options = {"manifest": str(manifest), "out_dir": str(out_dir.resolve()), "environments": list(environments)}
+        options: dict[str, object] = {
+            "manifest": str(manifest), "out_dir": str(out_dir.resolve()), "environments": list(environments),
+        }
         name = _hash(json.dumps(options, sort_keys=True).encode())[:32]
-        key = {"options": options, "manifest_sha256": _hash(raw), "toolchain": toolchain()}
+        key: dict[str, object] = {"options": options, "manifest_sha256": _hash(raw), "toolchain": toolchain()}
         return cls(directory / f"{name}.json", key)
 
     def lookup(self) -> dict[str, object] | None:

@@ -251,7 +251,7 @@ def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None
     return prepared
 
 
-def _refuse(error: Exception) -> None:
+def _refuse(error: Exception | str) -> None:
     click.echo(f"modalc: {error}", err=True)
     sys.exit(EXIT_INVALID)
 

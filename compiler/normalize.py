@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import catalog, cron, handlers, ir, pyliteral
 from .diagnostics import ERROR, WARNING, Diagnostic, KeyPath, did_you_mean, quote_choices
@@ -623,8 +623,8 @@ class _Normalizer:
         for index, text in enumerate(items):
             where = path if isinstance(value, str) else (*path, index)
             gpu, problem = catalog.parse_gpu(text)
-            if problem:
-                self.ctx.report(where, problem)
+            if problem or gpu is None:
+                self.ctx.report(where, problem or f"{text!r} is not a GPU")
             elif gpu in out:
                 self.ctx.report(where, f"{gpu!r} is already in the fallback list")
             else:
@@ -762,7 +762,7 @@ class _Normalizer:
             self.ctx.report(where, "batching and concurrency cannot be combined; Modal batches inputs for one "
                                    "call at a time")
 
-    def _web(self, value: dict[str, Any] | bool | None, path: KeyPath) -> ir.WebEndpoint | None:
+    def _web(self, value: Any, path: KeyPath) -> ir.WebEndpoint | None:
         if not value:
             return None
         return ir.WebEndpoint(
@@ -776,7 +776,7 @@ class _Normalizer:
             startup_timeout=value.get("startup_timeout"),
         )
 
-    def _schedule(self, value: dict[str, Any] | bool | None, path: KeyPath) -> ir.Schedule | None:
+    def _schedule(self, value: Any, path: KeyPath) -> ir.Schedule | None:
         if not value:
             return None
         if "cron" in value:
@@ -814,17 +814,22 @@ class _Normalizer:
             index = next(i for i, h in enumerate(enter) if h.snap)
             self.ctx.report((*path, "enter", index), "snap = true needs memory_snapshot = true on the class")
         names: dict[str, str] = {}
-        for kind, key, members in (("a parameter", "parameters", parameters), ("an enter hook", "enter", enter),
-                                   ("an exit hook", "exit", exit_hooks), ("a method", "methods", methods)):
-            for index, member in enumerate(members):
-                where = (*path, key, member.name) if key == "parameters" or (
+        members: tuple[tuple[str, str, list[str]], ...] = (
+            ("a parameter", "parameters", [p.name for p in parameters]),
+            ("an enter hook", "enter", [h.name for h in enter]),
+            ("an exit hook", "exit", [h.name for h in exit_hooks]),
+            ("a method", "methods", [m.name for m in methods]),
+        )
+        for kind, key, member_names in members:
+            for index, member in enumerate(member_names):
+                where = (*path, key, member) if key == "parameters" or (
                     key == "methods" and isinstance(spec.get("methods"), dict)) else (*path, key, index)
-                if member.name not in names:
-                    names[member.name] = kind
-                elif names[member.name] == kind:
-                    self.ctx.report(where, f"{member.name!r} is listed twice")
+                if member not in names:
+                    names[member] = kind
+                elif names[member] == kind:
+                    self.ctx.report(where, f"{member!r} is listed twice")
                 else:
-                    self.ctx.report(where, f"{member.name!r} is both {names[member.name]} and {kind}; the generated "
+                    self.ctx.report(where, f"{member!r} is both {names[member]} and {kind}; the generated "
                                            "class needs one name per member")
         if not spec.get("methods"):
             self.ctx.report(path, f"class {name} exposes no methods; list them under `methods`", at_key=True)
@@ -957,7 +962,7 @@ class _Normalizer:
 
     def _entrypoint(self, name: str, spec: dict[str, Any], functions: tuple[ir.Function, ...]) -> ir.Entrypoint | None:
         path: KeyPath = ("entrypoints", name)
-        mode = "map" if "map" in spec else "starmap"
+        mode: Literal["map", "starmap"] = "map" if "map" in spec else "starmap"
         target = spec[mode]
         by_name = {f.name: f for f in functions}
         declared = self.data.get("functions", {})

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
 import io
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,17 +71,10 @@ def modal_environment(name: str) -> Iterator[None]:
 
 def import_module_from(path: Path, modal_env: str, user_packages: Sequence[str] = ()) -> ModuleType:
     """Import a generated module by path with the real `modal`, forgetting any earlier user packages."""
-    for name in list(sys.modules):
-        if name.split(".")[0] in user_packages:
-            del sys.modules[name]
-    module_name = f"modalc_generated_{abs(hash((str(path), modal_env)))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
+    from modalc.deploy import import_module
+
     with modal_environment(modal_env):
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return module
+        return import_module(path, user_packages)
 
 
 def assert_golden(path: Path, actual: str, update: bool) -> None:

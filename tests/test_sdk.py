@@ -7,8 +7,6 @@ modalc's), so a mistake anywhere in the compiler shows up as a difference from w
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers import assert_step_layer, examples, expected_gpu, expected_mounts, manifest_of, merged_manifest, user_packages
