@@ -11,8 +11,10 @@ test:
 	$(PYTHON) -m pytest -m "not live" -n 2 -q
 
 goldens:
-	$(PYTHON) -m pytest tests -q --update-goldens -k "golden or error_case or plan"
-	@git status --short examples tests/cases tests/goldens || true
+	# Modules first: the plan goldens record the hashes of the modules they deploy.
+	$(PYTHON) -m pytest tests/test_examples.py tests/test_kitchen_sink.py tests/test_error_cases.py -q --update-goldens -k "golden or error_case"
+	$(PYTHON) -m pytest tests/test_deploy.py -q --update-goldens -k plan
+	@git status --short examples tests/cases tests/goldens tests/fixtures || true
 
 lint:
 	$(PYTHON) -m black --check --target-version py311 examples/*/generated

@@ -296,15 +296,20 @@ def web_endpoints(module: ModuleType, app: ir.App) -> list[tuple[str, str]]:
             out.append((function.name, getattr(module, function.name).get_web_url() or ""))
     for cls in app.classes:
         web_methods = [m for m in cls.methods if m.web is not None]
-        if not web_methods:
-            continue
-        if any(not p.has_default for p in cls.parameters):
-            out += [(f"{cls.name}.{m.name}", "(per parameter values)") for m in web_methods]
-            continue
-        instance = getattr(module, cls.name)()
-        for method in web_methods:
-            out.append((f"{cls.name}.{method.name}", getattr(instance, method.name).get_web_url() or ""))
+        if web_methods:
+            urls = _class_web_urls(getattr(module, cls.name))
+            out += [(f"{cls.name}.{m.name}", urls.get(m.name, "")) for m in web_methods]
     return out
+
+
+def _class_web_urls(cls: Any) -> dict[str, str]:
+    """Method -> URL of a deployed class. Modal 1.6 keeps them in the class service function's metadata (what
+    `modal deploy` prints); the public way, `Cls().method.get_web_url()`, would bind parameter values first."""
+    from modal._utils.async_utils import synchronizer
+
+    service = synchronizer._translate_in(cls)._get_class_service_function()
+    metadata = service._method_handle_metadata or {}
+    return {name: data.web_url for name, data in metadata.items() if data.web_url}
 
 
 class _nothing:
@@ -329,7 +334,11 @@ def plan(prepared: Prepared) -> dict[str, Any]:
     needed = requirements(app)
     for requirement in needed:
         if requirement.kind == "secret":
-            state.add_secret(environment, requirement.name, list(requirement.required_keys))
+            keys = list(requirement.required_keys)
+            if not keys and any(user.startswith("image ") for user in requirement.used_by):
+                # The client checks a registry secret's keys before building; assume the generic pair.
+                keys = ["REGISTRY_USERNAME", "REGISTRY_PASSWORD"]
+            state.add_secret(environment, requirement.name, keys)
         elif not requirement.create_if_missing:
             state.add_volume(environment, requirement.name)
     with serve(state) as handle, client_for(handle, environment=environment):
@@ -484,6 +493,17 @@ def _format_member(member: dict[str, Any]) -> list[str]:
     for volume in member.get("volumes", []):
         access = " (read-only)" if volume.get("read_only") else ""
         rows.append(("volume", f"{volume['mount_path']} <- {volume['name']}{access}"))
+    for bucket in member.get("cloud_bucket_mounts", []):
+        access = " (read-only)" if bucket.get("read_only") else ""
+        rows.append(("bucket", f"{bucket['mount_path']} <- {bucket['bucket_name']}{access}"))
+    placement = [", ".join(member.get("regions") or []), member.get("cloud") or "",
+                 "non-preemptible" if member.get("nonpreemptible") else ""]
+    if any(placement):
+        rows.append(("placement", ", ".join(p for p in placement if p)))
+    flags = [name for key, name in (("memory_snapshot", "memory snapshot"), ("single_use_containers", "single use"),
+                                    ("block_network", "no network")) if member.get(key)]
+    if flags:
+        rows.append(("options", ", ".join(flags)))
     if member.get("image"):
         rows.append(("image", member["image"]))
     header = f"{member.get('kind', 'function')} {member['name']}"

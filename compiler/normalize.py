@@ -57,6 +57,7 @@ class Overlaid:
     data: dict[str, Any]
     origins: dict[KeyPath, KeyPath]
     new_entries: frozenset[KeyPath] = frozenset()
+    replaced: dict[KeyPath, Any] = field(default_factory=dict)  # base values an overlay replaced
 
     def source_path(self, path: KeyPath) -> KeyPath:
         for length in range(len(path), 0, -1):
@@ -85,6 +86,7 @@ def apply_environment(data: Mapping[str, Any], environment: ir.Environment) -> O
     if not isinstance(spec, dict):
         spec = {}  # malformed: validation reports it
     origins: dict[KeyPath, KeyPath] = {}
+    replaced: dict[KeyPath, Any] = {}
     new_entries: set[KeyPath] = set()
     prefix: KeyPath = ("environments", environment.name)
     for key in OVERLAY_KEYS:
@@ -94,17 +96,20 @@ def apply_environment(data: Mapping[str, Any], environment: ir.Environment) -> O
         if key != "app" and isinstance(spec[key], dict):
             known = existing if isinstance(existing, dict) else {}
             new_entries.update((key, name) for name in spec[key] if name not in known)
-        base[key] = _merge(existing, spec[key], (key,), prefix + (key,), origins)
-    return Overlaid(base, origins, frozenset(new_entries))
+        base[key] = _merge(existing, spec[key], (key,), prefix + (key,), origins, replaced)
+    return Overlaid(base, origins, frozenset(new_entries), replaced)
 
 
-def _merge(base: Any, overlay: Any, path: KeyPath, source: KeyPath, origins: dict[KeyPath, KeyPath]) -> Any:
+def _merge(base: Any, overlay: Any, path: KeyPath, source: KeyPath, origins: dict[KeyPath, KeyPath],
+           replaced: dict[KeyPath, Any]) -> Any:
     if isinstance(base, dict) and isinstance(overlay, dict):
         merged = dict(base)
         for key, value in overlay.items():
-            merged[key] = _merge(base.get(key), value, path + (key,), source + (key,), origins)
+            merged[key] = _merge(base.get(key), value, path + (key,), source + (key,), origins, replaced)
         return merged
     origins[path] = source
+    if base is not None:
+        replaced[path] = base
     return copy.deepcopy(overlay)
 
 
@@ -155,16 +160,18 @@ def normalize_app(
 ) -> tuple[ir.App | None, list[Diagnostic]]:
     """Build the IR for one environment; returns (None, diagnostics) if anything is an error."""
     context = _Context(source_map, overlaid.source_path, environment, project, manifest_format)
-    normalizer = _Normalizer(overlaid.data, context, source_tree)
+    normalizer = _Normalizer(overlaid.data, context, source_tree, overlaid.replaced)
     app = normalizer.run()
     errors = any(d.severity == ERROR for d in context.diagnostics)
     return (None if errors else app), context.diagnostics
 
 
 class _Normalizer:
-    def __init__(self, data: dict[str, Any], context: _Context, source_tree: handlers.SourceTree | None):
+    def __init__(self, data: dict[str, Any], context: _Context, source_tree: handlers.SourceTree | None,
+                 replaced: dict[KeyPath, Any] | None = None):
         self.data = data
         self.ctx = context
+        self.replaced = replaced or {}
         app = data.get("app", {})
         self.source_dir = app.get("source_dir", ".")
         root = (context.project.directory / self.source_dir).resolve()
@@ -665,9 +672,16 @@ class _Normalizer:
     def _handler_error(self, path: KeyPath, error: handlers.HandlerError) -> None:
         self.ctx.report((*path, "handler"), error.message, hint=error.hint)
 
+    def _serves_only(self, path: KeyPath, spec: dict[str, Any]) -> bool:
+        """An ASGI/WSGI app or web server switched off here (`web = false`): nothing is left to deploy."""
+        before = self.replaced.get((*path, "web"))
+        return spec.get("web") is False and isinstance(before, dict) and before.get("type") in WEB_ROLES
+
     def _function(self, name: str, spec: dict[str, Any], default_image: str | None,
                   default_mounts: tuple[ir.Mount, ...]) -> ir.Function | None:
         path: KeyPath = ("functions", name)
+        if self._serves_only(path, spec):
+            return None
         settings = self._settings(spec, path, default_image, default_mounts, "function")
         web = self._web(spec.get("web"), (*path, "web"))
         schedule = self._schedule(spec.get("schedule"), (*path, "schedule"))
@@ -926,6 +940,8 @@ class _Normalizer:
         batched_seen: str | None = None
         for index, (name, options) in enumerate(entries.items()):
             where = (*path, index) if isinstance(spec, list) else (*path, name)
+            if not isinstance(spec, list) and self._serves_only(where, options):
+                continue
             method = self._member(info, name, where, "method", at_key=not isinstance(spec, list))
             if method is None:
                 continue

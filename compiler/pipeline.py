@@ -72,6 +72,10 @@ def check_manifest(
     )
     result.out_dir = project.out_dir
     result.touched = project.touched
+    if not project.out_dir.is_relative_to(project.directory):
+        # The generated module finds the manifest's directory relative to itself.
+        diagnostics.append(Diagnostic(manifest.display_name, 1, 1,
+                                      f"the output directory {project.out_dir} is outside the manifest's directory"))
     overlays = []
     for environment in selected:
         overlaid = apply_environment(manifest.data, environment)

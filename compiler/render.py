@@ -132,7 +132,12 @@ def image_expression(image: ir.Image) -> PyCode:
 
 
 def method_chain(links: Sequence[str]) -> PyCode:
-    """A parenthesized chain, one link per line: the layout black keeps for fluent calls."""
+    """A parenthesized chain, one link per line: the layout black keeps for fluent calls.
+
+    Black splits before the dots only from two method calls on; a single call stays joined to its base.
+    """
+    if len(links) == 2:
+        links = [links[0] + links[1]]
     inner = "".join(f"\n{INDENT}{indent_continuation(link)}" for link in links)
     return PyCode(f"({inner}\n)")
 

@@ -23,6 +23,28 @@ if modal.is_local():
     if str(SOURCE_DIR) not in sys.path:
         sys.path.insert(0, str(SOURCE_DIR))
 
+SECRETS = {
+    "api-keys": modal.Secret.from_name(
+        "sentiment-api-keys",
+        required_keys=[
+            "API_KEY",
+        ],
+    ),
+    "hf": modal.Secret.from_name(
+        "huggingface",
+        required_keys=[
+            "HF_TOKEN",
+        ],
+    ),
+}
+
+VOLUMES = {
+    "models": modal.Volume.from_name(
+        "sentiment-models",
+        create_if_missing=True,
+    ),
+}
+
 IMAGES = {
     "serve": (
         modal.Image.debian_slim(
@@ -41,28 +63,6 @@ IMAGES = {
         .add_local_python_source(
             "inference",
         )
-    ),
-}
-
-VOLUMES = {
-    "models": modal.Volume.from_name(
-        "sentiment-models",
-        create_if_missing=True,
-    ),
-}
-
-SECRETS = {
-    "api-keys": modal.Secret.from_name(
-        "sentiment-api-keys",
-        required_keys=[
-            "API_KEY",
-        ],
-    ),
-    "hf": modal.Secret.from_name(
-        "huggingface",
-        required_keys=[
-            "HF_TOKEN",
-        ],
     ),
 }
 

@@ -23,6 +23,22 @@ if modal.is_local():
     if str(SOURCE_DIR) not in sys.path:
         sys.path.insert(0, str(SOURCE_DIR))
 
+SECRETS = {
+    "warehouse": modal.Secret.from_name(
+        "warehouse-readonly",
+        required_keys=[
+            "WAREHOUSE_URL",
+        ],
+    ),
+}
+
+VOLUMES = {
+    "index": modal.Volume.from_name(
+        "search-index",
+        create_if_missing=True,
+    ),
+}
+
 IMAGES = {
     "jobs": (
         modal.Image.debian_slim(
@@ -41,22 +57,6 @@ IMAGES = {
         .add_local_python_source(
             "nightly",
         )
-    ),
-}
-
-VOLUMES = {
-    "index": modal.Volume.from_name(
-        "search-index",
-        create_if_missing=True,
-    ),
-}
-
-SECRETS = {
-    "warehouse": modal.Secret.from_name(
-        "warehouse-readonly",
-        required_keys=[
-            "WAREHOUSE_URL",
-        ],
     ),
 }
 

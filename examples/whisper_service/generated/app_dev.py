@@ -23,6 +23,13 @@ if modal.is_local():
     if str(SOURCE_DIR) not in sys.path:
         sys.path.insert(0, str(SOURCE_DIR))
 
+VOLUMES = {
+    "weights": modal.Volume.from_name(
+        "whisper-cache",
+        create_if_missing=True,
+    ),
+}
+
 IMAGES = {
     "whisper": (
         modal.Image.debian_slim(
@@ -45,13 +52,6 @@ IMAGES = {
         .add_local_python_source(
             "whisper_app",
         )
-    ),
-}
-
-VOLUMES = {
-    "weights": modal.Volume.from_name(
-        "whisper-cache",
-        create_if_missing=True,
     ),
 }
 
