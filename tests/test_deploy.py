@@ -341,3 +341,25 @@ def test_readme_offline_walkthrough(tmp_path: Path) -> None:
     gpus = {d["environment"]: d["functions"][0]["gpus"] for d in state["deployments"]}
     assert gpus == {"dev": [{"type": "T4", "count": 1}],
                     "prod": [{"type": "H100", "count": 1}, {"type": "A100-80GB", "count": 1}]}
+
+
+@pytest.mark.parametrize("answer", [True, False])
+def test_protected_environment_asks_at_a_terminal(project: Path, monkeypatch: pytest.MonkeyPatch, answer: bool) -> None:
+    import sys
+
+    import click
+
+    questions: list[str] = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(click, "confirm", lambda text, **kwargs: questions.append(text) or answer)
+    raw = load_manifest(manifest_of(project)).data
+    state = ControlPlaneState()
+    seed(state, merged_manifest(raw, "prod"), "prod")
+    with control_plane(state):
+        result = deploy(project, "prod")
+    assert len(questions) == 1 and "to protected environment 'prod'" in questions[0]
+    if answer:
+        assert result.exit_code == 0 and len(state.deployments) == 1
+    else:
+        assert result.exit_code == 1 and "deploy cancelled; nothing was deployed" in result.stderr
+        assert state.deployments == []
