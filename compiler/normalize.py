@@ -32,7 +32,9 @@ WEB_ROLES = {
     "web_server": "a web server function",
 }
 CLASS_INSTANCE_ATTRIBUTE = "_user_instance"
-RESERVED_PARAMETERS = pyliteral.RESERVED_NAMES | {"self", "cls", "user_instance"}
+# Names a member of the generated class cannot take: the class body's `modal.*` decorators and parameter
+# defaults look `modal` up in the class namespace first, and `self` is the instance.
+CLASS_MEMBER_RESERVED = frozenset({"modal", "self"})
 
 # --- environments -----------------------------------------------------------------------------------
 
@@ -867,11 +869,11 @@ class _Normalizer:
                                     f"{kind} parameter must be {expected[kind]}, not {default!r}")
                 if kind == "bytes" and isinstance(default, str):
                     default = default.encode("utf-8")
-            if name in RESERVED_PARAMETERS or not pyliteral.is_identifier(name):
+            if name in CLASS_MEMBER_RESERVED or not pyliteral.is_identifier(name):
                 self.ctx.report((*path, name), f"{name!r} cannot name a class parameter (it is reserved in the "
                                                "generated class)", at_key=True)
             out.append(ir.ClassParameter(name, kind, default, has_default))
-        self._check_constructor(info, [p.name for p in out if p.name not in RESERVED_PARAMETERS], path)
+        self._check_constructor(info, [p.name for p in out if p.name not in CLASS_MEMBER_RESERVED], path)
         # Modal turns parameters into a positional-or-keyword constructor signature, where a parameter
         # without a default cannot follow one with a default; callers pass them by name, so order is free.
         return tuple(sorted(out, key=lambda p: p.has_default))
@@ -903,6 +905,11 @@ class _Normalizer:
 
     def _member(self, info: handlers.ClassInfo, name: str, path: KeyPath, what: str,
                 at_key: bool = False) -> handlers.MethodInfo | None:
+        if name in CLASS_MEMBER_RESERVED or not pyliteral.is_identifier(name):
+            role = {"enter": "an enter hook", "exit": "an exit hook"}.get(what, f"a {what}")
+            self.ctx.report(path, f"{name!r} cannot name {role} of the generated class (its body uses "
+                                  f"`modal.*`); rename it in {info.name}", at_key=at_key)
+            return None
         method = info.methods.get(name)
         if method is None:
             message = f"{info.name} has no method {name!r}"
