@@ -169,7 +169,7 @@ class SourceTree:
     def _class_info(self, module_name: str, name: str) -> ClassInfo:
         module, node = self.find(module_name, name)
         if not isinstance(node, ast.ClassDef):
-            raise HandlerError(f"{module.relative_path}: {name!r} is {_describe(node)}, not a class")
+            raise HandlerError(f"{module.relative_path}: {name!r} is {describe(node)}, not a class")
         info = ClassInfo(name, module, node)
         info.is_dataclass = any(_decorator_name(d) == "dataclass" for d in node.decorator_list)
         if info.is_dataclass:
@@ -269,7 +269,7 @@ def _decorator_name(node: ast.expr) -> str:
     return ""
 
 
-def _describe(node: ast.stmt) -> str:
+def describe(node: ast.stmt) -> str:
     if isinstance(node, ast.ClassDef):
         return "a class"
     if isinstance(node, ast.AsyncFunctionDef):

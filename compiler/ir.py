@@ -259,4 +259,3 @@ class App(NamedTuple):
     functions: tuple[Function, ...] = ()
     classes: tuple[Cls, ...] = ()
     entrypoints: tuple[Entrypoint, ...] = ()
-    handler_packages: tuple[str, ...] = ()  # top-level packages shipped with the app

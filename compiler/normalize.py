@@ -8,6 +8,7 @@ all) checked now, at the manifest's line.
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import posixpath
@@ -213,8 +214,7 @@ class _Normalizer:
             e for name, spec in data.get("entrypoints", {}).items()
             if (e := self._entrypoint(name, spec, functions)) is not None
         )
-        packages = self._handler_packages()
-        images = tuple(self._image(alias, spec, packages) for alias, spec in data.get("images", {}).items())
+        images = tuple(self._image(alias, spec) for alias, spec in data.get("images", {}).items())
         self._check_unused()
         source = ir.SourceInfo(
             manifest_name=self.ctx.project.manifest_path.name,
@@ -238,7 +238,6 @@ class _Normalizer:
             functions=functions,
             classes=classes,
             entrypoints=entrypoints,
-            handler_packages=tuple(sorted(packages)),
         )
 
     def _check_environment(self) -> None:
@@ -378,7 +377,7 @@ class _Normalizer:
 
     # -- images ---------------------------------------------------------------------------------------
 
-    def _image(self, alias: str, spec: dict[str, Any], packages: set[str]) -> ir.Image:
+    def _image(self, alias: str, spec: dict[str, Any]) -> ir.Image:
         path: KeyPath = ("images", alias)
         base = spec["base"]
         allowed = {
@@ -696,14 +695,14 @@ class _Normalizer:
         except handlers.HandlerError as error:
             self._handler_error(path, error)
             return None
-        if isinstance(node, handlers.ast.ClassDef):
+        if isinstance(node, ast.ClassDef):
             self.ctx.report((*path, "handler"), f"{qualname!r} is a class; declare it under [classes.{name}]"
                             if self.ctx.manifest_format == "toml" else f"{qualname!r} is a class; declare it under classes")
             return None
-        is_value = not isinstance(node, (handlers.ast.FunctionDef, handlers.ast.AsyncFunctionDef))
+        is_value = not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         if is_value and (web is None or web.type not in ("asgi", "wsgi")):
             self.ctx.report((*path, "handler"), f"{qualname!r} in {found_module.relative_path} is "
-                            f"{handlers._describe(node)}, not a function")
+                            f"{handlers.describe(node)}, not a function")
             return None
         signature = ir.Signature()
         if not is_value:
@@ -1039,9 +1038,6 @@ class _Normalizer:
             return False
 
     # -- user code ------------------------------------------------------------------------------------
-
-    def _handler_packages(self) -> set[str]:
-        return {module.split(".")[0] for module in self.module_aliases}
 
     def _user_modules(self) -> tuple[tuple[str, str, str | None], ...]:
         rows = []
