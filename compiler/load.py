@@ -79,9 +79,6 @@ class SourceMap:
         _, span = self._nearest(path)
         return (span.key_line, span.key_col) if span else (1, 1)
 
-    def has(self, path: KeyPath) -> bool:
-        return tuple(path) in self.spans
-
     def source_token(self, path: KeyPath) -> str | None:
         """The text written at a scalar value's position, up to the end of the token (for hints)."""
         if tuple(path) not in self.spans:
