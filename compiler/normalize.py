@@ -563,14 +563,11 @@ class _Normalizer:
         cpu = spec.get("cpu")
         memory = spec.get("memory")
         for key, value in (("cpu", cpu), ("memory", memory)):
-            if isinstance(value, list):
-                if value[0] > value[1]:
-                    self.ctx.report((*path, key), f"request {value[0]} is above limit {value[1]}")
+            if isinstance(value, list) and value[0] > value[1]:
+                self.ctx.report((*path, key), f"request {value[0]} is above limit {value[1]}")
         if isinstance(cpu, list):
             cpu = (float(cpu[0]), float(cpu[1]))
-        if isinstance(memory, list):
-            memory = (_int(memory[0]), _int(memory[1]))
-        memory = _int(memory)
+        memory = tuple(_int(memory)) if isinstance(memory, list) else _int(memory)
         timeout = _int(spec.get("timeout"))
         startup = _int(spec.get("startup_timeout"))
         retries = self._retries(spec.get("retries"))
