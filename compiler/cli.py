@@ -12,6 +12,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -90,7 +91,7 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
           show_diff: bool, no_cache: bool) -> None:
     """Validate MANIFEST and write one Python module per environment."""
     path = _manifest_path(manifest)
-    cache = None if no_cache else _open_cache(path, out_dir, environments)
+    cache, raw = (None, None) if no_cache else _open_cache(path, out_dir, environments)
     if cache is not None and (record := cache.lookup()) is not None:
         _replay(record, check)
         return
@@ -99,7 +100,7 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
     from .write import apply_changes, plan_changes, unified_diff
 
     result = compile_manifest(path, display_name=manifest or path.name, environments=environments,
-                              out_dir=out_dir)
+                              out_dir=out_dir, raw=raw)
     _report(result.diagnostics)
     if not result.ok or result.out_dir is None or result.manifest is None:
         errors = sum(1 for d in result.diagnostics if d.is_error)
@@ -143,15 +144,19 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
         click.echo(f"{_display(change.path)}: {state}", err=True)
 
 
-def _open_cache(path: Path, out_dir: Path | None, environments: Sequence[str]):
+def _open_cache(path: Path, out_dir: Path | None, environments: Sequence[str]) -> tuple[Any, bytes | None]:
+    """The build's cache (None if off or unreadable) and the manifest's bytes, read once for both."""
     from .cache import BuildCache
+    from .load import MAX_MANIFEST_BYTES
     from .paths import default_out_dir
 
     try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            return None, None  # the compiler reports it without reading the file
         raw = path.read_bytes()
     except OSError:
-        return None
-    return BuildCache.open(path, raw, out_dir or default_out_dir(path), environments)
+        return None, None
+    return BuildCache.open(path, raw, out_dir or default_out_dir(path), environments), raw
 
 
 def _replay(record: dict, check: bool) -> None:
