@@ -47,6 +47,14 @@ def seed(state: ControlPlaneState, manifest: dict[str, Any], modal_env: str, *, 
             state.add_volume(modal_env, volume.get("name", alias))
 
 
+def project_state(project: Path, environment: str, *, skip_secret: str | None = None) -> ControlPlaneState:
+    """A control plane seeded with what `environment` of the project's manifest needs (its Modal name = its name)."""
+    state = ControlPlaneState()
+    seed(state, merged_manifest(load_manifest(manifest_of(project)).data, environment), environment,
+         skip_secret=skip_secret)
+    return state
+
+
 @contextlib.contextmanager
 def control_plane(state: ControlPlaneState) -> Iterator[Any]:
     with serve(state) as handle, client_for(handle):
@@ -167,9 +175,7 @@ def assert_image(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[str,
 
 
 def test_missing_secret_in_prod_fails_preflight_and_creates_nothing(project: Path) -> None:
-    raw = load_manifest(manifest_of(project)).data
-    state = ControlPlaneState()
-    seed(state, merged_manifest(raw, "prod"), "prod", skip_secret="huggingface")
+    state = project_state(project, "prod", skip_secret="huggingface")
     with control_plane(state):
         result = deploy(project, "prod", "--yes")
     assert result.exit_code == 1
@@ -183,9 +189,7 @@ def test_missing_secret_in_prod_fails_preflight_and_creates_nothing(project: Pat
 
 
 def test_secret_without_its_required_keys_fails_preflight(project: Path) -> None:
-    raw = load_manifest(manifest_of(project)).data
-    state = ControlPlaneState()
-    seed(state, merged_manifest(raw, "dev"), "dev", skip_secret="huggingface")
+    state = project_state(project, "dev", skip_secret="huggingface")
     state.add_secret("dev", "huggingface", ["SOMETHING_ELSE"])
     with control_plane(state):
         result = deploy(project, "dev")
@@ -204,9 +208,7 @@ def test_missing_environment_is_reported(project: Path) -> None:
 
 
 def test_redeploy_without_change_is_a_no_op_and_a_change_redeploys(project: Path) -> None:
-    raw = load_manifest(manifest_of(project)).data
-    state = ControlPlaneState()
-    seed(state, merged_manifest(raw, "dev"), "dev")
+    state = project_state(project, "dev")
     with control_plane(state):
         first = deploy(project, "dev")
         second = deploy(project, "dev")
@@ -227,9 +229,7 @@ def test_redeploy_without_change_is_a_no_op_and_a_change_redeploys(project: Path
 
 
 def test_protected_environment_needs_yes_without_a_terminal(project: Path) -> None:
-    raw = load_manifest(manifest_of(project)).data
-    state = ControlPlaneState()
-    seed(state, merged_manifest(raw, "prod"), "prod")
+    state = project_state(project, "prod")
     with control_plane(state):
         refused = deploy(project, "prod")
         assert state.deployments == []
@@ -352,9 +352,7 @@ def test_protected_environment_asks_at_a_terminal(project: Path, monkeypatch: py
     questions: list[str] = []
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(click, "confirm", lambda text, **kwargs: questions.append(text) or answer)
-    raw = load_manifest(manifest_of(project)).data
-    state = ControlPlaneState()
-    seed(state, merged_manifest(raw, "prod"), "prod")
+    state = project_state(project, "prod")
     with control_plane(state):
         result = deploy(project, "prod")
     assert len(questions) == 1 and "to protected environment 'prod'" in questions[0]
