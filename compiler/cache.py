@@ -16,12 +16,12 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .atomic import write_atomic
 
 FORMAT = 1
 _PACKAGE_ROOTS = ("modalc", "modalc.templates", "modalc.schemas")
@@ -113,10 +113,6 @@ class BuildCache:
             "warnings": list(warnings),
         }
         try:
-            self.record_path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.record_path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(record, handle)
-            os.replace(temporary, self.record_path)
+            write_atomic(self.record_path, json.dumps(record).encode("utf-8"))
         except OSError:
             pass

@@ -97,7 +97,7 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
         return
 
     from .pipeline import compile_manifest
-    from .write import apply_changes, plan_changes, unified_diff
+    from .write import OutputConflict, apply_changes, plan_changes, unified_diff
 
     result = compile_manifest(path, display_name=manifest or path.name, environments=environments,
                               out_dir=out_dir, raw=raw)
@@ -107,7 +107,11 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
         click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}; nothing written{_staged(result)}",
                    err=True)
         sys.exit(EXIT_INVALID)
-    changes = plan_changes(result.outputs, result.out_dir, result.manifest.path.name)
+    try:
+        changes = plan_changes(result.outputs, result.out_dir, result.manifest.path.name)
+    except OutputConflict as error:
+        click.echo(f"modalc: {error}; nothing written", err=True)
+        sys.exit(EXIT_INVALID)
     if environments:  # a partial build does not judge the modules of other environments
         changes = [c for c in changes if c.new is not None]
     if show_diff:
@@ -264,13 +268,14 @@ def _refuse(error: Exception | str) -> None:
 env_option = click.option("--env", "environment", metavar="NAME", help="The manifest environment (e.g. dev, prod).")
 out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
                           help="Where the generated modules are (default: generated/ beside the manifest).")
+yes_option = click.option("--yes", is_flag=True, help="Do not ask before acting on a protected environment.")
 
 
 @cli.command()
 @manifest_argument
 @env_option
 @out_option
-@click.option("--yes", is_flag=True, help="Do not ask before deploying to a protected environment.")
+@yes_option
 @click.option("--tag", default="", help="A deployment tag of your own (Modal shows it in the app's history).")
 @click.option("--strategy", type=click.Choice(["rolling", "recreate"]), default="rolling", show_default=True)
 @click.option("--force", is_flag=True, help="Deploy even when the deployed module is the same.")
@@ -280,24 +285,33 @@ def deploy(manifest: str | None, environment: str | None, out_dir: Path | None, 
     from .deploy import DeployError, deploy as run_deploy
 
     prepared = _prepare(manifest, environment, out_dir)
+    try:
+        run_deploy(prepared, tag=tag, strategy=strategy, force=force,
+                   confirm=_protected_confirmation(prepared, yes, "deploy", f"(digest {prepared.digest})"),
+                   say=lambda line: click.echo(line))
+    except DeployError as error:
+        _refuse(error)
+    except _modal_errors() as error:
+        _refuse(f"Modal refused the deploy: {type(error).__name__}: {error}")
+
+
+def _protected_confirmation(prepared: Any, yes: bool, action: str, detail: str = "") -> Any:
+    """A `confirm()` for an action on a protected environment: --yes, a "yes" at a terminal, or a refusal."""
+    from .deploy import DeployError
+
     target = prepared.app.environment
 
     def confirm() -> bool:
         if not target.protected or yes:
             return True
         if not sys.stdin.isatty():
-            raise DeployError(f"environment {target.name!r} is protected: pass --yes to deploy without a terminal")
+            raise DeployError(f"environment {target.name!r} is protected: pass --yes to {action} without a terminal")
         return click.confirm(
-            f"Deploy {prepared.app.name} (module sha256 {prepared.module_hash}) to protected environment "
+            f"{action.capitalize()} {prepared.app.name} {detail + ' ' if detail else ''}"
+            f"{'to' if action == 'deploy' else 'in'} protected environment "
             f"{target.name!r} (Modal environment {prepared.modal_environment!r})?", default=False, err=True)
 
-    try:
-        run_deploy(prepared, tag=tag, strategy=strategy, force=force, confirm=confirm,
-                   say=lambda line: click.echo(line))
-    except DeployError as error:
-        _refuse(error)
-    except _modal_errors() as error:
-        _refuse(f"Modal refused the deploy: {type(error).__name__}: {error}")
+    return confirm
 
 
 def _modal_errors() -> tuple[type[BaseException], ...]:
@@ -339,21 +353,24 @@ def plan(manifest: str | None, environment: str | None, out_dir: Path | None, as
 @click.option("--inputs", default=None, help="A .jsonl or .csv file (default: the manifest's inputs).")
 @click.option("--items", default="", help="Inputs as a JSON array, instead of a file.")
 @click.option("--output", default=None, help="Where results go: a .jsonl file, or - for stdout.")
+@yes_option
 def run(arguments: tuple[str, ...], environment: str | None, out_dir: Path | None, inputs: str | None, items: str,
-        output: str | None) -> None:
+        output: str | None, yes: bool) -> None:
     """Run a declared entrypoint once (an ephemeral app), with progress over the mapped inputs."""
     from .deploy import DeployError, run_entrypoint
+    from .progress import LineProgress
 
     if len(arguments) not in (1, 2):
         raise click.UsageError("give the entrypoint to run, optionally after the manifest: [MANIFEST] ENTRYPOINT")
     manifest, entrypoint = (None, arguments[0]) if len(arguments) == 1 else arguments
     prepared = _prepare(manifest, environment, out_dir)
 
-    def progress(total: int):
-        return click.progressbar(length=total, label=entrypoint, file=sys.stderr)
+    def progress(total: int) -> LineProgress:
+        return LineProgress(entrypoint, total, sys.stderr)
 
     try:
-        run_entrypoint(prepared, entrypoint, inputs=inputs, items=items, output=output, progress=progress)
+        run_entrypoint(prepared, entrypoint, inputs=inputs, items=items, output=output, progress=progress,
+                       confirm=_protected_confirmation(prepared, yes, "run", entrypoint))
     except DeployError as error:
         _refuse(error)
     except _modal_errors() as error:
@@ -364,13 +381,19 @@ def run(arguments: tuple[str, ...], environment: str | None, out_dir: Path | Non
 @manifest_argument
 @env_option
 @out_option
-def serve(manifest: str | None, environment: str | None, out_dir: Path | None) -> None:
+@yes_option
+def serve(manifest: str | None, environment: str | None, out_dir: Path | None, yes: bool) -> None:
     """Serve an environment's module with `modal serve` (hot reload); rebuild to pick up manifest changes."""
     import subprocess
 
-    from .deploy import serve_command
+    from .deploy import DeployError, serve_command
 
     prepared = _prepare(manifest, environment, out_dir)
+    try:
+        if not _protected_confirmation(prepared, yes, "serve")():
+            _refuse("serve cancelled; nothing was started")
+    except DeployError as error:
+        _refuse(error)
     command = serve_command(prepared)
     click.echo("+ " + " ".join(command), err=True)
     sys.exit(subprocess.call(command))

@@ -7,22 +7,27 @@ only here, and only by these commands.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import ir
+from . import compat, ir
 from .diagnostics import Diagnostic
 from .pipeline import compile_manifest, output_path
+from .progress import LineProgress
+from .shipped import DIGEST_LENGTH, deploy_digest, shipped_files
 
-# App tag that carries the hash of the deployed module (Modal tag values are limited to 63 characters).
+# App tags published with each deployment (Modal tag values are limited to 63 characters). The deploy digest
+# covers everything the deploy ships and decides the no-op; the module hash finds the reviewed module in git.
+DEPLOY_DIGEST_TAG = "modalc.deploy-sha256"
 MODULE_HASH_TAG = "modalc.module-sha256"
-HASH_LENGTH = 16
 
 
 class DeployError(Exception):
@@ -36,10 +41,19 @@ class Prepared:
     display_path: str
     source: str
     manifest_display: str
+    project_dir: Path
 
     @property
     def module_hash(self) -> str:
         return module_hash(self.source)
+
+    @cached_property
+    def shipped_files(self) -> list[Path]:
+        return shipped_files(self.app, self.project_dir)
+
+    @cached_property
+    def digest(self) -> str:
+        return deploy_digest(self.source, self.shipped_files, self.project_dir)
 
     @property
     def modal_environment(self) -> str:
@@ -47,7 +61,7 @@ class Prepared:
 
 
 def module_hash(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:HASH_LENGTH]
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
 
 
 def prepare(
@@ -86,7 +100,8 @@ def prepare(
             f"{shown} is stale: it is not what {display_name} compiles to now, so it is not what was reviewed. "
             f"Run `{rebuild}`, review the diff and commit it (or see it first with `modalc build {display_name} --diff`)"
         )
-    return Prepared(app, path, shown, compiled, display_name), result.diagnostics
+    project_dir = manifest.resolve().parent
+    return Prepared(app, path, shown, compiled, display_name, project_dir), result.diagnostics
 
 
 # --- importing the module ---------------------------------------------------------------------------
@@ -214,27 +229,32 @@ def _missing_keys(message: str) -> str:
     return message.split(":", 1)[1].strip() if ":" in message else message
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _environment_phrase(modal_environment: str) -> str:
     return f"Modal environment {modal_environment!r}" if modal_environment else "the default Modal environment"
 
 
-def deployed_module_hash(app_name: str, modal_environment: str) -> str | None:
-    """The module hash tag of the deployed app, or None when it is not deployed (or was not by modalc)."""
+def deployed_tags(app_name: str, modal_environment: str) -> dict[str, str] | None:
+    """The tags of the deployed app, or None when it is not deployed."""
     import modal
     from modal.exception import NotFoundError
 
     try:
         deployed = modal.App.lookup(app_name, environment_name=modal_environment or None)
-        return deployed.get_tags().get(MODULE_HASH_TAG)
+        return dict(deployed.get_tags())
     except NotFoundError:
         return None
 
 
-def tag_with_hash(module: ModuleType, digest: str) -> None:
-    """Add the module hash to the app's tags, so it is published with the deployment itself."""
+def tag_deployment(module: ModuleType, prepared: Prepared) -> None:
+    """Add modalc's tags to the app, so they are published with the deployment itself."""
     import modal
 
-    module.app.include(modal.App(tags={MODULE_HASH_TAG: digest}), inherit_tags=True)
+    tags = {DEPLOY_DIGEST_TAG: prepared.digest, MODULE_HASH_TAG: prepared.module_hash}
+    module.app.include(modal.App(tags=tags), inherit_tags=True)
 
 
 # --- deploy -----------------------------------------------------------------------------------------
@@ -268,21 +288,23 @@ def deploy(
     problems = preflight(app, prepared.modal_environment)
     if problems:
         raise DeployError("preflight failed; nothing was deployed:\n" + "\n".join(f"  - {p}" for p in problems))
-    digest = prepared.module_hash
-    if not force and deployed_module_hash(app.name, prepared.modal_environment) == digest:
+    digest = prepared.digest
+    deployed = deployed_tags(app.name, prepared.modal_environment) or {}
+    if not force and deployed.get(DEPLOY_DIGEST_TAG) == digest:
         say(f"{app.name}: no changes in {_environment_phrase(prepared.modal_environment)} "
-            f"(module {prepared.display_path}, sha256 {digest}); nothing deployed (use --force to redeploy)")
+            f"(module {prepared.display_path} and {_count(len(prepared.shipped_files), 'shipped file')}, "
+            f"digest {digest}); nothing deployed (use --force to redeploy)")
         return DeployOutcome(changed=False)
     if not confirm():
         raise DeployError("deploy cancelled; nothing was deployed")
     module = import_module(prepared.module_path, user_packages(app))
-    tag_with_hash(module, digest)
+    tag_deployment(module, prepared)
     output = modal.enable_output() if show_progress else _nothing()
     with output:
         module.app.deploy(name=app.name, environment_name=prepared.modal_environment, tag=tag, strategy=strategy)
     endpoints = web_endpoints(module, app)
     say(f"{app.name}: deployed to {_environment_phrase(prepared.modal_environment)} "
-        f"(module {prepared.display_path}, sha256 {digest})")
+        f"(module {prepared.display_path}, digest {digest})")
     for name, url in endpoints:
         say(f"  {name}: {url}")
     return DeployOutcome(changed=True, endpoints=endpoints)
@@ -297,19 +319,9 @@ def web_endpoints(module: ModuleType, app: ir.App) -> list[tuple[str, str]]:
     for cls in app.classes:
         web_methods = [m for m in cls.methods if m.web is not None]
         if web_methods:
-            urls = _class_web_urls(getattr(module, cls.name))
+            urls = compat.class_web_urls(getattr(module, cls.name))
             out += [(f"{cls.name}.{m.name}", urls.get(m.name, "")) for m in web_methods]
     return out
-
-
-def _class_web_urls(cls: Any) -> dict[str, str]:
-    """Method -> URL of a deployed class. Modal 1.6 keeps them in the class service function's metadata (what
-    `modal deploy` prints); the public way, `Cls().method.get_web_url()`, would bind parameter values first."""
-    from modal._utils.async_utils import synchronizer
-
-    service = synchronizer._translate_in(cls)._get_class_service_function()
-    metadata = service._method_handle_metadata or {}
-    return {name: data.web_url for name, data in metadata.items() if data.web_url}
 
 
 class _nothing:
@@ -343,7 +355,7 @@ def plan(prepared: Prepared) -> dict[str, Any]:
             state.add_volume(environment, requirement.name)
     with serve(state) as handle, client_for(handle, environment=environment):
         module = import_module(prepared.module_path, user_packages(app))
-        tag_with_hash(module, prepared.module_hash)
+        tag_deployment(module, prepared)
         module.app.deploy(name=app.name, environment_name=environment)
     record = dict(state.deployments[-1])
     record.pop("version", None)
@@ -356,6 +368,7 @@ def plan(prepared: Prepared) -> dict[str, Any]:
         },
         "module": prepared.display_path,
         "module_sha256": prepared.module_hash,
+        "deploy_digest": prepared.digest,
         "requires": [
             {
                 "kind": r.kind,
@@ -380,9 +393,14 @@ def run_entrypoint(
     inputs: str | None,
     items: str,
     output: str | None,
-    progress: Callable[[int], Any],
+    progress: Callable[[int], LineProgress],
+    confirm: Callable[[], bool] = lambda: True,
 ) -> None:
-    """An ephemeral `app.run()` of a declared entrypoint, with progress over the mapped inputs."""
+    """An ephemeral `app.run()` of a declared entrypoint, with progress over the mapped inputs.
+
+    Results go to stdout as JSON lines; Modal's own output and the bar go to stderr, the bar cleared before
+    each line so the two never share one.
+    """
     import modal
 
     app = prepared.app
@@ -394,13 +412,26 @@ def run_entrypoint(
     select_environment(prepared.modal_environment)
     module = import_module(prepared.module_path, user_packages(app))
     default_inputs = str(module.MANIFEST_DIR / entrypoint.inputs) if entrypoint.inputs else ""
-    arguments = module._load_inputs(inputs if inputs is not None else default_inputs, items, entrypoint.mode,
-                                    entrypoint.function_parameters)
+    try:
+        arguments = module._load_inputs(inputs if inputs is not None else default_inputs, items, entrypoint.mode,
+                                        entrypoint.function_parameters)
+    except SystemExit as refusal:
+        raise DeployError(str(refusal.code)) from None
+    if not confirm():
+        raise DeployError("run cancelled; nothing was started")
     function = getattr(module, entrypoint.function)
-    with modal.enable_output(), module.app.run(environment_name=prepared.modal_environment or None):
-        results = getattr(function, entrypoint.mode)(arguments, return_exceptions=True)
-        with progress(len(arguments)) as bar:
-            module._write_results(name, arguments, _ticking(results, bar), output or entrypoint.output)
+    stdout, stderr = sys.stdout, sys.stderr
+    with progress(len(arguments)) as bar, contextlib.redirect_stdout(bar.above(stderr)), \
+            contextlib.redirect_stderr(bar.above(stderr)):
+        with modal.enable_output(), module.app.run(environment_name=prepared.modal_environment or None):
+            results = getattr(function, entrypoint.mode)(arguments, return_exceptions=True)
+            try:
+                module._write_results(name, arguments, _ticking(results, bar), output or entrypoint.output,
+                                      bar.above(stdout))
+            except SystemExit as finished:
+                if not isinstance(finished.code, int):
+                    raise DeployError(str(finished.code)) from None
+                raise
 
 
 def _ticking(results: Iterable[Any], bar: Any) -> Iterator[Any]:

@@ -238,7 +238,6 @@ class Entrypoint(NamedTuple):
 
 class SourceInfo(NamedTuple):
     manifest_name: str  # file name of the manifest, relative to its directory
-    manifest_sha256: str
     manifest_dir_depth: int  # how many directories the output module sits below the manifest's directory
     source_dir: str = "."  # handler root, relative to the manifest's directory
     user_modules: tuple[tuple[str, str, str | None], ...] = ()  # (module, alias, image alias for imports())

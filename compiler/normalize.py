@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import hashlib
 import posixpath
 import re
 from collections.abc import Callable, Mapping
@@ -125,7 +124,6 @@ class Project:
 
     manifest_path: Path  # resolved
     out_dir: Path  # resolved
-    manifest_sha256: str
     touched: set[Path] = field(default_factory=set)  # every path whose state the result depends on
 
     @property
@@ -218,7 +216,6 @@ class _Normalizer:
         self._check_unused()
         source = ir.SourceInfo(
             manifest_name=self.ctx.project.manifest_path.name,
-            manifest_sha256=self.ctx.project.manifest_sha256,
             manifest_dir_depth=self._output_depth(),
             source_dir=self.source_dir,
             user_modules=self._user_modules(),
@@ -1017,6 +1014,12 @@ class _Normalizer:
             self.ctx.report((*path, "inputs"), f"{inputs!r}: inputs are read from a .jsonl or .csv file")
         if inputs is not None and not self._inside_project(inputs):
             self.ctx.report((*path, "inputs"), f"{inputs!r} must stay inside the manifest's directory")
+        elif inputs is not None:
+            resolved = self.ctx.project.directory / inputs
+            self.ctx.project.touched.add(resolved)
+            if not resolved.is_file():
+                self.ctx.report((*path, "inputs"), f"{inputs!r} does not exist" if not resolved.exists() else
+                                f"{inputs!r} is not a file")
         output = spec.get("output", "-")
         if output != "-" and not output.endswith((".jsonl", ".ndjson")):
             self.ctx.report((*path, "output"), f"{output!r}: results are written as JSON lines (.jsonl), or '-' "
@@ -1043,6 +1046,3 @@ class _Normalizer:
                 rows.append((module, alias, image))
         return tuple(rows)
 
-
-def manifest_digest(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()

@@ -21,7 +21,6 @@ from .normalize import (
     Project,
     apply_environment,
     declared_environments,
-    manifest_digest,
     normalize_app,
 )
 from .paths import default_out_dir, output_path
@@ -68,7 +67,6 @@ def check_manifest(
     project = Project(
         manifest_path=path.resolve(),
         out_dir=(out_dir or default_out_dir(path)).resolve(),
-        manifest_sha256=manifest_digest(manifest.raw),
     )
     result.out_dir = project.out_dir
     result.touched = project.touched

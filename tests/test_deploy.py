@@ -226,6 +226,8 @@ def test_redeploy_without_change_is_a_no_op_and_a_change_redeploys(project: Path
     assert api["autoscaling"]["max_containers"] == 3
     hashes = [d["tags"]["modalc.module-sha256"] for d in state.deployments]
     assert hashes[0] == hashes[1] != hashes[2]
+    digests = [d["tags"]["modalc.deploy-sha256"] for d in state.deployments]
+    assert digests[0] == digests[1] != digests[2]
 
 
 def test_protected_environment_needs_yes_without_a_terminal(project: Path) -> None:
@@ -241,7 +243,7 @@ def test_protected_environment_needs_yes_without_a_terminal(project: Path) -> No
 
 def test_stale_committed_module_is_refused(project: Path) -> None:
     manifest = project / "app.toml"
-    manifest.write_text(manifest.read_text().replace('gpu = "L4"', 'gpu = "L40S"'))
+    manifest.write_text(manifest.read_text().replace('scaledown_window = 120', 'scaledown_window = 90'))
     state = ControlPlaneState()
     with control_plane(state):
         result = deploy(project, "dev")

@@ -128,6 +128,7 @@ class Model:
 def make_project(directory: Path) -> Path:
     shutil.copytree(CASES / "_project", directory, dirs_exist_ok=True)
     (directory / "pkg" / "hostile.py").write_text(HOSTILE_MODULE)
+    (directory / "items.jsonl").write_text('"one"\n')
     return directory
 
 

@@ -4,9 +4,11 @@ hand to the SDK, with which arguments, and how inputs and results flow."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import modal
@@ -111,3 +113,72 @@ def test_serve_runs_modal_serve_on_the_environments_module(project: Path, monkey
     assert result.exit_code == 0, result.stderr
     assert commands == [[sys.executable, "-m", "modal", "serve", "--env", "dev",
                          str((project / "generated" / "app_dev.py").resolve())]]
+
+
+# --- user mistakes are user errors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--inputs", "missing.jsonl"], "modalc: missing.jsonl: cannot read inputs: No such file or directory\n"),
+    (["--inputs", "data/items.txt"], "modalc: data/items.txt: inputs are read from a .jsonl or .csv file\n"),
+    (["--items", "[1,2"], "modalc: --items is not valid JSON: Expecting ',' delimiter: line 1 column 5 (char 4)\n"),
+    (["--items", '{"a": 1}'], "modalc: --items takes a JSON array, e.g. '[\"a\", \"b\"]'\n"),
+    (["--inputs", "bad.jsonl"], "modalc: bad.jsonl:2: not a JSON value: Expecting value: line 1 column 1 (char 0)\n"),
+    (["--output", "nowhere/out.jsonl"], "modalc: nowhere/out.jsonl: cannot write results: No such file or directory\n"),
+])
+def test_bad_inputs_are_user_errors(project: Path, fake_remote: list[dict], arguments: list[str],
+                                    message: str) -> None:
+    (project / "data" / "items.txt").write_text("a\n")
+    (project / "bad.jsonl").write_text('"ok"\nnot json\n')
+    crashes = set(Path(tempfile.gettempdir()).glob("modalc-crash-*"))
+    result = run_cli(["run", "--env", "dev", "embed_all", *arguments], cwd=project)
+    assert (result.exit_code, result.stderr[-len(message):]) == (1, message), result.stderr
+    assert "internal error" not in result.stderr
+    assert set(Path(tempfile.gettempdir()).glob("modalc-crash-*")) == crashes
+
+
+@pytest.mark.parametrize("command", [["run", "embed_all"], ["serve"]])
+def test_protected_environments_guard_run_and_serve(project: Path, fake_remote: list[dict], command: list[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "call", lambda command: started.append(command) or 0)
+    assert "protected = true" in (project / "app.toml").read_text()
+    refused = run_cli([*command, "--env", "prod"], cwd=project)
+    assert refused.exit_code == 1
+    verb = command[0]
+    assert f"environment 'prod' is protected: pass --yes to {verb} without a terminal" in refused.stderr
+    assert fake_remote == [] and started == []
+    accepted = run_cli([*command, "--env", "prod", "--yes"], cwd=project)
+    assert "is protected" not in accepted.stderr
+    assert fake_remote or started
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_results_on_stdout_never_share_a_line_with_the_bar(project: Path, fake_remote: list[dict],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from modalc.progress import CLEAR_LINE
+
+    stdout, stderr = _Terminal(), _Terminal()
+    screen: list[str] = []  # what a terminal shows, in order: both streams write to it
+    for stream in (stdout, stderr):
+        write = stream.write
+        monkeypatch.setattr(stream, "write", lambda text, write=write: screen.append(text) or write(text))
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    from modalc.cli import main
+
+    monkeypatch.chdir(project)
+    main(["run", "--env", "dev", "score_all", "--items", '[["a b", "b c"], ["x", "x"], ["y", "z"]]'])
+    lines = stdout.getvalue().splitlines()
+    assert len(lines) == 3 and all("output" in json.loads(line) for line in lines)
+    assert "score_all [" in stderr.getvalue()
+    assert stderr.getvalue().endswith(CLEAR_LINE)
+    text = "".join(screen)
+    for line in lines:  # on screen, each result starts at the beginning of a cleared line
+        assert CLEAR_LINE + line + "\n" in text

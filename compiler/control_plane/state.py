@@ -12,11 +12,12 @@ import copy
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..atomic import write_atomic
 
 DEFAULT_WORKSPACE = "modalc-local"
 DEFAULT_ENVIRONMENT = "main"
@@ -195,18 +196,7 @@ class ControlPlaneState:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state atomically (temporary file in the same directory, then rename)."""
-        target = Path(path)
-        text = self.to_json()
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(Path(path), self.to_json().encode("utf-8"))
 
 
 def _persisted_id_numbers(environments: Mapping[str, Any]) -> Iterable[int]:

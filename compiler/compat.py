@@ -1,0 +1,56 @@
+"""Every use of the `modal` SDK's private API, in one place, pinned to the series modalc is tested with.
+
+Modal's public API says what to build; a few things modalc needs are only reachable through private names:
+the files an image's Dockerfile context takes, the web URLs of a deployed class, the environment a client
+has selected. When Modal changes, this is the one file to change; `tests/test_compat.py` fails first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+SUPPORTED_SERIES = "1.6"
+
+
+def client_version() -> str:
+    from modal_version import __version__
+
+    return str(__version__)
+
+
+def ignore_matcher(patterns: Sequence[str]) -> Callable[[Path], bool]:
+    """Modal's dockerignore-style matcher for `add_local_dir(ignore=[...])` (public: modal.FilePatternMatcher)."""
+    from modal import FilePatternMatcher
+
+    return FilePatternMatcher(*patterns) if patterns else (lambda _: False)
+
+
+def dockerfile_context_files(dockerfile: Path, context_dir: Path) -> Iterator[Path]:
+    """The files a Dockerfile's COPY commands take from the build context, as `Image.from_dockerfile` selects
+    them (its .dockerignore applied)."""
+    from modal._image import _create_context_mount
+    from modal._utils.docker_utils import find_dockerignore_file
+    from modal.file_pattern_matcher import FilePatternMatcher, _ignore_fn
+
+    context_dir = context_dir.resolve()
+    dockerignore = find_dockerignore_file(context_dir, dockerfile.resolve())
+    ignore = FilePatternMatcher(*dockerignore.read_text("utf8").splitlines()) if dockerignore else _ignore_fn(())
+    lines = dockerfile.read_text("utf8").splitlines()
+    mount = _create_context_mount(lines, ignore_fn=ignore, context_dir=context_dir)
+    if mount is None:
+        return
+    for entry in mount._entries or []:
+        for local_path, _ in entry.get_files_to_upload():
+            yield Path(local_path)
+
+
+def class_web_urls(cls: Any) -> dict[str, str]:
+    """Method -> URL of a deployed class. Modal 1.6 keeps them in the class service function's metadata (what
+    `modal deploy` prints); the public way, `Cls().method.get_web_url()`, would bind parameter values first."""
+    from modal._utils.async_utils import synchronizer
+
+    service = synchronizer._translate_in(cls)._get_class_service_function()
+    metadata = service._method_handle_metadata or {}
+    return {name: data.web_url for name, data in metadata.items() if data.web_url}
