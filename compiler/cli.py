@@ -22,6 +22,7 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 123
+EXIT_CHANGES = 2  # `plan --detailed-exitcode`: the deploy would change something (Terraform's convention)
 
 DEFAULT_MANIFESTS = ("app.toml", "app.yaml", "app.yml")
 ISSUES_URL = "https://github.com/modalc/modalc/issues"
@@ -85,7 +86,8 @@ def cli() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default: generated/ beside the manifest).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the committed output is stale.")
-@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff of what would change.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Write nothing; print a unified diff of what would change, and exit 1 if anything would.")
 @click.option("--no-cache", is_flag=True, help="Compile even if nothing changed since the last build.")
 def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | None, check: bool,
           show_diff: bool, no_cache: bool) -> None:
@@ -243,12 +245,14 @@ def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
 
 def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None = None):
     """Compile one environment and insist the committed module is its output; exit 1 otherwise."""
-    from .deploy import DeployError, prepare
+    from .deploy import DeployError, EnvironmentRequired, prepare
 
     path = _manifest_path(manifest)
     try:
         prepared, diagnostics = prepare(path, environment, display_name=manifest or path.name, out_dir=out_dir,
                                         display=_display)
+    except EnvironmentRequired as error:
+        raise click.UsageError(str(error)) from None
     except DeployError as error:
         click.echo(f"modalc: {error}", err=True)
         sys.exit(EXIT_INVALID)
@@ -292,11 +296,14 @@ def deploy(manifest: str | None, environment: str | None, out_dir: Path | None, 
     except DeployError as error:
         _refuse(error)
     except _modal_errors() as error:
-        _refuse(f"Modal refused the deploy: {type(error).__name__}: {error}")
+        _refuse(_modal_failure(error, "Modal refused the deploy", "nothing was deployed"))
 
 
 def _protected_confirmation(prepared: Any, yes: bool, action: str, detail: str = "") -> Any:
-    """A `confirm()` for an action on a protected environment: --yes, a "yes" at a terminal, or a refusal."""
+    """A `confirm()` for an action on a protected environment: --yes, a "yes" at a terminal, or a refusal.
+
+    Before a deploy it shows what the deploy changes against what is deployed, so the answer is informed.
+    """
     from .deploy import DeployError
 
     target = prepared.app.environment
@@ -306,12 +313,26 @@ def _protected_confirmation(prepared: Any, yes: bool, action: str, detail: str =
             return True
         if not sys.stdin.isatty():
             raise DeployError(f"environment {target.name!r} is protected: pass --yes to {action} without a terminal")
+        if action == "deploy":
+            from .deploy import find_baseline, format_changes, plan
+
+            planned = plan(prepared, find_baseline(prepared))
+            click.echo(format_changes(planned["changes"], planned["baseline"]["description"]), err=True)
         return click.confirm(
             f"{action.capitalize()} {prepared.app.name} {detail + ' ' if detail else ''}"
             f"{'to' if action == 'deploy' else 'in'} protected environment "
             f"{target.name!r} (Modal environment {prepared.modal_environment!r})?", default=False, err=True)
 
     return confirm
+
+
+def _modal_failure(error: BaseException, what: str, outcome: str) -> str:
+    from modal.exception import AuthError
+
+    if isinstance(error, AuthError) and "Token missing" in str(error):
+        return ("no Modal credentials: run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"
+                + (f"; {outcome}" if outcome else ""))
+    return f"{what}: {type(error).__name__}: {error}"
 
 
 def _modal_errors() -> tuple[type[BaseException], ...]:
@@ -327,23 +348,34 @@ def _modal_errors() -> tuple[type[BaseException], ...]:
 @env_option
 @out_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan on stdout.")
-def plan(manifest: str | None, environment: str | None, out_dir: Path | None, as_json: bool) -> None:
-    """Show what a deploy would create, computed offline with the real Modal client."""
+@click.option("--base", "base_ref", metavar="GIT_REF",
+              help="Compare with the module committed at GIT_REF instead of what is deployed.")
+@click.option("--offline", is_flag=True, help="Do not ask Modal what is deployed (everything shows as new).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the deploy would change something, 0 when not.")
+def plan(manifest: str | None, environment: str | None, out_dir: Path | None, as_json: bool, base_ref: str | None,
+         offline: bool, detailed_exitcode: bool) -> None:
+    """Show what a deploy would send and change, computed offline with the real Modal client.
+
+    The changes are against what is deployed (found through the deployment's modalc tags and this repository's
+    history; it needs Modal credentials), or against --base GIT_REF.
+    """
     import json
 
-    from .deploy import DeployError, format_plan, plan as compute_plan
+    from .deploy import DeployError, find_baseline, format_plan, plan as compute_plan
 
     prepared = _prepare(manifest, environment, out_dir)
     try:
-        result = compute_plan(prepared)
+        result = compute_plan(prepared, find_baseline(prepared, base_ref, lookup=not offline))
     except DeployError as error:
         _refuse(error)
     except _modal_errors() as error:
-        _refuse(f"the offline deploy failed: {type(error).__name__}: {error}")
+        _refuse(_modal_failure(error, "the offline deploy failed", ""))
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
     else:
         click.echo(format_plan(result), nl=False)
+    if detailed_exitcode and result["changes"]:
+        sys.exit(EXIT_CHANGES)
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})
@@ -374,7 +406,7 @@ def run(arguments: tuple[str, ...], environment: str | None, out_dir: Path | Non
     except DeployError as error:
         _refuse(error)
     except _modal_errors() as error:
-        _refuse(f"the run failed: {type(error).__name__}: {error}")
+        _refuse(_modal_failure(error, "the run failed", "nothing was started"))
 
 
 @cli.command()
@@ -429,8 +461,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _save_crash_report() -> str:
+    """The traceback, kept beside the build cache (MODALC_CACHE_DIR, else ~/.cache/modalc) under crashes/."""
+    from .cache import cache_dir
+
     try:
-        fd, path = tempfile.mkstemp(prefix="modalc-crash-", suffix=".txt")
+        directory = (cache_dir() or Path(tempfile.gettempdir()) / "modalc") / "crashes"
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="modalc-crash-", suffix=".txt", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(f"modalc {__version__}, Python {sys.version}\nargv: {sys.argv}\n\n")
             handle.write(traceback.format_exc())

@@ -8,7 +8,6 @@ only here, and only by these commands.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -19,10 +18,11 @@ from types import ModuleType
 from typing import Any
 
 from . import compat, ir
+from .changes import Baseline, Change, diff_plans, files_change, find_in_history, format_changes, git_show
 from .diagnostics import Diagnostic
 from .pipeline import compile_manifest, output_path
 from .progress import LineProgress
-from .shipped import DIGEST_LENGTH, deploy_digest, shipped_files
+from .shipped import deploy_digest, module_hash, shipped_files
 
 # App tags published with each deployment (Modal tag values are limited to 63 characters). The deploy digest
 # covers everything the deploy ships and decides the no-op; the module hash finds the reviewed module in git.
@@ -32,6 +32,10 @@ MODULE_HASH_TAG = "modalc.module-sha256"
 
 class DeployError(Exception):
     """A refusal with the reason and the fix; the CLI prints it and exits 1."""
+
+
+class EnvironmentRequired(DeployError):
+    """The manifest declares environments and none was chosen: a usage error (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,6 @@ class Prepared:
         return self.app.environment.modal_environment
 
 
-def module_hash(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
-
-
 def prepare(
     manifest: Path,
     environment: str | None,
@@ -81,7 +81,7 @@ def prepare(
     if environment is None:
         declared = [name for name, app in result.apps.items() if app.environment.declared]
         if declared:
-            raise DeployError(f"{display_name} declares environments ({', '.join(declared)}): choose one with --env")
+            raise EnvironmentRequired(f"{display_name} declares environments ({', '.join(declared)}): choose one with --env")
         environment = next(iter(result.apps))
     app = result.apps[environment]
     path = output_path(result.out_dir, environment)
@@ -107,8 +107,12 @@ def prepare(
 # --- importing the module ---------------------------------------------------------------------------
 
 
-def import_module(path: Path, user_packages: Iterable[str] = ()) -> ModuleType:
-    """Import a generated module afresh (modal skips lookups for objects it has already hydrated)."""
+def import_module(path: Path, user_packages: Iterable[str] = (), source: str | None = None) -> ModuleType:
+    """Import a generated module afresh (modal skips lookups for objects it has already hydrated).
+
+    With `source`, that text is run as if it were the file at `path` (an earlier version of the module, from
+    git): it finds the manifest's directory and the handlers relative to `path`, as the file itself would.
+    """
     for name in list(sys.modules):
         if name.split(".")[0] in set(user_packages):
             del sys.modules[name]
@@ -119,7 +123,10 @@ def import_module(path: Path, user_packages: Iterable[str] = ()) -> ModuleType:
         raise DeployError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    if source is None:
+        spec.loader.exec_module(module)
+    else:
+        exec(compile(source, str(path), "exec"), module.__dict__)
     return module
 
 
@@ -335,16 +342,17 @@ class _nothing:
 # --- plan -------------------------------------------------------------------------------------------
 
 
-def plan(prepared: Prepared) -> dict[str, Any]:
-    """What a deploy would send, computed offline: the real client deploys into a local control plane."""
+def offline_deployment(prepared: Prepared, source: str | None = None) -> dict[str, Any]:
+    """The record of what the real client sends when it deploys the module (or an earlier `source` of it) into
+    a local control plane: functions, classes and images, images named by their manifest alias."""
     from .control_plane import ControlPlaneState, client_for, serve
 
     app = prepared.app
     state = ControlPlaneState()
+    state.permissive = source is not None  # an earlier module may need what this manifest no longer declares
     environment = prepared.modal_environment or state.default_environment
     state.add_environment(environment)
-    needed = requirements(app)
-    for requirement in needed:
+    for requirement in requirements(app):
         if requirement.kind == "secret":
             keys = list(requirement.required_keys)
             if not keys and any(user.startswith("image ") for user in requirement.used_by):
@@ -354,11 +362,105 @@ def plan(prepared: Prepared) -> dict[str, Any]:
         elif not requirement.create_if_missing:
             state.add_volume(environment, requirement.name)
     with serve(state) as handle, client_for(handle, environment=environment):
-        module = import_module(prepared.module_path, user_packages(app))
-        tag_deployment(module, prepared)
+        module = import_module(prepared.module_path, user_packages(app), source)
+        if source is None:
+            tag_deployment(module, prepared)
         module.app.deploy(name=app.name, environment_name=environment)
+        ids = {alias: image.object_id for alias, image in getattr(module, "IMAGES", {}).items()}
     record = dict(state.deployments[-1])
     record.pop("version", None)
+    by_key = {state.last_image_keys[i]: alias for alias, i in reversed(ids.items()) if i in state.last_image_keys}
+    return _named_images(record, by_key)
+
+
+def _named_images(record: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    """The record with its images keyed by their manifest alias instead of the order they were first used."""
+    keys = {key: aliases.get(key, key) for key in record["images"]}
+    record["images"] = {keys[key]: image for key, image in record["images"].items()}
+    record["functions"] = [{**f, "image": keys.get(f["image"], f["image"])} for f in record["functions"]]
+    return record
+
+
+def find_baseline(prepared: Prepared, base_ref: str | None = None, *, lookup: bool = True) -> Baseline:
+    """The module the plan is compared with: at a git ref, or the one deployed (found in git by its hash)."""
+    where = _environment_phrase(prepared.modal_environment)
+    if base_ref is not None:
+        source = git_show(prepared.module_path, base_ref)
+        if source is None:
+            return Baseline(None, f"{base_ref} (no {prepared.display_path} there: everything is new)")
+        return Baseline(source, f"{prepared.display_path} at {base_ref}")
+    if not lookup:
+        return Baseline(None, "nothing (no baseline asked for)", known=False)
+    if not has_credentials():
+        return Baseline(None, f"what is deployed in {where}, unknown without Modal credentials", known=False)
+    try:
+        tags = deployed_tags_within(prepared.app.name, prepared.modal_environment, DEPLOYED_LOOKUP_SECONDS)
+    except TimeoutError:
+        return Baseline(None, f"what is deployed in {where}, unknown: Modal did not answer in "
+                              f"{DEPLOYED_LOOKUP_SECONDS} s", known=False)
+    if tags is None:
+        return Baseline(None, f"{where}, where {prepared.app.name} is not deployed")
+    digest, wanted = tags.get(DEPLOY_DIGEST_TAG), tags.get(MODULE_HASH_TAG)
+    if wanted is None:
+        return Baseline(None, f"the deployment in {where}, which modalc did not make", known=False)
+    if wanted == prepared.module_hash:
+        return Baseline(prepared.source, f"the deployment in {where}", digest)
+    found = find_in_history(prepared.module_path, wanted)
+    if found is None:
+        return Baseline(None, f"the deployment in {where}, whose module (sha256 {wanted}) is not in this "
+                              "repository's history", digest, known=False)
+    commit, source = found
+    return Baseline(source, f"the deployment in {where} (module of commit {commit[:12]})", digest)
+
+
+DEPLOYED_LOOKUP_SECONDS = 20
+
+
+def has_credentials() -> bool:
+    from modal.config import config
+
+    return bool(config.get("token_id") and config.get("token_secret"))
+
+
+def deployed_tags_within(app_name: str, modal_environment: str, seconds: float) -> dict[str, str] | None:
+    """`deployed_tags`, or TimeoutError: an unreachable server makes the client retry for a minute."""
+    import threading
+
+    answer: list[Any] = []
+
+    def look() -> None:
+        try:
+            answer.append(deployed_tags(app_name, modal_environment))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            answer.append(error)
+
+    thread = threading.Thread(target=look, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not answer:
+        raise TimeoutError(app_name)
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
+
+
+def plan_changes(prepared: Prepared, record: dict[str, Any], baseline: Baseline) -> list[Change]:
+    if baseline.source is not None and baseline.digest == prepared.digest:
+        return []
+    old = None
+    if baseline.source is not None:
+        old = record if baseline.source == prepared.source else offline_deployment(prepared, baseline.source)
+    return files_change(baseline, prepared.digest, diff_plans({"deployment": old} if old else None,
+                                                              {"deployment": record}))
+
+
+def plan(prepared: Prepared, baseline: Baseline | None = None) -> dict[str, Any]:
+    """What a deploy would send, computed offline, and what it changes against the baseline."""
+    app = prepared.app
+    record = offline_deployment(prepared)
+    baseline = baseline or Baseline(None, "nothing (no baseline asked for)", known=False)
+    changes = plan_changes(prepared, record, baseline)
+    needed = requirements(app)
     return {
         "app": app.name,
         "environment": {
@@ -380,6 +482,9 @@ def plan(prepared: Prepared) -> dict[str, Any]:
             for r in needed
         ],
         "deployment": record,
+        "baseline": {"description": baseline.description, "known": baseline.known},
+        "changes": [c.to_json() for c in changes],
+        "local_urls": True,  # web URLs are the local control plane's placeholders; Modal assigns the real ones
     }
 
 
@@ -479,7 +584,8 @@ def format_plan(plan_data: dict[str, Any]) -> str:
                 detail = " (created if missing)" if requirement["create_if_missing"] else " (must exist)"
             lines.append(f"  {requirement['kind']} {requirement['name']}{detail}; used by "
                          f"{', '.join(requirement['used_by'])}")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text + "\n" + format_changes(plan_data["changes"], plan_data["baseline"]["description"])
 
 
 def _format_member(member: dict[str, Any]) -> list[str]:
@@ -514,10 +620,12 @@ def _format_member(member: dict[str, Any]) -> list[str]:
     webhook = member.get("webhook")
     if webhook:
         method = f" {webhook['method']}" if webhook.get("method") else ""
-        rows.append(("web", f"{webhook['type']}{method} {webhook.get('url') or ''}".rstrip()))
+        url = f" {webhook['url']} (local placeholder)" if webhook.get("url") else ""
+        rows.append(("web", f"{webhook['type']}{method}{url}"))
     for method in (member.get("class") or {}).get("methods", []):
         hook = method.get("webhook")
-        rows.append(("method", method["name"] + (f" ({hook['type']} {hook.get('url') or ''})".rstrip() if hook else "")))
+        url = f" {hook['url']}, local placeholder" if hook and hook.get("url") else ""
+        rows.append(("method", method["name"] + (f" ({hook['type']}{url})" if hook else "")))
     secrets = [s.get("name") or "env(" + ", ".join(s.get("inline_keys", [])) + ")" for s in member.get("secrets", [])]
     if secrets:
         rows.append(("secrets", ", ".join(secrets)))

@@ -18,6 +18,7 @@ KeyPath = tuple[str | int, ...]
 
 ERROR = "error"
 WARNING = "warning"
+FILE_LEVEL = 0  # the line (and column) of a problem with the file as a whole: no position is shown
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -51,7 +52,7 @@ class Diagnostic:
         return self.severity == ERROR
 
     def render(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
+        where = f"{self.file}:{self.line}:{self.column}" if self.line != FILE_LEVEL else self.file
         key = format_key_path(self.key_path)
         text = f"{where}: {self.severity}: "
         if key:
@@ -64,8 +65,8 @@ class Diagnostic:
     def to_json(self) -> dict[str, object]:
         return {
             "file": self.file,
-            "line": self.line,
-            "column": self.column,
+            "line": self.line if self.line != FILE_LEVEL else None,
+            "column": self.column if self.line != FILE_LEVEL else None,
             "severity": self.severity,
             "key_path": redact(format_key_path(self.key_path)),
             "message": redact(self.message),

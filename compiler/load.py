@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .diagnostics import Diagnostic, KeyPath, ManifestError
+from .diagnostics import FILE_LEVEL, Diagnostic, KeyPath, ManifestError
 from .toml_positions import Span, scan_toml_positions
 
 MAX_MANIFEST_BYTES = 2 * 1024 * 1024
@@ -108,7 +108,7 @@ def _fail(file: str, line: int, column: int, message: str, hint: str | None = No
 def decode_manifest(raw: bytes, file: str, suffix: str = ".toml") -> str:
     """Bytes -> text, refusing what is not a UTF-8 text file, with the position of the first bad byte."""
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise _fail(file, 1, 1, f"manifest is {len(raw):,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
+        raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"manifest is {len(raw):,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
                     hint="split it into smaller apps")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -141,20 +141,20 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
     file = display_name or str(path)
     suffix = path.suffix.lower()
     if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
-        raise _fail(file, 1, 1, f"unknown manifest format {suffix or '(no suffix)'!r}: use .toml, .yaml or .yml")
+        raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"unknown manifest format {suffix or '(no suffix)'!r}: use .toml, .yaml or .yml")
     if raw is None:
         try:
             size = path.stat().st_size
             if size > MAX_MANIFEST_BYTES:
-                raise _fail(file, 1, 1, f"manifest is {size:,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
+                raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"manifest is {size:,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
                             hint="split it into smaller apps")
             raw = path.read_bytes()
         except FileNotFoundError:
-            raise _fail(file, 1, 1, "no such file") from None
+            raise _fail(file, FILE_LEVEL, FILE_LEVEL, "no such file") from None
         except IsADirectoryError:
-            raise _fail(file, 1, 1, "is a directory, not a manifest") from None
+            raise _fail(file, FILE_LEVEL, FILE_LEVEL, "is a directory, not a manifest") from None
         except OSError as exc:
-            raise _fail(file, 1, 1, f"cannot read: {exc.strerror}") from None
+            raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"cannot read: {exc.strerror}") from None
     text = decode_manifest(raw, file, suffix)
     if suffix in TOML_SUFFIXES:
         data = parse_toml(text, file)
@@ -236,7 +236,7 @@ def _check_shape(data: object, file: str, source_map: Callable[[], SourceMap]) -
         value, path = stack.pop()
         nodes += 1
         if nodes > MAX_NODES:
-            return _fail(file, 1, 1, f"manifest has more than {MAX_NODES:,} values")
+            return _fail(file, FILE_LEVEL, FILE_LEVEL, f"manifest has more than {MAX_NODES:,} values")
         if len(path) > MAX_DEPTH:
             line, column = source_map().value_position(path)
             return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")

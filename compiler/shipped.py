@@ -67,6 +67,10 @@ def shipped_files(app: ir.App, project_dir: Path) -> list[Path]:
     return sorted(path.resolve() for path in found)
 
 
+def module_hash(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
+
+
 def deploy_digest(module_source: str, files: Iterable[Path], project_dir: Path) -> str:
     """sha256 over the module, each shipped file (by its project-relative path) and the client version."""
     digest = hashlib.sha256()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Every test sees an empty Modal config and an unreachable server, so no personal profile or token leaks
 # in and nothing can reach the real service by accident (live tests set their own environment).
 _CONFIG_DIR = tempfile.mkdtemp(prefix="modalc-tests-")
+atexit.register(shutil.rmtree, _CONFIG_DIR, ignore_errors=True)  # config, cache records and crash reports
 _EMPTY_CONFIG = Path(_CONFIG_DIR) / "modal.toml"
 _EMPTY_CONFIG.write_text("")
 LIVE = bool(os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET"))
@@ -22,7 +25,7 @@ if not LIVE:
     os.environ.pop("MODAL_TOKEN_ID", None)
     os.environ.pop("MODAL_TOKEN_SECRET", None)
 os.environ.pop("MODAL_ENVIRONMENT", None)
-# Build cache records go to this session's own directory, never the user's.
+# Build cache records (and crash reports, beside them) go to this session's own directory, never the user's.
 os.environ["MODALC_CACHE_DIR"] = str(Path(_CONFIG_DIR) / "modalc-cache")
 os.environ.pop("MODALC_NO_CACHE", None)
 

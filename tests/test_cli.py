@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,7 @@ def test_usage_errors_exit_2(project: Path) -> None:
 def test_missing_manifest_is_a_user_error(tmp_path: Path) -> None:
     result = run_cli(["build", "nope.toml"], cwd=tmp_path)
     assert result.exit_code == 1
-    assert result.stderr.startswith("nope.toml:1:1: error: no such file")
+    assert result.stderr.startswith("nope.toml: error: no such file")
     result = run_cli(["build"], cwd=tmp_path)
     assert result.exit_code == 2 and "no manifest given" in result.stderr
 
@@ -128,7 +130,20 @@ def test_internal_errors_exit_123_without_a_traceback(project: Path, monkeypatch
         raise KeyError("boom")
 
     monkeypatch.setattr(modalc.pipeline, "compile_manifest", broken)
+    in_temp = set(Path(tempfile.gettempdir()).glob("modalc-crash-*"))
     result = run_cli(["build", "app.toml"], cwd=project)
     assert result.exit_code == 123
     assert result.stderr.startswith("modalc: internal error: KeyError: 'boom'\nThis is a bug in modalc")
     assert "Traceback" not in result.stderr
+    # The report goes beside the build cache (here the test session's own directory), not into /tmp.
+    report = Path(result.stderr.split("the traceback saved in ")[1].split(".txt")[0] + ".txt")
+    assert report.parent == Path(os.environ["MODALC_CACHE_DIR"]) / "crashes"
+    assert "KeyError: 'boom'" in report.read_text()
+    assert set(Path(tempfile.gettempdir()).glob("modalc-crash-*")) == in_temp
+
+
+@pytest.mark.parametrize("command", [["deploy"], ["plan"], ["serve"], ["run", "x"]])
+def test_a_missing_env_is_a_usage_error(project: Path, command: list[str]) -> None:
+    result = run_cli(command, cwd=project)
+    assert result.exit_code == 2
+    assert "app.toml declares environments (dev, prod): choose one with --env" in result.stderr

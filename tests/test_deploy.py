@@ -358,6 +358,9 @@ def test_protected_environment_asks_at_a_terminal(project: Path, monkeypatch: py
     with control_plane(state):
         result = deploy(project, "prod")
     assert len(questions) == 1 and "to protected environment 'prod'" in questions[0]
+    # The question comes after what the deploy would change (here: everything, nothing is deployed yet).
+    assert "Changes against Modal environment 'prod', where sentiment-api is not deployed:" in result.stderr
+    assert "  + function predict\n" in result.stderr
     if answer:
         assert result.exit_code == 0 and len(state.deployments) == 1
     else:

@@ -36,7 +36,7 @@ def test_manifest_larger_than_10_mb(tmp_path: Path) -> None:
     assert len(content) == size
     build_fails(
         tmp_path / "project", "app.toml", content,
-        "app.toml:1:1: error: manifest is 10,485,760 bytes; the limit is 2,097,152 bytes "
+        "app.toml: error: manifest is 10,485,760 bytes; the limit is 2,097,152 bytes "
         "(hint: split it into smaller apps)\n"
         "modalc: 1 error; nothing written\n",
     )

@@ -341,13 +341,18 @@ def deployment_record(
     tags: dict[str, str],
     functions: dict[str, api_pb2.FunctionData],
     reg: Registry,
+    image_keys: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Describe one AppPublish: the app, its tags and each function/class (classes by name)."""
+    """Describe one AppPublish: the app, its tags and each function/class (classes by name).
+
+    `image_keys`, if given, is filled with image id -> the key the record uses for it."""
     images = _ImageKeys(reg)
     records = [
         _function_record(tag, functions[tag], reg, images) for tag in sorted(functions)
     ]
     records.sort(key=lambda r: (r["name"], r["kind"]))
+    if image_keys is not None:
+        image_keys.update(images._keys)
     return {
         "app": app,
         "environment": environment,

@@ -411,6 +411,7 @@ class ControlPlaneServicer:
                 tags=dict(req.tags),
                 functions=functions,
                 reg=self.reg,
+                image_keys=self.state.last_image_keys,
             )
         )
         self.state.touch()
@@ -495,6 +496,8 @@ class ControlPlaneServicer:
             req.object_creation_type == _CREATE and not exists
         ):
             self.state.add_secret(env, name, req.env_dict)
+        elif not exists and self.state.permissive:
+            self.state.add_secret(env, name, list(req.required_keys))
         elif not exists:
             fail(Status.NOT_FOUND, f"Secret '{name}' not found in environment '{env}'")
         keys = secrets[name]["keys"]
@@ -531,7 +534,7 @@ class ControlPlaneServicer:
                     Status.ALREADY_EXISTS,
                     f"Volume '{name}' already exists in environment '{env}'",
                 )
-        elif req.object_creation_type in (_CREATE, _CREATE_NEW):
+        elif req.object_creation_type in (_CREATE, _CREATE_NEW) or self.state.permissive:
             self.state.add_volume(env, name)
         else:
             fail(Status.NOT_FOUND, f"Volume '{name}' not found in environment '{env}'")

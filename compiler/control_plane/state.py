@@ -51,6 +51,10 @@ class ControlPlaneState:
         self.workspace = workspace
         self.default_environment = default_environment
         self.image_builder_version = image_builder_version
+        # Every named secret and volume a client asks for exists (with the keys it requires): for planning a
+        # module whose requirements are not known in advance, never for deploy tests.
+        self.permissive = False
+        self.last_image_keys: dict[str, str] = {}  # image id -> its key in the last deployment record
         self.tokens: list[dict[str, str]] = []
         self.environments: dict[str, dict[str, Any]] = {}
         self.deployments: list[dict[str, Any]] = []

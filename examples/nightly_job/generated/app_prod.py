@@ -17,7 +17,8 @@ if modal.is_local():
     if _selected != MODAL_ENVIRONMENT:
         raise RuntimeError(
             f"{__file__} is compiled for Modal environment {MODAL_ENVIRONMENT!r}, "
-            f"not {_selected!r}: select it with --env {MODAL_ENVIRONMENT}"
+            f"not {_selected!r}: select it with `--env {MODAL_ENVIRONMENT}` "
+            f"(modal deploy, run, serve) or MODAL_ENVIRONMENT={MODAL_ENVIRONMENT}"
         )
     # Handlers are imported (and shipped) from the manifest's source directory.
     if str(SOURCE_DIR) not in sys.path:
