@@ -1,7 +1,7 @@
 # One task runner. `make test` is the README's test command; `make goldens` rewrites every golden file.
 PYTHON ?= .venv/bin/python
 
-.PHONY: install test goldens lint bench clean
+.PHONY: install test goldens lint schema bench clean
 
 install:
 	python3 -m venv .venv
@@ -17,8 +17,12 @@ goldens:
 	@git status --short examples tests/cases tests/goldens tests/fixtures || true
 
 lint:
+	$(PYTHON) -m ruff format --check compiler tests benchmarks
+	$(PYTHON) -m ruff check compiler tests benchmarks
 	$(PYTHON) -m black --check --target-version py311 examples/*/generated
-	$(PYTHON) -m pytest tests/test_examples.py -q -k black
+
+schema:
+	cp compiler/modalc/schemas/manifest.schema.json schemas/manifest.schema.json
 
 bench:
 	$(PYTHON) benchmarks/bench.py

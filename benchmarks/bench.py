@@ -37,9 +37,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -87,7 +87,7 @@ class Command:
     reset: Callable[[], None] | None = None  # before every run, the warm-up included (untimed)
     verify: Callable[[], str | None] | None = None  # after all runs: a problem, or None
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. this command's own build cache
-    project_ref: "Project | None" = None  # the project a rebuild works in
+    project_ref: Project | None = None  # the project a rebuild works in
     times: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -162,8 +162,14 @@ class Runner:
             # Not subprocess.run(timeout=...): with a timeout, Popen.wait polls with sleeps of up to 50 ms,
             # which would round every measurement up to the next poll. A blocking wait, and a watchdog thread.
             start = time.perf_counter()
-            process = subprocess.Popen(argv, cwd=command.cwd, env={**self.env, **command.extra_env}, stdout=out, stderr=err,
-                                       stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                argv,
+                cwd=command.cwd,
+                env={**self.env, **command.extra_env},
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+            )
             watchdog = threading.Timer(RUN_TIMEOUT, process.kill)
             watchdog.start()
             try:
@@ -188,13 +194,24 @@ class Runner:
         """Without GNU time: an untimed extra run under a fork+wait4 launcher (its own ~10 MB is the floor)."""
         if command.reset is not None:
             command.reset()
-        launcher = ("import os, sys\npid = os.fork()\nif pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\n"
-                    "_, status, usage = os.wait4(pid, 0)\nprint(usage.ru_maxrss)\n")
-        argv = command.argv if os.path.isabs(command.argv[0]) else [shutil.which(command.argv[0]) or command.argv[0],
-                                                                      *command.argv[1:]]
-        completed = subprocess.run([sys.executable, "-c", launcher, *argv], cwd=command.cwd,
-                                   env={**self.env, **command.extra_env},
-                                   capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+        launcher = (
+            "import os, sys\npid = os.fork()\nif pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\n"
+            "_, status, usage = os.wait4(pid, 0)\nprint(usage.ru_maxrss)\n"
+        )
+        argv = (
+            command.argv
+            if os.path.isabs(command.argv[0])
+            else [shutil.which(command.argv[0]) or command.argv[0], *command.argv[1:]]
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", launcher, *argv],
+            cwd=command.cwd,
+            env={**self.env, **command.extra_env},
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
         try:
             return int(completed.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -204,11 +221,21 @@ class Runner:
         """`python -X importtime -m modalc ARGS` once: [(module, self us, cumulative us, depth)]."""
         if command.reset is not None:
             command.reset()
-        argv = [self.python, "-X", "importtime", *(["-m", "modalc", *command.modalc_args]
-                                                  if command.modalc_args is not None else command.argv[1:])]
-        completed = subprocess.run(argv, cwd=command.cwd, env={**self.env, **command.extra_env},
-                                   capture_output=True, text=True,
-                                   timeout=RUN_TIMEOUT, check=False)
+        argv = [
+            self.python,
+            "-X",
+            "importtime",
+            *(["-m", "modalc", *command.modalc_args] if command.modalc_args is not None else command.argv[1:]),
+        ]
+        completed = subprocess.run(
+            argv,
+            cwd=command.cwd,
+            env={**self.env, **command.extra_env},
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
         if completed.returncode != 0:
             command.errors.append(f"importtime run: exit {completed.returncode}")
         return parse_importtime(completed.stderr)
@@ -220,7 +247,7 @@ def parse_importtime(stderr: str) -> list[tuple[str, int, int, int]]:
     for line in stderr.splitlines():
         if not line.startswith("import time:"):
             continue
-        parts = line[len("import time:"):].split("|")
+        parts = line[len("import time:") :].split("|")
         if len(parts) != 3:
             continue
         try:
@@ -283,9 +310,14 @@ def rebuild_commands(project: Project, prefix: list[str], runner_ref: list[Runne
 
     def setup() -> None:
         project.reset()
-        subprocess.run([*prefix, "build", project.manifest.name], cwd=project.directory,
-                       env={**runner_ref[0].env, **project.cache_env}, capture_output=True, timeout=RUN_TIMEOUT,
-                       check=False)
+        subprocess.run(
+            [*prefix, "build", project.manifest.name],
+            cwd=project.directory,
+            env={**runner_ref[0].env, **project.cache_env},
+            capture_output=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
         state["before"] = project.output_state()
 
     def verify() -> str | None:
@@ -315,15 +347,46 @@ def build_commands(args: argparse.Namespace, python: str, workdir: Path, runner_
             m = manifest.name
             setup, verify = rebuild_commands(warm, prefix, runner_ref)
             commands += [
-                Command(f"{name}: validate", "examples", "validate", [*prefix, "validate", m], warm.directory,
-                        ["validate", m], project=name),
-                Command(f"{name}: build (cold)", "examples", "build", [*prefix, "build", m], cold.directory,
-                        ["build", m], project=name, reset=cold.reset),
-                Command(f"{name}: rebuild (no change)", "examples", "rebuild", [*prefix, "build", m], warm.directory,
-                        ["build", m], project=name, setup=setup, verify=verify, project_ref=warm),
-                Command(f"{name}: diff --env dev --env prod", "examples", "diff",
-                        [*prefix, "diff", m, "--env", "dev", "--env", "prod"], warm.directory,
-                        ["diff", m, "--env", "dev", "--env", "prod"], project=name),
+                Command(
+                    f"{name}: validate",
+                    "examples",
+                    "validate",
+                    [*prefix, "validate", m],
+                    warm.directory,
+                    ["validate", m],
+                    project=name,
+                ),
+                Command(
+                    f"{name}: build (cold)",
+                    "examples",
+                    "build",
+                    [*prefix, "build", m],
+                    cold.directory,
+                    ["build", m],
+                    project=name,
+                    reset=cold.reset,
+                ),
+                Command(
+                    f"{name}: rebuild (no change)",
+                    "examples",
+                    "rebuild",
+                    [*prefix, "build", m],
+                    warm.directory,
+                    ["build", m],
+                    project=name,
+                    setup=setup,
+                    verify=verify,
+                    project_ref=warm,
+                ),
+                Command(
+                    f"{name}: diff --env dev --env prod",
+                    "examples",
+                    "diff",
+                    [*prefix, "diff", m, "--env", "dev", "--env", "prod"],
+                    warm.directory,
+                    ["diff", m, "--env", "dev", "--env", "prod"],
+                    project=name,
+                ),
             ]
 
     if args.only in (None, "synthetic"):
@@ -341,13 +404,43 @@ def build_commands(args: argparse.Namespace, python: str, workdir: Path, runner_
                 m = manifest.name
                 setup, verify = rebuild_commands(warm, prefix, runner_ref)
                 commands += [
-                    Command(f"{tag}: validate", "synthetic", "validate", [*prefix, "validate", m], warm.directory,
-                            ["validate", m], project=tag, size=size, fmt=fmt),
-                    Command(f"{tag}: build (cold)", "synthetic", "build", [*prefix, "build", m], cold.directory,
-                            ["build", m], project=tag, size=size, fmt=fmt, reset=cold.reset),
-                    Command(f"{tag}: rebuild (no change)", "synthetic", "rebuild", [*prefix, "build", m],
-                            warm.directory, ["build", m], project=tag, size=size, fmt=fmt, setup=setup,
-                            verify=verify, project_ref=warm),
+                    Command(
+                        f"{tag}: validate",
+                        "synthetic",
+                        "validate",
+                        [*prefix, "validate", m],
+                        warm.directory,
+                        ["validate", m],
+                        project=tag,
+                        size=size,
+                        fmt=fmt,
+                    ),
+                    Command(
+                        f"{tag}: build (cold)",
+                        "synthetic",
+                        "build",
+                        [*prefix, "build", m],
+                        cold.directory,
+                        ["build", m],
+                        project=tag,
+                        size=size,
+                        fmt=fmt,
+                        reset=cold.reset,
+                    ),
+                    Command(
+                        f"{tag}: rebuild (no change)",
+                        "synthetic",
+                        "rebuild",
+                        [*prefix, "build", m],
+                        warm.directory,
+                        ["build", m],
+                        project=tag,
+                        size=size,
+                        fmt=fmt,
+                        setup=setup,
+                        verify=verify,
+                        project_ref=warm,
+                    ),
                 ]
     return commands
 
@@ -380,60 +473,100 @@ def evaluate(commands: list[Command], baseline: float | None, sizes: list[int]) 
                 continue
             ratio = command.median / baseline
             excess = f"{ratio / limit:.2f}x the limit" if ratio > limit else ""
-            add(ratio <= limit, f"{command.label}", f"{ratio:.2f}x import modal ({command.median:.3f} s)",
-                f"<= {limit}x ({limit * baseline:.3f} s)", excess)
+            add(
+                ratio <= limit,
+                f"{command.label}",
+                f"{ratio:.2f}x import modal ({command.median:.3f} s)",
+                f"<= {limit}x ({limit * baseline:.3f} s)",
+                excess,
+            )
 
     ratio_target("build", BUILD_RATIO_MAX)
     ratio_target("validate", VALIDATE_RATIO_MAX)
 
     for command in (c for c in commands if c.kind == "help"):
         if command.median is not None:
-            add(command.median <= HELP_MAX_S, "modalc --help", f"{command.median:.3f} s", f"<= {HELP_MAX_S} s",
-                f"{command.median / HELP_MAX_S:.2f}x the limit" if command.median > HELP_MAX_S else "")
+            add(
+                command.median <= HELP_MAX_S,
+                "modalc --help",
+                f"{command.median:.3f} s",
+                f"<= {HELP_MAX_S} s",
+                f"{command.median / HELP_MAX_S:.2f}x the limit" if command.median > HELP_MAX_S else "",
+            )
 
     for kind in NO_MODAL_KINDS:
         checked = [c for c in commands if c.kind == kind and c.imports is not None]
         if checked:
             offenders = [c.label for c in checked if c.imports_modal]
-            add(not offenders, f"`modalc {'build' if kind == 'rebuild' else kind}`"
-                + (" with nothing changed" if kind == "rebuild" else "") + " never imports modal",
-                f"{len(offenders)} of {len(checked)} commands import it", "0",
-                "; ".join(offenders))
+            add(
+                not offenders,
+                f"`modalc {'build' if kind == 'rebuild' else kind}`"
+                + (" with nothing changed" if kind == "rebuild" else "")
+                + " never imports modal",
+                f"{len(offenders)} of {len(checked)} commands import it",
+                "0",
+                "; ".join(offenders),
+            )
 
     builds = {(c.size, c.fmt): c for c in commands if c.group == "synthetic" and c.kind == "build"}
     for fmt in ("toml", "yaml"):
         big, mid, small = builds.get((1000, fmt)), builds.get((100, fmt)), builds.get((10, fmt))
         if big is not None and big.median is not None:
-            add(big.median <= BUILD_1000_MAX_S, f"synthetic 1000 {fmt}: cold build (2 environments)",
-                f"{big.median:.3f} s", f"<= {BUILD_1000_MAX_S} s",
-                f"{big.median / BUILD_1000_MAX_S:.2f}x the limit" if big.median > BUILD_1000_MAX_S else "")
+            add(
+                big.median <= BUILD_1000_MAX_S,
+                f"synthetic 1000 {fmt}: cold build (2 environments)",
+                f"{big.median:.3f} s",
+                f"<= {BUILD_1000_MAX_S} s",
+                f"{big.median / BUILD_1000_MAX_S:.2f}x the limit" if big.median > BUILD_1000_MAX_S else "",
+            )
             if mid is not None and mid.median:
                 growth = big.median / mid.median
-                add(growth <= GROWTH_1000_100_MAX, f"synthetic {fmt}: time(1000) / time(100), cold build",
-                    f"{growth:.2f}", f"<= {GROWTH_1000_100_MAX:g}",
-                    f"marginal cost {(big.median - mid.median) / 900 * 1000:.2f} ms per function or class")
+                add(
+                    growth <= GROWTH_1000_100_MAX,
+                    f"synthetic {fmt}: time(1000) / time(100), cold build",
+                    f"{growth:.2f}",
+                    f"<= {GROWTH_1000_100_MAX:g}",
+                    f"marginal cost {(big.median - mid.median) / 900 * 1000:.2f} ms per function or class",
+                )
         elif fmt == "toml":
-            add(None, f"synthetic 1000 {fmt}: cold build (2 environments)", "not measured",
-                f"<= {BUILD_1000_MAX_S} s", "size 1000 not in --sizes")
+            add(
+                None,
+                f"synthetic 1000 {fmt}: cold build (2 environments)",
+                "not measured",
+                f"<= {BUILD_1000_MAX_S} s",
+                "size 1000 not in --sizes",
+            )
         if mid is not None and small is not None and mid.median and small.median:
-            add(None, f"synthetic {fmt}: time(100) / time(10), cold build (reported, no limit)",
-                f"{mid.median / small.median:.2f}", "-",
-                f"marginal cost {(mid.median - small.median) / 90 * 1000:.2f} ms per function or class")
+            add(
+                None,
+                f"synthetic {fmt}: time(100) / time(10), cold build (reported, no limit)",
+                f"{mid.median / small.median:.2f}",
+                "-",
+                f"marginal cost {(mid.median - small.median) / 90 * 1000:.2f} ms per function or class",
+            )
             targets[-1].status = "INFO"
 
     for command in (c for c in commands if c.kind == "rebuild"):
         if command.median is not None:
-            add(command.median <= REBUILD_MAX_S, f"{command.label}", f"{command.median:.3f} s",
+            add(
+                command.median <= REBUILD_MAX_S,
+                f"{command.label}",
+                f"{command.median:.3f} s",
                 f"<= {REBUILD_MAX_S} s",
-                f"{command.median / REBUILD_MAX_S:.2f}x the limit" if command.median > REBUILD_MAX_S else "")
+                f"{command.median / REBUILD_MAX_S:.2f}x the limit" if command.median > REBUILD_MAX_S else "",
+            )
 
     measured = [c for c in commands if c.kind in ("build", "rebuild") and c.peak_mb is not None]
     if measured:
         worst = max(measured, key=lambda c: c.peak_mb or 0.0)
         over = [c.label for c in measured if (c.peak_mb or 0.0) > PEAK_MEMORY_MAX_MB]
-        add(not over, f"peak memory of any build ({len(measured)} builds and rebuilds)",
-            f"{worst.peak_mb:.1f} MB", f"<= {PEAK_MEMORY_MAX_MB:g} MB",
-            f"largest: {worst.label}" + (f"; over the limit: {'; '.join(over)}" if over else ""))
+        add(
+            not over,
+            f"peak memory of any build ({len(measured)} builds and rebuilds)",
+            f"{worst.peak_mb:.1f} MB",
+            f"<= {PEAK_MEMORY_MAX_MB:g} MB",
+            f"largest: {worst.label}" + (f"; over the limit: {'; '.join(over)}" if over else ""),
+        )
     return targets
 
 
@@ -441,12 +574,14 @@ def evaluate(commands: list[Command], baseline: float | None, sizes: list[int]) 
 
 
 def machine_info(python: str) -> dict:
-    probe = ("import json, platform, sys\n"
-             "import modal\n"
-             "try:\n    from importlib.metadata import version\n    modalc = version('modalc')\n"
-             "except Exception:\n    modalc = None\n"
-             "print(json.dumps({'python': sys.version.split()[0], 'implementation': platform.python_implementation(),"
-             " 'executable': sys.executable, 'modal': modal.__version__, 'modalc': modalc}))")
+    probe = (
+        "import json, platform, sys\n"
+        "import modal\n"
+        "try:\n    from importlib.metadata import version\n    modalc = version('modalc')\n"
+        "except Exception:\n    modalc = None\n"
+        "print(json.dumps({'python': sys.version.split()[0], 'implementation': platform.python_implementation(),"
+        " 'executable': sys.executable, 'modal': modal.__version__, 'modalc': modalc}))"
+    )
     done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"bench: {python} cannot import modal:\n{done.stderr.strip()}", file=sys.stderr)
@@ -462,12 +597,19 @@ def machine_info(python: str) -> dict:
         pass
     commit = None
     git_env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # read-only: never refresh the index
-    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, env=git_env,
-                         check=False)
+    rev = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, env=git_env, check=False
+    )
     if rev.returncode == 0:
         commit = rev.stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
-                           text=True, env=git_env, check=False)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=git_env,
+        check=False,
+    )
     return {
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -482,7 +624,7 @@ def machine_info(python: str) -> dict:
         "git_commit": commit,
         "git_dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None,
         "git_modified_files": [line[3:] for line in dirty.stdout.splitlines()] if dirty.returncode == 0 else None,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -496,8 +638,17 @@ def table_rows(commands: list[Command], baseline: float | None) -> list[list[str
         ratio = c.median / baseline if c.median is not None and baseline else None
         spread = f"{min(c.times):.3f}-{max(c.times):.3f}" if c.times else "-"
         modal = "-" if c.imports is None else "yes" if c.imports_modal else "no"
-        rows.append([c.label, _fmt(c.median, ".3f"), spread, _fmt(ratio, ".2f") + ("x" if ratio is not None else ""),
-                     _fmt(c.peak_mb, ".1f"), modal, "ERROR" if c.errors else ""])
+        rows.append(
+            [
+                c.label,
+                _fmt(c.median, ".3f"),
+                spread,
+                _fmt(ratio, ".2f") + ("x" if ratio is not None else ""),
+                _fmt(c.peak_mb, ".1f"),
+                modal,
+                "ERROR" if c.errors else "",
+            ]
+        )
     return rows
 
 
@@ -506,21 +657,35 @@ HEADERS = ["command", "median s", "min-max s", "vs import modal", "peak MB", "im
 
 def text_table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
     def line(row: list[str]) -> str:
-        return "  ".join(str(v).rjust(w) if i in right else str(v).ljust(w) for i, (v, w) in
-                         enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            str(v).rjust(w) if i in right else str(v).ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
     return "\n".join([line(headers), "  ".join("-" * w for w in widths).rstrip(), *(line(r) for r in rows)])
 
 
 def markdown_table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     align = ["---:" if i in right else "---" for i in range(len(headers))]
     escape = lambda v: str(v).replace("|", "\\|")  # noqa: E731
-    return "\n".join(["| " + " | ".join(map(escape, headers)) + " |", "| " + " | ".join(align) + " |",
-                      *("| " + " | ".join(map(escape, r)) + " |" for r in rows)])
+    return "\n".join(
+        [
+            "| " + " | ".join(map(escape, headers)) + " |",
+            "| " + " | ".join(align) + " |",
+            *("| " + " | ".join(map(escape, r)) + " |" for r in rows),
+        ]
+    )
 
 
-def markdown_report(info: dict, config: dict, commands: list[Command], baseline: float | None,
-                    targets: list[Target], top_imports: dict | None) -> str:
+def markdown_report(
+    info: dict,
+    config: dict,
+    commands: list[Command],
+    baseline: float | None,
+    targets: list[Target],
+    top_imports: dict | None,
+) -> str:
     rows = [r[:-1] for r in table_rows(commands, baseline)]
     failed = [t for t in targets if t.status == "FAIL"]
     lines = [
@@ -528,8 +693,12 @@ def markdown_report(info: dict, config: dict, commands: list[Command], baseline:
         f"Measured {info['date']} on `{info['platform']}`, {info['cpu_count']} CPUs"
         + (f" ({info['cpu_model']})" if info.get("cpu_model") else "")
         + f", Python {info['python_version']}, modal {info['modal_version']}, modalc {info['modalc_version']}"
-        + (f", commit `{info['git_commit'][:12]}`" + (" (with uncommitted changes)" if info.get("git_dirty") else "")
-           if info.get("git_commit") else "") + ".",
+        + (
+            f", commit `{info['git_commit'][:12]}`" + (" (with uncommitted changes)" if info.get("git_dirty") else "")
+            if info.get("git_commit")
+            else ""
+        )
+        + ".",
         f"Whole processes, median of {config['runs']} interleaved runs after one warm-up; "
         f"`import modal` took {_fmt(baseline, '.3f')} s in the same run. Peak memory is the maximum RSS "
         "(GNU time `%M`, MB = 2^20 bytes).",
@@ -537,18 +706,26 @@ def markdown_report(info: dict, config: dict, commands: list[Command], baseline:
         markdown_table(HEADERS[:-1], rows, {1, 2, 3, 4}),
         "",
         f"Targets: {sum(t.status == 'PASS' for t in targets)} pass, {len(failed)} fail"
-        + (f", {sum(t.status == 'SKIP' for t in targets)} skipped" if any(t.status == 'SKIP' for t in targets) else "")
+        + (f", {sum(t.status == 'SKIP' for t in targets)} skipped" if any(t.status == "SKIP" for t in targets) else "")
         + ".",
         "",
-        markdown_table(["", "target", "measured", "limit", "note"],
-                       [[t.status, t.name, t.value, t.limit, t.detail] for t in targets], set()),
+        markdown_table(
+            ["", "target", "measured", "limit", "note"],
+            [[t.status, t.name, t.value, t.limit, t.detail] for t in targets],
+            set(),
+        ),
     ]
     if top_imports:
-        lines += ["", f"Start-up of `{top_imports['command']}`: top imports by cumulative time "
-                      "(`python -X importtime`, one run)", "",
-                  markdown_table(["module", "cumulative ms", "self ms"],
-                                 [[m, f"{c / 1000:.1f}", f"{s / 1000:.1f}"] for m, s, c, _ in top_imports["rows"]],
-                                 {1, 2})]
+        lines += [
+            "",
+            f"Start-up of `{top_imports['command']}`: top imports by cumulative time (`python -X importtime`, one run)",
+            "",
+            markdown_table(
+                ["module", "cumulative ms", "self ms"],
+                [[m, f"{c / 1000:.1f}", f"{s / 1000:.1f}"] for m, s, c, _ in top_imports["rows"]],
+                {1, 2},
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -556,18 +733,29 @@ def markdown_report(info: dict, config: dict, commands: list[Command], baseline:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, help=f"timed repetitions per command (default {DEFAULT_RUNS})")
     parser.add_argument("--sizes", help="synthetic sizes, functions + classes (default 1,10,100,1000)")
     parser.add_argument("--quick", action="store_true", help=f"--runs {QUICK_RUNS} --sizes 1,10,100 unless given")
-    parser.add_argument("--only", choices=("examples", "synthetic", "baseline"),
-                        help="measure only these commands (the `import modal` baseline is always measured)")
+    parser.add_argument(
+        "--only",
+        choices=("examples", "synthetic", "baseline"),
+        help="measure only these commands (the `import modal` baseline is always measured)",
+    )
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even if a target fails")
-    parser.add_argument("--python", default=sys.executable,
-                        help="the interpreter to measure: runs `import modal` and modalc (default: this one)")
-    parser.add_argument("--results", type=Path, default=HERE / "results",
-                        help="where latest.json and latest.md go (default benchmarks/results)")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter to measure: runs `import modal` and modalc (default: this one)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=HERE / "results",
+        help="where latest.json and latest.md go (default benchmarks/results)",
+    )
     parser.add_argument("--no-write", action="store_true", help="write no result files")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
     parser.add_argument("--verbose", action="store_true", help="print every timed run")
@@ -577,8 +765,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     try:
-        args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()}) if args.sizes else \
-            list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+        args.sizes = (
+            sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+            if args.sizes
+            else list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+        )
     except ValueError:
         parser.error("--sizes takes numbers separated by commas, e.g. 1,10,100,1000")
     if any(s < 1 for s in args.sizes):
@@ -591,6 +782,7 @@ def _wiping(directory: Path, original: Callable[[], None] | None) -> Callable[[]
         shutil.rmtree(directory, ignore_errors=True)
         if original is not None:
             original()
+
     return reset
 
 
@@ -605,19 +797,31 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="modalc-bench-"))
     (workdir / "logs").mkdir()
     (workdir / "xdg-cache").mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC",
-                                                            "PYTHONDEVMODE", "PYTHONWARNINGS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC", "PYTHONDEVMODE", "PYTHONWARNINGS")
+    }
     env["XDG_CACHE_HOME"] = str(workdir / "xdg-cache")
     runner_ref: list[Runner] = [Runner(python, workdir, env, args.verbose)]
     runner = runner_ref[0]
 
-    print(f"machine: {info['platform']}, {info['cpu_count']} CPUs"
-          + (f" ({info['cpu_model']})" if info.get("cpu_model") else ""), flush=True)
-    print(f"python:  {info['python_executable']} ({info['python_version']}), modal {info['modal_version']}, "
-          f"modalc {info['modalc_version']}, commit {str(info.get('git_commit'))[:12]}"
-          + (" (dirty)" if info.get("git_dirty") else ""), flush=True)
-    print(f"runs:    {args.runs} timed (+1 warm-up) per command, interleaved; sizes {args.sizes}; "
-          f"peak memory via {'GNU time' if runner.use_gnu_time else 'a fork/wait4 launcher'}", flush=True)
+    print(
+        f"machine: {info['platform']}, {info['cpu_count']} CPUs"
+        + (f" ({info['cpu_model']})" if info.get("cpu_model") else ""),
+        flush=True,
+    )
+    print(
+        f"python:  {info['python_executable']} ({info['python_version']}), modal {info['modal_version']}, "
+        f"modalc {info['modalc_version']}, commit {str(info.get('git_commit'))[:12]}"
+        + (" (dirty)" if info.get("git_dirty") else ""),
+        flush=True,
+    )
+    print(
+        f"runs:    {args.runs} timed (+1 warm-up) per command, interleaved; sizes {args.sizes}; "
+        f"peak memory via {'GNU time' if runner.use_gnu_time else 'a fork/wait4 launcher'}",
+        flush=True,
+    )
     started = time.perf_counter()
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     try:
@@ -631,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
                 xdg.mkdir()
                 if original is not None:
                     original()
+
             return reset
 
         for index, command in enumerate(commands):
@@ -677,10 +882,15 @@ def main(argv: list[str] | None = None) -> int:
             command.imports = {w: any(n == w or n.startswith(w + ".") for n in names) for w in WATCHED_IMPORTS}
             command.import_count = len(names)
             # the start-up profile: a cold build of an example, whisper_service (the README's) if there is one
-            if command.group == "examples" and command.kind == "build" and (
-                    top_imports is None or command.project == "whisper_service"):
-                top_imports = {"command": f"modalc {' '.join(command.modalc_args)} ({command.project})",
-                               "rows": sorted(rows, key=lambda r: r[2], reverse=True)[:10]}
+            if (
+                command.group == "examples"
+                and command.kind == "build"
+                and (top_imports is None or command.project == "whisper_service")
+            ):
+                top_imports = {
+                    "command": f"modalc {' '.join(command.modalc_args)} ({command.project})",
+                    "rows": sorted(rows, key=lambda r: r[2], reverse=True)[:10],
+                }
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -703,7 +913,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if top_imports:
         print(f"start-up of `{top_imports['command']}`, top imports by cumulative time:")
-        for module, self_us, cumulative_us, depth in top_imports["rows"]:
+        for module, self_us, cumulative_us, _depth in top_imports["rows"]:
             print(f"  {cumulative_us / 1000:8.1f} ms cumulative {self_us / 1000:7.1f} ms self  {module}")
         print()
     print("targets:")
@@ -712,14 +922,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {t.status:<4}  {t.name}: {t.value} (limit {t.limit}){note}")
     failed = [t for t in targets if t.status == "FAIL"]
     print()
-    print(f"{len(failed)} of {sum(t.status in ('PASS', 'FAIL') for t in targets)} targets failed; "
-          f"bench took {elapsed:.0f} s; load average {load_before} -> "
-          f"{os.getloadavg() if hasattr(os, 'getloadavg') else None}")
+    print(
+        f"{len(failed)} of {sum(t.status in ('PASS', 'FAIL') for t in targets)} targets failed; "
+        f"bench took {elapsed:.0f} s; load average {load_before} -> "
+        f"{os.getloadavg() if hasattr(os, 'getloadavg') else None}"
+    )
 
-    config = {"runs": args.runs, "sizes": args.sizes, "only": args.only, "quick": args.quick,
-              "python": python, "modalc": modalc_prefix(python), "peak_memory": "gnu-time" if runner.use_gnu_time
-              else "launcher", "warmup_runs": 1, "interleaved": True, "load_average_before": load_before,
-              "elapsed_s": round(elapsed, 1)}
+    config = {
+        "runs": args.runs,
+        "sizes": args.sizes,
+        "only": args.only,
+        "quick": args.quick,
+        "python": python,
+        "modalc": modalc_prefix(python),
+        "peak_memory": "gnu-time" if runner.use_gnu_time else "launcher",
+        "warmup_runs": 1,
+        "interleaved": True,
+        "load_average_before": load_before,
+        "elapsed_s": round(elapsed, 1),
+    }
     if not args.no_write:
         args.results.mkdir(parents=True, exist_ok=True)
         payload = {
@@ -727,22 +948,37 @@ def main(argv: list[str] | None = None) -> int:
             "config": config,
             "baseline_median_s": baseline,
             "commands": [
-                {"label": c.label, "group": c.group, "kind": c.kind, "project": c.project, "size": c.size,
-                 "format": c.fmt, "argv": [Path(a).name if i == 0 else a for i, a in enumerate(c.argv)],
-                 "runs_s": [round(t, 6) for t in c.times], "median_s": c.median,
-                 "ratio_to_import_modal": c.median / baseline if c.median is not None and baseline else None,
-                 "peak_rss_kib": c.rss_kib, "peak_mb": c.peak_mb, "imports": c.imports,
-                 "imported_modules": c.import_count, "errors": c.errors}
+                {
+                    "label": c.label,
+                    "group": c.group,
+                    "kind": c.kind,
+                    "project": c.project,
+                    "size": c.size,
+                    "format": c.fmt,
+                    "argv": [Path(a).name if i == 0 else a for i, a in enumerate(c.argv)],
+                    "runs_s": [round(t, 6) for t in c.times],
+                    "median_s": c.median,
+                    "ratio_to_import_modal": c.median / baseline if c.median is not None and baseline else None,
+                    "peak_rss_kib": c.rss_kib,
+                    "peak_mb": c.peak_mb,
+                    "imports": c.imports,
+                    "imported_modules": c.import_count,
+                    "errors": c.errors,
+                }
                 for c in commands
             ],
             "targets": [t.__dict__ for t in targets],
-            "top_imports": None if top_imports is None else {
+            "top_imports": None
+            if top_imports is None
+            else {
                 "command": top_imports["command"],
-                "rows": [{"module": m, "self_us": s, "cumulative_us": cu} for m, s, cu, _ in top_imports["rows"]]},
+                "rows": [{"module": m, "self_us": s, "cumulative_us": cu} for m, s, cu, _ in top_imports["rows"]],
+            },
         }
         (args.results / "latest.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         (args.results / "latest.md").write_text(
-            markdown_report(info, config, commands, baseline, targets, top_imports), encoding="utf-8")
+            markdown_report(info, config, commands, baseline, targets, top_imports), encoding="utf-8"
+        )
         print(f"wrote {_relative(args.results / 'latest.json')} and {_relative(args.results / 'latest.md')}")
     return 0 if args.no_fail or not failed else 1
 

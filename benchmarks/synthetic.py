@@ -135,8 +135,9 @@ def manifest_data(functions: int, classes: int, name: str = "synthetic") -> dict
         if kind == "gpu":
             spec["gpu"] = GPU_CHOICES[i % len(GPU_CHOICES)]
             spec["timeout"] = 600 + i % 7 * 60
-            spec["retries"] = {"max_retries": 3, "backoff_coefficient": 2.0, "initial_delay": 1.0, "max_delay": 30.0} \
-                if i % 2 else 2
+            spec["retries"] = (
+                {"max_retries": 3, "backoff_coefficient": 2.0, "initial_delay": 1.0, "max_delay": 30.0} if i % 2 else 2
+            )
             spec["scaledown_window"] = 120
         elif kind == "plain":
             spec["cpu"] = [1.0, 4.0] if i % 2 else 2.0
@@ -144,8 +145,12 @@ def manifest_data(functions: int, classes: int, name: str = "synthetic") -> dict
             spec["concurrency"] = {"max_inputs": 16, "target_inputs": 8}
             spec["env"] = {"WORKER_INDEX": str(i), "LOG_LEVEL": "info"}
         elif kind == "fastapi":
-            spec["web"] = {"type": "fastapi", "method": "POST" if i % 4 == 1 else "GET", "label": f"{name}-{i:04d}",
-                           "docs": i % 3 == 0}
+            spec["web"] = {
+                "type": "fastapi",
+                "method": "POST" if i % 4 == 1 else "GET",
+                "label": f"{name}-{i:04d}",
+                "docs": i % 3 == 0,
+            }
             spec["concurrency"] = {"max_inputs": 32, "target_inputs": 16}
         elif kind == "asgi":
             spec["web"] = {"type": "asgi", "label": f"{name}-asgi-{i:04d}", "requires_proxy_auth": True}
@@ -163,10 +168,13 @@ def manifest_data(functions: int, classes: int, name: str = "synthetic") -> dict
         data["functions"][fname] = spec
         # environments: dev scales down and uses cheap GPUs, prod scales up with fallbacks
         if kind == "gpu":
-            dev["functions"][fname] = {"gpu": DEV_GPUS[i % len(DEV_GPUS)], "max_containers": 2,
-                                       "buffer_containers": 0}
-            prod["functions"][fname] = {"gpu": PROD_GPUS[i % len(PROD_GPUS)], "min_containers": 1,
-                                        "max_containers": 100 + i % 100, "buffer_containers": 2}
+            dev["functions"][fname] = {"gpu": DEV_GPUS[i % len(DEV_GPUS)], "max_containers": 2, "buffer_containers": 0}
+            prod["functions"][fname] = {
+                "gpu": PROD_GPUS[i % len(PROD_GPUS)],
+                "min_containers": 1,
+                "max_containers": 100 + i % 100,
+                "buffer_containers": 2,
+            }
         elif kind in ("cron", "period"):
             dev["functions"][fname] = {"schedule": False}
         elif i % 4 != 3:  # many, not all, of the others
@@ -192,10 +200,17 @@ def manifest_data(functions: int, classes: int, name: str = "synthetic") -> dict
         if j % 4 == 1:
             spec["concurrency"] = {"max_inputs": 4, "target_inputs": 2}
         data["classes"][cname] = spec
-        dev["classes"][cname] = {"gpu": DEV_GPUS[j % len(DEV_GPUS)], "max_containers": 1,
-                                 "parameters": {"model_name": {"type": "str", "default": "tiny"}}}
-        prod["classes"][cname] = {"gpu": PROD_GPUS[j % len(PROD_GPUS)], "min_containers": 1,
-                                  "max_containers": 50, "buffer_containers": 1}
+        dev["classes"][cname] = {
+            "gpu": DEV_GPUS[j % len(DEV_GPUS)],
+            "max_containers": 1,
+            "parameters": {"model_name": {"type": "str", "default": "tiny"}},
+        }
+        prod["classes"][cname] = {
+            "gpu": PROD_GPUS[j % len(PROD_GPUS)],
+            "min_containers": 1,
+            "max_containers": 50,
+            "buffer_containers": 1,
+        }
 
     _prune_unused(data)
     for section in ("functions", "classes"):
@@ -243,13 +258,13 @@ def _function_source(name: str, kind: str, i: int) -> str:
         )
     if kind == "fastapi":
         return (
-            f"def {name}(text: str = \"\", limit: int = 10, tags: list[str] | None = None) -> dict:\n"
+            f'def {name}(text: str = "", limit: int = 10, tags: list[str] | None = None) -> dict:\n'
             f'    """Web endpoint {i}."""\n'
             f'    return {{"text": text[:limit], "tags": tags or [], "n": {i}}}\n'
         )
     if kind == "gpu":
         return (
-            f"def {name}(batch: list[float], scale: float = 1.0, *, device: str = \"cuda\") -> list[float]:\n"
+            f'def {name}(batch: list[float], scale: float = 1.0, *, device: str = "cuda") -> list[float]:\n'
             f'    """GPU function {i}."""\n'
             f"    import torch\n\n"
             f"    tensor = torch.tensor(batch, device=device) * scale\n"
@@ -259,7 +274,7 @@ def _function_source(name: str, kind: str, i: int) -> str:
         f"def {name}(record: dict, options: Options | None = None, retries: int = {i % 5}) -> Result:\n"
         f'    """Plain function {i}."""\n'
         f"    value = _helper_{i % 7}(len(record))\n"
-        f"    return Result(ok=True, value=value, note=(options.note if options else \"\"))\n"
+        f'    return Result(ok=True, value=value, note=(options.note if options else ""))\n'
     )
 
 
@@ -267,7 +282,7 @@ def _class_source(name: str, j: int) -> str:
     return (
         f"class {name}(_Base):\n"
         f'    """Model server {j}."""\n\n'
-        f"    def __init__(self, *, model_name: str = \"model-{j}\") -> None:\n"
+        f'    def __init__(self, *, model_name: str = "model-{j}") -> None:\n'
         f"        self.model_name = model_name\n"
         f"        self.model = None\n\n"
         f"    def load(self) -> None:\n"

@@ -87,10 +87,14 @@ def assert_golden(path: Path, actual: str, update: bool) -> None:
     if expected != actual:
         import difflib
 
-        diff = "".join(difflib.unified_diff(
-            (expected or "").splitlines(keepends=True), actual.splitlines(keepends=True),
-            fromfile=f"{path.relative_to(REPO)} (committed)", tofile="(now)",
-        ))
+        diff = "".join(
+            difflib.unified_diff(
+                (expected or "").splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=f"{path.relative_to(REPO)} (committed)",
+                tofile="(now)",
+            )
+        )
         raise AssertionError(
             f"golden mismatch: {path.relative_to(REPO)}\n{diff[:6000]}\nIf the change is intended, regenerate with:\n"
             f"    {REGENERATE}\nand read the diff before committing."

@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLES, REPO, run_cli
 
 import modalc
+from helpers import EXAMPLES, REPO, run_cli
 
 
 @pytest.fixture

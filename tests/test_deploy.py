@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import (
     REPO,
     CliResult,
@@ -21,7 +22,6 @@ from helpers import (
     merged_manifest,
     run_cli,
 )
-
 from modalc.control_plane import ControlPlaneState, client_for, serve
 from modalc.load import load_manifest
 
@@ -50,8 +50,12 @@ def seed(state: ControlPlaneState, manifest: dict[str, Any], modal_env: str, *, 
 def project_state(project: Path, environment: str, *, skip_secret: str | None = None) -> ControlPlaneState:
     """A control plane seeded with what `environment` of the project's manifest needs (its Modal name = its name)."""
     state = ControlPlaneState()
-    seed(state, merged_manifest(load_manifest(manifest_of(project)).data, environment), environment,
-         skip_secret=skip_secret)
+    seed(
+        state,
+        merged_manifest(load_manifest(manifest_of(project)).data, environment),
+        environment,
+        skip_secret=skip_secret,
+    )
     return state
 
 
@@ -123,8 +127,9 @@ def assert_settings(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[s
     concurrency = spec.get("concurrency")
     if concurrency:
         assert sent["concurrency"]["max_inputs"] == concurrency["max_inputs"]
-        assert sent["concurrency"].get("target_inputs") in (concurrency.get("target_inputs"), None, 0) or \
-            sent["concurrency"]["target_inputs"] == concurrency.get("target_inputs", concurrency["max_inputs"])
+        assert sent["concurrency"].get("target_inputs") in (concurrency.get("target_inputs"), None, 0) or sent[
+            "concurrency"
+        ]["target_inputs"] == concurrency.get("target_inputs", concurrency["max_inputs"])
     else:
         assert not sent.get("concurrency"), sent["name"]
     schedule = spec.get("schedule")
@@ -164,7 +169,7 @@ def assert_image(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[str,
     assert layers[0]["dockerfile_commands"][0].startswith("FROM python:" + image["python"])
     steps = image.get("steps", [])
     assert len(layers) == 1 + len(steps)
-    for step, layer in zip(steps, layers[1:]):
+    for step, layer in zip(steps, layers[1:], strict=True):
         assert_step_layer(step, layer["dockerfile_commands"])
     package = spec["handler"].split(".")[0]
     shipped = [f["path"] for m in sent["mounts"] for f in m.get("files", [])]
@@ -194,8 +199,10 @@ def test_secret_without_its_required_keys_fails_preflight(project: Path) -> None
     with control_plane(state):
         result = deploy(project, "dev")
     assert result.exit_code == 1
-    assert "secret 'huggingface' (used by function predict) in Modal environment 'dev' lacks required keys: HF_TOKEN" \
+    assert (
+        "secret 'huggingface' (used by function predict) in Modal environment 'dev' lacks required keys: HF_TOKEN"
         in result.stderr
+    )
     assert state.deployments == []
 
 
@@ -214,8 +221,11 @@ def test_redeploy_without_change_is_a_no_op_and_a_change_redeploys(project: Path
         second = deploy(project, "dev")
         forced = deploy(project, "dev", "--force")
         manifest = project / "app.toml"
-        manifest.write_text(manifest.read_text().replace('functions.api = { max_containers = 2 }',
-                                                         'functions.api = { max_containers = 3 }'))
+        manifest.write_text(
+            manifest.read_text().replace(
+                "functions.api = { max_containers = 2 }", "functions.api = { max_containers = 3 }"
+            )
+        )
         assert run_cli(["build", "app.toml", "--env", "dev"], cwd=project).exit_code == 0
         third = deploy(project, "dev", "--tag", "v2")
     assert first.exit_code == second.exit_code == forced.exit_code == third.exit_code == 0
@@ -243,7 +253,7 @@ def test_protected_environment_needs_yes_without_a_terminal(project: Path) -> No
 
 def test_stale_committed_module_is_refused(project: Path) -> None:
     manifest = project / "app.toml"
-    manifest.write_text(manifest.read_text().replace('scaledown_window = 120', 'scaledown_window = 90'))
+    manifest.write_text(manifest.read_text().replace("scaledown_window = 120", "scaledown_window = 90"))
     state = ControlPlaneState()
     with control_plane(state):
         result = deploy(project, "dev")
@@ -285,7 +295,8 @@ def test_plan_text_names_what_would_be_created() -> None:
     result = run_cli(["plan", "--env", "prod"], cwd=example)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(
-        "Plan: deploy whisper-transcriber to Modal environment 'prod' (environment prod, protected)\n")
+        "Plan: deploy whisper-transcriber to Modal environment 'prod' (environment prod, protected)\n"
+    )
     assert "  gpu         H100 then A100-80GB\n" in result.stdout
     assert "volume whisper-cache (created if missing); used by class Transcriber" in result.stdout
 
@@ -308,8 +319,11 @@ def test_readme_offline_walkthrough(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "modalc.control_plane", "--port", str(port),
-                               "--state", str(state_file)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "modalc.control_plane", "--port", str(port), "--state", str(state_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -319,8 +333,12 @@ def test_readme_offline_walkthrough(tmp_path: Path) -> None:
             assert time.monotonic() < deadline and server.poll() is None, "control plane did not start"
             time.sleep(0.05)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
-        environment.update(MODAL_SERVER_URL=f"http://127.0.0.1:{port}", MODAL_TOKEN_ID="ak-local",
-                           MODAL_TOKEN_SECRET="as-local", MODAL_CONFIG_PATH=os.devnull)
+        environment.update(
+            MODAL_SERVER_URL=f"http://127.0.0.1:{port}",
+            MODAL_TOKEN_ID="ak-local",
+            MODAL_TOKEN_SECRET="as-local",
+            MODAL_CONFIG_PATH=os.devnull,
+        )
         modalc = [sys.executable, "-m", "modalc"]
 
         def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -341,8 +359,10 @@ def test_readme_offline_walkthrough(tmp_path: Path) -> None:
     deployed = [(d["app"], d["environment"]) for d in state["deployments"]]
     assert deployed == [("whisper-transcriber", "dev"), ("whisper-transcriber", "prod")]
     gpus = {d["environment"]: d["functions"][0]["gpus"] for d in state["deployments"]}
-    assert gpus == {"dev": [{"type": "T4", "count": 1}],
-                    "prod": [{"type": "H100", "count": 1}, {"type": "A100-80GB", "count": 1}]}
+    assert gpus == {
+        "dev": [{"type": "T4", "count": 1}],
+        "prod": [{"type": "H100", "count": 1}, {"type": "A100-80GB", "count": 1}],
+    }
 
 
 @pytest.mark.parametrize("answer", [True, False])

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from helpers import CASES, assert_golden, manifest_of, run_cli
 
 CASE_DIRS = sorted(p for p in CASES.iterdir() if p.is_dir() and not p.name.startswith("_"))

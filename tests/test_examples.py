@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import assert_golden, examples, manifest_of, run_cli
 
+from helpers import assert_golden, examples, manifest_of, run_cli
 from modalc.formatting import black_formatted
 from modalc.pipeline import compile_manifest
 

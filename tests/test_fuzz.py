@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CASES, EXAMPLES, examples, manifest_of, toml_dumps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import CASES, EXAMPLES, examples, manifest_of, toml_dumps
 from modalc.pipeline import compile_manifest
 from modalc.validate import _validator, quick_valid
 
@@ -29,18 +29,101 @@ FUZZ = settings(
 )
 
 KEYS = [
-    "version", "app", "name", "image", "images", "base", "python", "steps", "apt", "pip", "env", "run", "workdir",
-    "local_file", "local_dir", "remote", "copy", "python_source", "volumes", "secrets", "required_keys",
-    "functions", "classes", "handler", "gpu", "cpu", "memory", "timeout", "retries", "max_retries", "schedule",
-    "cron", "timezone", "period", "hours", "web", "type", "method", "label", "concurrency", "max_inputs",
-    "min_containers", "max_containers", "methods", "batched", "max_batch_size", "wait_ms", "enter", "exit",
-    "parameters", "default", "entrypoints", "map", "starmap", "inputs", "output", "environments",
-    "modal_environment", "protected", "tags", "cloud_buckets", "bucket_name", "volume", "bucket", "read_only",
+    "version",
+    "app",
+    "name",
+    "image",
+    "images",
+    "base",
+    "python",
+    "steps",
+    "apt",
+    "pip",
+    "env",
+    "run",
+    "workdir",
+    "local_file",
+    "local_dir",
+    "remote",
+    "copy",
+    "python_source",
+    "volumes",
+    "secrets",
+    "required_keys",
+    "functions",
+    "classes",
+    "handler",
+    "gpu",
+    "cpu",
+    "memory",
+    "timeout",
+    "retries",
+    "max_retries",
+    "schedule",
+    "cron",
+    "timezone",
+    "period",
+    "hours",
+    "web",
+    "type",
+    "method",
+    "label",
+    "concurrency",
+    "max_inputs",
+    "min_containers",
+    "max_containers",
+    "methods",
+    "batched",
+    "max_batch_size",
+    "wait_ms",
+    "enter",
+    "exit",
+    "parameters",
+    "default",
+    "entrypoints",
+    "map",
+    "starmap",
+    "inputs",
+    "output",
+    "environments",
+    "modal_environment",
+    "protected",
+    "tags",
+    "cloud_buckets",
+    "bucket_name",
+    "volume",
+    "bucket",
+    "read_only",
 ]
 SCALARS = st.one_of(
-    st.sampled_from(["debian_slim", "registry", "3.12", "3.10", "T4", "H100:2", "any", "pkg.mod:process",
-                     "pkg.mod:Model", "0 3 * * *", "UTC", "fastapi", "asgi", "/data", "data", "base", "dev", "",
-                     "POST", "items.jsonl", "../escape", "/etc/passwd", "predict", "load"]),
+    st.sampled_from(
+        [
+            "debian_slim",
+            "registry",
+            "3.12",
+            "3.10",
+            "T4",
+            "H100:2",
+            "any",
+            "pkg.mod:process",
+            "pkg.mod:Model",
+            "0 3 * * *",
+            "UTC",
+            "fastapi",
+            "asgi",
+            "/data",
+            "data",
+            "base",
+            "dev",
+            "",
+            "POST",
+            "items.jsonl",
+            "../escape",
+            "/etc/passwd",
+            "predict",
+            "load",
+        ]
+    ),
     st.text(max_size=12),
     st.integers(min_value=-5, max_value=100_000),
     st.floats(allow_nan=True, allow_infinity=True),
@@ -84,13 +167,16 @@ def assert_fast_path_agrees(data: Any) -> None:
 
 
 @FUZZ
-@given(data=st.dictionaries(st.sampled_from(KEYS), manifest_like(), max_size=8),
-       base=st.booleans())
+@given(data=st.dictionaries(st.sampled_from(KEYS), manifest_like(), max_size=8), base=st.booleans())
 def test_structured_manifests(project: Path, data: dict[str, Any], base: bool) -> None:
     if base:  # start from something nearly valid, then let the fuzzer break it
-        data = {"version": 1, "app": {"name": "fuzz", "image": "b"},
-                "images": {"b": {"base": "debian_slim", "python": "3.12"}},
-                "functions": {"f": {"handler": "pkg.mod:process"}}, **data}
+        data = {
+            "version": 1,
+            "app": {"name": "fuzz", "image": "b"},
+            "images": {"b": {"base": "debian_slim", "python": "3.12"}},
+            "functions": {"f": {"handler": "pkg.mod:process"}},
+            **data,
+        }
     try:
         toml = toml_dumps(data)
     except (TypeError, ValueError):
@@ -104,10 +190,19 @@ SEEDS = [manifest_of(example).read_bytes() for example in examples()]
 
 
 @FUZZ
-@given(seed=st.sampled_from(range(len(SEEDS))), edits=st.lists(
-    st.tuples(st.sampled_from(["delete", "insert", "replace", "duplicate"]), st.integers(0, 10_000),
-              st.integers(1, 40), st.binary(min_size=1, max_size=12)),
-    min_size=1, max_size=6))
+@given(
+    seed=st.sampled_from(range(len(SEEDS))),
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["delete", "insert", "replace", "duplicate"]),
+            st.integers(0, 10_000),
+            st.integers(1, 40),
+            st.binary(min_size=1, max_size=12),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
 def test_mutated_example_manifests(project: Path, seed: int, edits: list[tuple[str, int, int, bytes]]) -> None:
     text = bytearray(SEEDS[seed])
     for operation, position, length, payload in edits:

@@ -19,18 +19,41 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CASES, EXAMPLES, REPO, run_cli, toml_dumps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import CASES, EXAMPLES, REPO, run_cli, toml_dumps
 from modalc.credentials import find_credential, redact
 from modalc.pipeline import compile_manifest
 
 PAYLOADS = [
-    '"', "'", '"""', "'''", "\\", "ends with a backslash\\", "\n", "\r\n", "line\nbreak", "\x00", "\u2028",
-    "\u2029", "\x1b[31m", "\x7f", "\ufeff", "{{ 7 * 7 }}", "{% if true %}x{% endif %}", "{# comment #}",
-    "__import__('os').system('id')", '"); import os; os.system("id"); ("', "'); import os #", "# not a comment",
-    "\\N{BULLET}", "\\x41", "é ü 漢字 💥", "\t tab", "a" * 300,
+    '"',
+    "'",
+    '"""',
+    "'''",
+    "\\",
+    "ends with a backslash\\",
+    "\n",
+    "\r\n",
+    "line\nbreak",
+    "\x00",
+    "\u2028",
+    "\u2029",
+    "\x1b[31m",
+    "\x7f",
+    "\ufeff",
+    "{{ 7 * 7 }}",
+    "{% if true %}x{% endif %}",
+    "{# comment #}",
+    "__import__('os').system('id')",
+    '"); import os; os.system("id"); ("',
+    "'); import os #",
+    "# not a comment",
+    "\\N{BULLET}",
+    "\\x41",
+    "é ü 漢字 💥",
+    "\t tab",
+    "a" * 300,
 ]
 
 # A manifest that uses every string field the generated code carries; FIELDS say where to put a payload.
@@ -55,7 +78,9 @@ BASE: dict[str, Any] = {
     },
     "volumes": {"data": {"name": "data-volume"}},
     "secrets": {"keys": {"name": "api-keys", "required_keys": ["API_KEY"]}},
-    "cloud_buckets": {"raw": {"bucket_name": "raw-bucket", "key_prefix": "datasets/", "endpoint_url": "https://r2.example.com"}},
+    "cloud_buckets": {
+        "raw": {"bucket_name": "raw-bucket", "key_prefix": "datasets/", "endpoint_url": "https://r2.example.com"}
+    },
     "functions": {
         "process": {
             "handler": "pkg.mod:process",
@@ -140,12 +165,16 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_base_manifest_compiles_and_every_field_reaches_the_code(project: Path) -> None:
     """Otherwise every hostile build below would be refused for an unrelated reason and prove nothing."""
     reached = [check_payload(project, [(field, shape)], "harmless-value") for field, shape in FIELDS]
-    emitted = [field for (field, _), outcome in zip(FIELDS, reached) if outcome == "emitted"]
-    refused = [field for (field, _), outcome in zip(FIELDS, reached) if outcome == "refused"]
+    emitted = [field for (field, _), outcome in zip(FIELDS, reached, strict=True) if outcome == "emitted"]
+    refused = [field for (field, _), outcome in zip(FIELDS, reached, strict=True) if outcome == "refused"]
     assert len(emitted) >= 20, refused
     # These fields only take restricted shapes, so a harmless word is refused there; that is the point.
-    assert set(refused) <= {("functions", "process", "handler"), ("images", "base", "python"),
-                            ("secrets", "keys", "required_keys", 0), ("functions", "process", "region")}, refused
+    assert set(refused) <= {
+        ("functions", "process", "handler"),
+        ("images", "base", "python"),
+        ("secrets", "keys", "required_keys", 0),
+        ("functions", "process", "region"),
+    }, refused
 
 
 def build(project: Path, values: dict[tuple[str | int, ...], str]) -> Any:
@@ -180,7 +209,7 @@ def check_payload(project: Path, fields: list[tuple[tuple[str | int, ...], str]]
         return "refused"
     baseline = build(project, {field: shape.format("harmless") for field, shape in fields})
     assert baseline.ok
-    for source, reference in zip(result.outputs.values(), baseline.outputs.values()):
+    for source, reference in zip(result.outputs.values(), baseline.outputs.values(), strict=True):
         tree = ast.parse(source)
         strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes))]
         for field, value in values.items():
@@ -236,7 +265,8 @@ def test_every_template_interpolation_goes_through_an_escaping_filter() -> None:
                     f"{name}:{node.lineno}: an interpolation must end in | py, | ident or | code"
                 )
         assert not list(tree.find_all(jinja2.nodes.Call)) or all(
-            isinstance(call.node, jinja2.nodes.Name) and call.node.name in {"loop"} for call in tree.find_all(jinja2.nodes.Call)
+            isinstance(call.node, jinja2.nodes.Name) and call.node.name in {"loop"}
+            for call in tree.find_all(jinja2.nodes.Call)
         ), f"{name}: templates call nothing"
 
 
@@ -334,7 +364,9 @@ def _snapshot(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
 
-def test_a_write_failing_part_way_leaves_the_previous_output_whole(whisper: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_failing_part_way_leaves_the_previous_output_whole(
+    whisper: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manifest = whisper / "app.toml"
     manifest.write_text(manifest.read_text().replace("timeout = 600", "timeout = 900"))
     before = _snapshot(whisper / "generated")
@@ -376,8 +408,13 @@ def test_a_failure_before_writing_writes_nothing(whisper: Path, monkeypatch: pyt
 
 def _build_in_subprocess(cwd: Path, manifest: str, seed: str, out: Path) -> dict[str, bytes]:
     environment = {**os.environ, "PYTHONHASHSEED": seed}
-    subprocess.run([sys.executable, "-m", "modalc", "build", manifest, "--out", str(out)], cwd=cwd, env=environment,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "modalc", "build", manifest, "--out", str(out)],
+        cwd=cwd,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
     return _snapshot(out)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from helpers import run_cli
 
 
@@ -35,7 +36,9 @@ def test_manifest_larger_than_10_mb(tmp_path: Path) -> None:
     content = head + b"x" * (size - len(head) - 1) + b"\n"
     assert len(content) == size
     build_fails(
-        tmp_path / "project", "app.toml", content,
+        tmp_path / "project",
+        "app.toml",
+        content,
         "app.toml: error: manifest is 10,485,760 bytes; the limit is 2,097,152 bytes "
         "(hint: split it into smaller apps)\n"
         "modalc: 1 error; nothing written\n",
@@ -44,9 +47,10 @@ def test_manifest_larger_than_10_mb(tmp_path: Path) -> None:
 
 def test_yaml_with_100000_open_brackets(tmp_path: Path) -> None:
     build_fails(
-        tmp_path / "project", "app.yaml", "[" * 100_000,
-        "app.yaml:1:49: error: values are nested more than 48 levels deep\n"
-        "modalc: 1 error; nothing written\n",
+        tmp_path / "project",
+        "app.yaml",
+        "[" * 100_000,
+        "app.yaml:1:49: error: values are nested more than 48 levels deep\nmodalc: 1 error; nothing written\n",
     )
 
 
@@ -54,9 +58,10 @@ def test_yaml_nested_lists_deeper_than_the_limit(tmp_path: Path) -> None:
     depth = 100
     content = "version: 1\napp:\n  name: demo\n  tags: " + "[" * depth + "]" * depth + "\n"
     build_fails(
-        tmp_path / "project", "app.yaml", content,
-        "app.yaml:4:57: error: values are nested more than 48 levels deep\n"
-        "modalc: 1 error; nothing written\n",
+        tmp_path / "project",
+        "app.yaml",
+        content,
+        "app.yaml:4:57: error: values are nested more than 48 levels deep\nmodalc: 1 error; nothing written\n",
     )
 
 
@@ -66,7 +71,9 @@ def test_yaml_billion_laughs(tmp_path: Path) -> None:
     lines += [f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]" for level in range(1, 9)]
     content = "version: 1\napp:\n  name: demo\n" + "\n".join(lines) + "\n"
     build_fails(
-        tmp_path / "project", "app.yaml", content,
+        tmp_path / "project",
+        "app.yaml",
+        content,
         "app.yaml:9:5: error: this value expands to more than 200,000 values (YAML aliases nested inside aliases?)\n"
         "modalc: 1 error; nothing written\n",
     )
@@ -76,9 +83,10 @@ def test_toml_arrays_nested_deeper_than_the_limit(tmp_path: Path) -> None:
     depth = 100
     content = 'version = 1\n[app]\nname = "demo"\nx = ' + "[" * depth + "]" * depth + "\n"
     build_fails(
-        tmp_path / "project", "app.toml", content,
-        "app.toml:4:53: error: values are nested more than 48 levels deep\n"
-        "modalc: 1 error; nothing written\n",
+        tmp_path / "project",
+        "app.toml",
+        content,
+        "app.toml:4:53: error: values are nested more than 48 levels deep\nmodalc: 1 error; nothing written\n",
     )
 
 
@@ -88,7 +96,8 @@ def test_toml_nested_100000_levels(tmp_path: Path, opener: str, closer: str) -> 
     content = 'version = 1\n[app]\nname = "demo"\nx = ' + opener * depth + "1" + closer * depth + "\n"
     column = 5 + 48 * len(opener)  # the 49th opening bracket
     build_fails(
-        tmp_path / "project", "app.toml", content,
-        f"app.toml:4:{column}: error: values are nested more than 48 levels deep\n"
-        "modalc: 1 error; nothing written\n",
+        tmp_path / "project",
+        "app.toml",
+        content,
+        f"app.toml:4:{column}: error: values are nested more than 48 levels deep\nmodalc: 1 error; nothing written\n",
     )

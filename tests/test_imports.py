@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from helpers import EXAMPLES
 
 PROBE = """
@@ -29,8 +30,12 @@ def imported(arguments: list[str], cwd: Path) -> dict[str, bool]:
 
 @pytest.mark.parametrize(
     "arguments",
-    [["build", "app.toml", "--check"], ["validate", "app.toml"], ["diff", "app.toml", "--env", "dev", "--env", "prod"],
-     ["schema"]],
+    [
+        ["build", "app.toml", "--check"],
+        ["validate", "app.toml"],
+        ["diff", "app.toml", "--env", "dev", "--env", "prod"],
+        ["schema"],
+    ],
     ids=lambda a: a[0],
 )
 def test_compiler_commands_never_import_modal(arguments: list[str]) -> None:

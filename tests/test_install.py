@@ -25,18 +25,28 @@ def test_wheel_install_builds_an_example_elsewhere(tmp_path: Path) -> None:
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
     # Dependencies come from this interpreter's site-packages; its .pth files (an editable modalc) are not
     # processed from a plain path entry, so the freshly installed wheel is what runs.
-    site = Path(subprocess.check_output(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    site = Path(
+        subprocess.check_output(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
     (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     project = tmp_path / "elsewhere" / "whisper"
     shutil.copytree(EXAMPLES / "whisper_service", project)
     shutil.rmtree(project / "generated")
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    result = subprocess.run([str(venv / "bin" / "modalc"), "build", "app.toml"], cwd=project, env=environment,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(venv / "bin" / "modalc"), "build", "app.toml"],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     where = subprocess.check_output([str(python), "-c", "import modalc; print(modalc.__file__)"], text=True)
     assert where.startswith(str(venv)), where
     for name in ("app_dev.py", "app_prod.py"):
-        assert (project / "generated" / name).read_text() == (EXAMPLES / "whisper_service" / "generated" / name).read_text()
+        assert (project / "generated" / name).read_text() == (
+            EXAMPLES / "whisper_service" / "generated" / name
+        ).read_text()

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from helpers import REPO, assert_golden, run_cli
 from modal_introspection import import_with_capture, schedule_fields, webhook_fields
-
 from modalc.control_plane import ControlPlaneState, client_environ, client_for, serve
 from modalc.formatting import black_formatted
 from modalc.pipeline import compile_manifest
@@ -61,8 +61,9 @@ def test_the_sdk_registers_every_kind(project: Path, environment: str) -> None:
     server = webhook_fields(registered["server"].settings["webhook_config"])
     assert server["type"] == "WEBHOOK_TYPE_WEB_SERVER" and server["web_server_port"] == 8000
     schedule = schedule_fields(registered["from_dockerfile"].settings["schedule"])
-    assert schedule == (None if environment == "dev" else {"cron": {"cronString": "*/15 * * * *",
-                                                                      "timezone": "America/New_York"}})
+    assert schedule == (
+        None if environment == "dev" else {"cron": {"cronString": "*/15 * * * *", "timezone": "America/New_York"}}
+    )
     model = registered["Model"].settings
     assert model["enable_memory_snapshot"] and model["max_concurrent_inputs"] == 4
 
@@ -76,8 +77,11 @@ def test_deploy_through_the_real_client(project: Path) -> None:
     (record,) = state.deployments
     functions = {f["name"]: f for f in record["functions"]}
     bases = {image["base_image"] for image in record["images"].values()}
-    assert {"mambaorg/micromamba:2.1.1-debian12-slim", "nvidia/cuda:12.4.0-base-ubuntu22.04",
-            "python:3.11-slim"} <= bases
+    assert {
+        "mambaorg/micromamba:2.1.1-debian12-slim",
+        "nvidia/cuda:12.4.0-base-ubuntu22.04",
+        "python:3.11-slim",
+    } <= bases
     assert functions["every_setting"]["cloud_bucket_mounts"][0]["secret"] == {"name": "sink-aws", "environment": "prod"}
     assert [g["type"] for g in functions["every_setting"]["gpus"]] == ["H100", "A100-80GB"]
     methods = {m["name"]: m for m in functions["Model"]["class"]["methods"]}
@@ -94,8 +98,14 @@ def test_plain_modal_deploy_of_a_generated_module(project: Path, tmp_path: Path)
         environment.pop("PYTHONPATH", None)
 
         def modal_deploy(module: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "modal", "deploy", "--env", "dev", module], cwd=project,
-                                  env=environment, capture_output=True, text=True, timeout=120)
+            return subprocess.run(
+                [sys.executable, "-m", "modal", "deploy", "--env", "dev", module],
+                cwd=project,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
 
         deployed = modal_deploy("generated/app_dev.py")
         refused = modal_deploy("generated/app_prod.py")

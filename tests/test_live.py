@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from helpers import run_cli
 
 pytestmark = pytest.mark.live
@@ -27,7 +28,8 @@ def test_deploy_call_and_stop(tmp_path: Path) -> None:
     (tmp_path / "hello").mkdir()
     (tmp_path / "hello" / "__init__.py").write_text("")
     (tmp_path / "hello" / "api.py").write_text("def greet(name: str = 'modal') -> dict:\n    return {'hello': name}\n")
-    (tmp_path / "app.toml").write_text(textwrap.dedent(f"""
+    (tmp_path / "app.toml").write_text(
+        textwrap.dedent(f"""
         version = 1
         [app]
         name = "{name}"
@@ -41,7 +43,8 @@ def test_deploy_call_and_stop(tmp_path: Path) -> None:
         web = {{ type = "fastapi" }}
         [environments.live]
         modal_environment = "{modal_env}"
-    """))
+    """)
+    )
     assert run_cli(["build", "app.toml"], cwd=tmp_path).exit_code == 0
     result = run_cli(["deploy", "--env", "live", "--yes"], cwd=tmp_path)
     try:

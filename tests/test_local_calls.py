@@ -6,6 +6,7 @@ import asyncio
 import shutil
 
 import pytest
+
 from helpers import REPO, import_module_from, run_cli
 from modal_introspection import raw_function
 

@@ -10,13 +10,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLES, run_cli
 from test_deploy import control_plane, project_state
+
+from helpers import EXAMPLES, run_cli
 
 
 def _git(project: Path, *args: str) -> None:
-    environment = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    environment = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     subprocess.run(["git", *args], cwd=project, env=environment, check=True, capture_output=True)
 
 
@@ -45,15 +51,25 @@ def test_plan_after_a_deploy_shows_no_changes_then_each_change(project: Path) ->
         assert unchanged["baseline"] == {"description": "the deployment in Modal environment 'dev'", "known": True}
 
         manifest = project / "app.toml"
-        manifest.write_text(manifest.read_text().replace("functions.api = { max_containers = 2 }",
-                                                         "functions.api = { max_containers = 3 }"))
+        manifest.write_text(
+            manifest.read_text().replace(
+                "functions.api = { max_containers = 2 }", "functions.api = { max_containers = 3 }"
+            )
+        )
         assert run_cli(["build", "--env", "dev"], cwd=project).exit_code == 0
         code, changed = _plan(project)
         assert code == 2
-        assert changed["changes"] == [{"action": "update", "kind": "function", "name": "api",
-                                       "fields": {"autoscaling.max_containers": {"old": 2, "new": 3}}}]
+        assert changed["changes"] == [
+            {
+                "action": "update",
+                "kind": "function",
+                "name": "api",
+                "fields": {"autoscaling.max_containers": {"old": 2, "new": 3}},
+            }
+        ]
         assert changed["baseline"]["description"].startswith(
-            "the deployment in Modal environment 'dev' (module of commit ")
+            "the deployment in Modal environment 'dev' (module of commit "
+        )
         text = run_cli(["plan", "--env", "dev"], cwd=project).stdout
         assert "Changes against the deployment in Modal environment 'dev'" in text
         assert "  ~ function api\n      autoscaling.max_containers: 2 -> 3\n" in text
@@ -81,8 +97,14 @@ def test_plan_against_a_git_ref(project: Path) -> None:
     code, plan = _plan(project, "--base", "HEAD")
     assert code == 2
     assert plan["baseline"] == {"description": "generated/app_dev.py at HEAD", "known": True}
-    assert plan["changes"] == [{"action": "update", "kind": "function", "name": "predict",
-                                "fields": {"autoscaling.scaledown_window": {"old": 120, "new": 60}}}]
+    assert plan["changes"] == [
+        {
+            "action": "update",
+            "kind": "function",
+            "name": "predict",
+            "fields": {"autoscaling.scaledown_window": {"old": 120, "new": 60}},
+        }
+    ]
     code, plan = _plan(project, "--base", "HEAD", "--offline")
     assert plan["changes"]  # --base wins over --offline: the ref is local
 
@@ -95,5 +117,7 @@ def test_without_credentials_everything_is_new_and_the_plan_says_why(project: Pa
         "known": False,
     }
     assert {(c["action"], c["kind"], c["name"]) for c in plan["changes"]} == {
-        ("create", "function", "api"), ("create", "function", "predict"), ("create", "image", "serve"),
+        ("create", "function", "api"),
+        ("create", "function", "predict"),
+        ("create", "image", "serve"),
     }

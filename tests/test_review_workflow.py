@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from helpers import EXAMPLES, run_cli
 
 
@@ -42,8 +43,11 @@ def test_a_comment_only_edit_changes_no_module(project: Path) -> None:
 
 def test_a_prod_only_change_leaves_the_dev_module_alone(project: Path) -> None:
     before = _modules(project)
-    _edit(project, "functions.api = { min_containers = 1, max_containers = 10 }",
-          "functions.api = { min_containers = 1, max_containers = 12 }")
+    _edit(
+        project,
+        "functions.api = { min_containers = 1, max_containers = 10 }",
+        "functions.api = { min_containers = 1, max_containers = 12 }",
+    )
     assert run_cli(["build"], cwd=project).exit_code == 0
     after = _modules(project)
     assert after["app_dev.py"] == before["app_dev.py"]
@@ -51,8 +55,13 @@ def test_a_prod_only_change_leaves_the_dev_module_alone(project: Path) -> None:
 
 
 def _git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                   "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    environment = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     return subprocess.run(["git", *args], cwd=project, env=environment, capture_output=True, text=True)
 
 
@@ -96,7 +105,8 @@ def test_two_manifests_in_one_folder_cannot_overwrite_each_other(tmp_path: Path)
         (tmp_path / f"{name}.toml").write_text(
             f'version = 1\n[app]\nname = "{name}"\nimage = "base"\n'
             '[images.base]\nbase = "debian_slim"\npython = "3.12"\n'
-            '[functions.work]\nhandler = "jobs:work"\n')
+            '[functions.work]\nhandler = "jobs:work"\n'
+        )
     (tmp_path / "jobs.py").write_text("def work():\n    return 1\n")
     assert run_cli(["build", "first.toml"], cwd=tmp_path).exit_code == 0
     before = (tmp_path / "generated" / "app_default.py").read_bytes()
@@ -104,6 +114,7 @@ def test_two_manifests_in_one_folder_cannot_overwrite_each_other(tmp_path: Path)
     assert result.exit_code == 1
     assert result.stderr == (
         "modalc: app_default.py in generated/ was generated from first.toml, not second.toml: two manifests in one "
-        "directory would overwrite each other's modules; give this one its own --out DIR; nothing written\n")
+        "directory would overwrite each other's modules; give this one its own --out DIR; nothing written\n"
+    )
     assert (tmp_path / "generated" / "app_default.py").read_bytes() == before
     assert run_cli(["build", "second.toml", "--out", "generated_second"], cwd=tmp_path).exit_code == 0

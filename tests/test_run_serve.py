@@ -13,6 +13,7 @@ from pathlib import Path
 
 import modal
 import pytest
+
 from helpers import REPO, run_cli
 
 
@@ -37,7 +38,7 @@ def fake_remote(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
         for arguments in inputs:
             try:
                 yield function.local(*arguments) if star else function.local(arguments)
-            except Exception as error:  # noqa: BLE001 - like return_exceptions=True
+            except Exception as error:
                 yield error
 
     def fake_map(self, inputs, return_exceptions=False, **kwargs):
@@ -87,8 +88,9 @@ def test_run_refuses_an_unknown_entrypoint_and_a_stale_module(project: Path, fak
     assert fake_remote == []
 
 
-def test_generated_local_entrypoint_maps_jsonl_inputs(project: Path, fake_remote: list[dict],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_local_entrypoint_maps_jsonl_inputs(
+    project: Path, fake_remote: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What `modal run generated/app_dev.py::embed_all` does, minus the containers."""
     from modalc.deploy import import_module
 
@@ -111,35 +113,45 @@ def test_serve_runs_modal_serve_on_the_environments_module(project: Path, monkey
     monkeypatch.setattr(subprocess, "call", lambda command: commands.append(command) or 0)
     result = run_cli(["serve", "--env", "dev"], cwd=project)
     assert result.exit_code == 0, result.stderr
-    assert commands == [[sys.executable, "-m", "modal", "serve", "--env", "dev",
-                         str((project / "generated" / "app_dev.py").resolve())]]
+    assert commands == [
+        [sys.executable, "-m", "modal", "serve", "--env", "dev", str((project / "generated" / "app_dev.py").resolve())]
+    ]
 
 
 # --- user mistakes are user errors -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    (["--inputs", "missing.jsonl"], "modalc: missing.jsonl: cannot read inputs: No such file or directory\n"),
-    (["--inputs", "data/items.txt"], "modalc: data/items.txt: inputs are read from a .jsonl or .csv file\n"),
-    (["--items", "[1,2"], "modalc: --items is not valid JSON: Expecting ',' delimiter: line 1 column 5 (char 4)\n"),
-    (["--items", '{"a": 1}'], "modalc: --items takes a JSON array, e.g. '[\"a\", \"b\"]'\n"),
-    (["--inputs", "bad.jsonl"], "modalc: bad.jsonl:2: not a JSON value: Expecting value: line 1 column 1 (char 0)\n"),
-    (["--output", "nowhere/out.jsonl"], "modalc: nowhere/out.jsonl: cannot write results: No such file or directory\n"),
-])
-def test_bad_inputs_are_user_errors(project: Path, fake_remote: list[dict], arguments: list[str],
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--inputs", "missing.jsonl"], "modalc: missing.jsonl: cannot read inputs: No such file or directory\n"),
+        (["--inputs", "data/items.txt"], "modalc: data/items.txt: inputs are read from a .jsonl or .csv file\n"),
+        (["--items", "[1,2"], "modalc: --items is not valid JSON: Expecting ',' delimiter: line 1 column 5 (char 4)\n"),
+        (["--items", '{"a": 1}'], 'modalc: --items takes a JSON array, e.g. \'["a", "b"]\'\n'),
+        (
+            ["--inputs", "bad.jsonl"],
+            "modalc: bad.jsonl:2: not a JSON value: Expecting value: line 1 column 1 (char 0)\n",
+        ),
+        (
+            ["--output", "nowhere/out.jsonl"],
+            "modalc: nowhere/out.jsonl: cannot write results: No such file or directory\n",
+        ),
+    ],
+)
+def test_bad_inputs_are_user_errors(project: Path, fake_remote: list[dict], arguments: list[str], message: str) -> None:
     (project / "data" / "items.txt").write_text("a\n")
     (project / "bad.jsonl").write_text('"ok"\nnot json\n')
     crashes = set(Path(tempfile.gettempdir()).glob("modalc-crash-*"))
     result = run_cli(["run", "--env", "dev", "embed_all", *arguments], cwd=project)
-    assert (result.exit_code, result.stderr[-len(message):]) == (1, message), result.stderr
+    assert (result.exit_code, result.stderr[-len(message) :]) == (1, message), result.stderr
     assert "internal error" not in result.stderr
     assert set(Path(tempfile.gettempdir()).glob("modalc-crash-*")) == crashes
 
 
 @pytest.mark.parametrize("command", [["run", "embed_all"], ["serve"]])
-def test_protected_environments_guard_run_and_serve(project: Path, fake_remote: list[dict], command: list[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_protected_environments_guard_run_and_serve(
+    project: Path, fake_remote: list[dict], command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess
 
     started: list[list[str]] = []
@@ -160,8 +172,9 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_results_on_stdout_never_share_a_line_with_the_bar(project: Path, fake_remote: list[dict],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_results_on_stdout_never_share_a_line_with_the_bar(
+    project: Path, fake_remote: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from modalc.progress import CLEAR_LINE
 
     stdout, stderr = _Terminal(), _Terminal()

@@ -9,7 +9,16 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from helpers import assert_step_layer, examples, expected_gpu, expected_mounts, manifest_of, merged_manifest, user_packages
+
+from helpers import (
+    assert_step_layer,
+    examples,
+    expected_gpu,
+    expected_mounts,
+    manifest_of,
+    merged_manifest,
+    user_packages,
+)
 from modal_introspection import (
     env_secret_keys,
     import_with_capture,
@@ -19,7 +28,6 @@ from modal_introspection import (
     volume_read_only,
     webhook_fields,
 )
-
 from modalc.load import load_manifest
 
 CASES = [(example, env) for example in examples() for env in ("dev", "prod")]
@@ -32,8 +40,9 @@ def registered(request: pytest.FixtureRequest):
     raw = load_manifest(manifest_path).data
     manifest = merged_manifest(raw, environment)
     modal_env = raw["environments"][environment].get("modal_environment", environment)
-    module, captured = import_with_capture(example / "generated" / f"app_{environment}.py", modal_env,
-                                           user_packages(manifest))
+    module, captured = import_with_capture(
+        example / "generated" / f"app_{environment}.py", modal_env, user_packages(manifest)
+    )
     return manifest, module, captured
 
 
@@ -54,8 +63,14 @@ def test_settings_equal_the_manifest(registered) -> None:
             assert settings["gpu"] == expected_gpu(spec.get("gpu")), name
             assert settings["timeout"] == spec.get("timeout", 300), name
             assert settings["startup_timeout"] == spec.get("startup_timeout", spec.get("timeout", 300)), name
-            for key in ("min_containers", "max_containers", "buffer_containers", "scaledown_window",
-                        "ephemeral_disk", "cloud"):
+            for key in (
+                "min_containers",
+                "max_containers",
+                "buffer_containers",
+                "scaledown_window",
+                "ephemeral_disk",
+                "cloud",
+            ):
                 assert settings[key] == spec.get(key), (name, key)
             cpu, memory = spec.get("cpu"), spec.get("memory")
             assert settings["cpu"] == (tuple(cpu) if isinstance(cpu, list) else cpu), name
@@ -64,8 +79,9 @@ def test_settings_equal_the_manifest(registered) -> None:
             assert settings["enable_memory_snapshot"] == spec.get("memory_snapshot", False), name
             mounts = {path: (volume_name(v), volume_read_only(v)) for path, v in settings["volumes"].items()}
             assert mounts == expected_mounts(manifest, spec), name
-            wanted_secrets = [manifest["secrets"][a].get("name", a) for a in [*app.get("secrets", []),
-                                                                                *spec.get("secrets", [])]]
+            wanted_secrets = [
+                manifest["secrets"][a].get("name", a) for a in [*app.get("secrets", []), *spec.get("secrets", [])]
+            ]
             assert secret_names(settings["secrets"]) == wanted_secrets, name
             assert env_secret_keys(settings["secrets"]) == sorted(spec.get("env", {})), name
             concurrency = spec.get("concurrency", {})
@@ -102,8 +118,12 @@ def test_retries_and_schedules_equal_the_manifest(registered) -> None:
 def test_web_endpoints_equal_the_manifest(registered) -> None:
     manifest, _, captured = registered
     by_name = captured.by_name()
-    kinds = {"fastapi": "WEBHOOK_TYPE_FUNCTION", "asgi": "WEBHOOK_TYPE_ASGI_APP", "wsgi": "WEBHOOK_TYPE_WSGI_APP",
-             "web_server": "WEBHOOK_TYPE_WEB_SERVER"}
+    kinds = {
+        "fastapi": "WEBHOOK_TYPE_FUNCTION",
+        "asgi": "WEBHOOK_TYPE_ASGI_APP",
+        "wsgi": "WEBHOOK_TYPE_WSGI_APP",
+        "web_server": "WEBHOOK_TYPE_WEB_SERVER",
+    }
     for name, spec in manifest.get("functions", {}).items():
         web = spec.get("web")
         config = webhook_fields(by_name[name].settings["webhook_config"])
@@ -128,7 +148,9 @@ def test_batching_equals_the_manifest(registered) -> None:
         settings = by_name[name].settings
         if batched:
             assert (settings["batch_max_size"], settings["batch_wait_ms"]) == (
-                batched[0]["max_batch_size"], batched[0]["wait_ms"])
+                batched[0]["max_batch_size"],
+                batched[0]["wait_ms"],
+            )
         else:
             assert settings["batch_max_size"] is None
 
@@ -147,7 +169,7 @@ def test_image_layers_follow_the_manifest_steps(registered) -> None:
             mounts = [entries for kind, entries in layers[1:] if kind == "mount"]
             steps = image.get("steps", [])
             assert len(built) == len(steps), (name, built)
-            for step, commands in zip(steps, built):
+            for step, commands in zip(steps, built, strict=True):
                 assert_step_layer(step, commands)
             # The handler's package ships as the last, mounted layer.
             package = spec["handler"].split(".")[0]

@@ -11,9 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_cli
 from test_kitchen_sink import seeded
 
+from helpers import REPO, run_cli
 from modalc.control_plane import client_for, serve
 from modalc.deploy import prepare
 
@@ -37,8 +37,14 @@ def _prepared(project: Path):
 def test_shipped_files_are_what_modal_selects(project: Path) -> None:
     shipped = {p.relative_to(project).as_posix() for p in _prepared(project).shipped_files}
     assert shipped == {
-        "Dockerfile", "requirements.txt", "pyproject.toml", "config/settings.yaml", "assets/readme.txt",
-        "sink/__init__.py", "sink/handlers.py", "sink/web.py",
+        "Dockerfile",
+        "requirements.txt",
+        "pyproject.toml",
+        "config/settings.yaml",
+        "assets/readme.txt",
+        "sink/__init__.py",
+        "sink/handlers.py",
+        "sink/web.py",
     }
 
 

@@ -177,20 +177,14 @@ class Kit:
         for env in ENVIRONMENTS:
             state.add_environment(env)
             state.add_secret(env, "api-keys", ["API_KEY", "API_URL"])
-            state.add_secret(
-                env, "aws-creds", ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-            )
+            state.add_secret(env, "aws-creds", ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
         return state
 
     @staticmethod
-    def write_app(
-        directory: Path, app_name: str, source: str = APP_SOURCE, **replacements: str
-    ) -> Path:
+    def write_app(directory: Path, app_name: str, source: str = APP_SOURCE, **replacements: str) -> Path:
         """Write the app (plus its local files and a package with an empty __init__.py)."""
         directory.mkdir(parents=True, exist_ok=True)
-        text = source.replace("APP_NAME", app_name).replace(
-            "INLINE_SECRET_VALUE", INLINE_SECRET_VALUE
-        )
+        text = source.replace("APP_NAME", app_name).replace("INLINE_SECRET_VALUE", INLINE_SECRET_VALUE)
         for key, value in replacements.items():
             text = text.replace(key, value)
         (directory / "config.json").write_text('{"threshold": 0.5}\n')
@@ -198,9 +192,7 @@ class Kit:
         (directory / "assets" / "labels.txt").write_text("cat\ndog\n")
         (directory / "cp_helpers").mkdir(exist_ok=True)
         (directory / "cp_helpers" / "__init__.py").write_text("")
-        (directory / "cp_helpers" / "text.py").write_text(
-            "def shout(s):\n    return s.upper()\n"
-        )
+        (directory / "cp_helpers" / "text.py").write_text("def shout(s):\n    return s.upper()\n")
         path = directory / "app.py"
         path.write_text(text)
         return path
@@ -223,9 +215,7 @@ class Kit:
             sys.path.remove(str(path.parent))
 
     @staticmethod
-    def deploy(
-        handle: ControlPlaneHandle, app_path: Path, env: str, **kwargs: Any
-    ) -> None:
+    def deploy(handle: ControlPlaneHandle, app_path: Path, env: str, **kwargs: Any) -> None:
         """Deploy the app file in-process (`App.deploy`) against the fake control plane."""
         with Kit.imported_app(app_path) as module, client_for(handle, environment=env):
             module.app.deploy(environment_name=env, **kwargs)
@@ -252,9 +242,7 @@ class Kit:
 
 
 @pytest.fixture(autouse=True)
-def _empty_modal_config(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _empty_modal_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may read the developer's ~/.modal.toml or MODAL_* settings."""
     config = tmp_path_factory.mktemp("modal-config") / "modal.toml"
     config.write_text("")

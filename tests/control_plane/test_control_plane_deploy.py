@@ -16,9 +16,7 @@ APP = "cp-demo"
 
 
 @pytest.fixture(scope="module")
-def deployed(
-    kit: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ControlPlaneHandle, Path]]:
+def deployed(kit: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlaneHandle, Path]]:
     """One server, the app deployed in-process to both environments (tags dev-1, prod-1)."""
     path = kit.write_app(tmp_path_factory.mktemp("app"), APP)
     with serve(kit.seeded_state()) as handle:
@@ -36,9 +34,7 @@ def functions(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_one_record_per_publish_with_app_tags(
-    deployed: tuple[ControlPlaneHandle, Path], env: str
-) -> None:
+def test_one_record_per_publish_with_app_tags(deployed: tuple[ControlPlaneHandle, Path], env: str) -> None:
     handle, _ = deployed
     record = first_record(handle, env)
     assert record["environment"] == env
@@ -112,13 +108,9 @@ def test_classes_parameters_methods_batching(
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_web_endpoints_get_environment_specific_urls(
-    deployed: tuple[ControlPlaneHandle, Path], env: str
-) -> None:
+def test_web_endpoints_get_environment_specific_urls(deployed: tuple[ControlPlaneHandle, Path], env: str) -> None:
     fns = functions(first_record(deployed[0], env))
-    hooks = {
-        name: fns[name]["webhook"] for name in ("hello", "api", "legacy", "server")
-    }
+    hooks = {name: fns[name]["webhook"] for name in ("hello", "api", "legacy", "server")}
     assert {n: h["type"] for n, h in hooks.items()} == {
         "hello": "fastapi_endpoint",
         "api": "asgi_app",
@@ -127,9 +119,7 @@ def test_web_endpoints_get_environment_specific_urls(
     }
     assert hooks["hello"]["label"] == "cp-demo-hello"
     assert hooks["hello"]["requires_proxy_auth"] is True
-    assert (
-        hooks["hello"]["url"] == f"https://modalc-local-{env}--cp-demo-hello.modal.run"
-    )
+    assert hooks["hello"]["url"] == f"https://modalc-local-{env}--cp-demo-hello.modal.run"
     assert hooks["api"]["url"] == f"https://modalc-local-{env}--cp-demo-api.modal.run"
     assert (hooks["server"]["port"], hooks["server"]["startup_timeout"]) == (8000, 30.0)
     assert fns["train"]["webhook"] is None
@@ -175,9 +165,7 @@ def test_schedules_retries_volumes_and_bucket_mounts(
     ]
 
 
-def test_secrets_are_named_and_values_never_stored(
-    deployed: tuple[ControlPlaneHandle, Path], kit: Any
-) -> None:
+def test_secrets_are_named_and_values_never_stored(deployed: tuple[ControlPlaneHandle, Path], kit: Any) -> None:
     handle, _ = deployed
     train = functions(first_record(handle, "prod"))["train"]
     assert train["secrets"] == [
@@ -186,9 +174,7 @@ def test_secrets_are_named_and_values_never_stored(
         {"inline_keys": ["FEATURE_FLAG"]},
     ]
     assert kit.inline_secret_value not in handle.state.to_json()
-    assert handle.state.environments["prod"]["secrets"]["api-keys"] == {
-        "keys": ["API_KEY", "API_URL"]
-    }
+    assert handle.state.environments["prod"]["secrets"]["api-keys"] == {"keys": ["API_KEY", "API_URL"]}
 
 
 def test_image_layers_and_mounts(deployed: tuple[ControlPlaneHandle, Path]) -> None:
@@ -216,10 +202,7 @@ def test_image_layers_and_mounts(deployed: tuple[ControlPlaneHandle, Path]) -> N
     assert cuda["base_image"] == "nvidia/cuda:12.4.0-base-ubuntu22.04"
     # add_python= copies in a standalone build, whose mount name gives the version.
     assert cuda["python_version"].startswith("3.11")
-    copied = [
-        [f["path"] for f in layer["context_mount"]["files"]]
-        for layer in cuda["layers"][1:]
-    ]
+    copied = [[f["path"] for f in layer["context_mount"]["files"]] for layer in cuda["layers"][1:]]
     assert copied == [
         ["/opt/assets/labels.txt"],
         ["/root/cp_helpers/__init__.py", "/root/cp_helpers/text.py"],
@@ -227,9 +210,7 @@ def test_image_layers_and_mounts(deployed: tuple[ControlPlaneHandle, Path]) -> N
     conda = record["images"][fns["Embedder"]["image"]]
     assert conda["base_image"].startswith("mambaorg/micromamba")
     assert conda["python_version"] == "3.11"
-    files = {
-        f["path"]: f["size"] for m in fns["api"]["mounts"] for f in m.get("files") or []
-    }
+    files = {f["path"]: f["size"] for m in fns["api"]["mounts"] for f in m.get("files") or []}
     # The empty __init__.py is uploaded as present-but-empty data and must be kept.
     assert files["/root/cp_helpers/__init__.py"] == 0
     assert files["/root/cp_helpers/text.py"] > 0
@@ -242,22 +223,15 @@ def test_cli_deploy_records_the_same_as_in_process(
 ) -> None:
     handle, path = deployed
     for env in kit.environments:
-        result = kit.cli_deploy(
-            handle, path, env, tmp_path / env, "--tag", f"{env}-cli"
-        )
+        result = kit.cli_deploy(handle, path, env, tmp_path / env, "--tag", f"{env}-cli")
         assert result.returncode == 0, result.stderr
         # The deploy output lists every web URL the server assigned.
         assert f"https://modalc-local-{env}--cp-demo-api.modal.run" in result.stdout
-        assert (
-            f"https://modalc-local-{env}--cp-demo-model-infer.modal.run"
-            in result.stdout
-        )
+        assert f"https://modalc-local-{env}--cp-demo-model-infer.modal.run" in result.stdout
         records = handle.state.deployments_for(APP, env)
         cli, in_process = records[-1], records[0]
         assert cli["version"] == in_process["version"] + 1
         assert cli["deployment_tag"] == f"{env}-cli"
-        strip = lambda r: json.dumps(
-            {**r, "version": 0, "deployment_tag": None}, sort_keys=True
-        )  # noqa: E731
+        strip = lambda r: json.dumps({**r, "version": 0, "deployment_tag": None}, sort_keys=True)  # noqa: E731
         assert strip(cli) == strip(in_process)
     assert "AppGetLayout" in handle.calls

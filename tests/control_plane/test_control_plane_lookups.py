@@ -22,20 +22,14 @@ def small_app(
     secret: str = "api-keys",
     keys: str = '["API_KEY"]',
 ) -> Path:
-    return kit.write_app(
-        directory, name, kit.small_app_source, SECRET_NAME=secret, REQUIRED_KEYS=keys
-    )
+    return kit.write_app(directory, name, kit.small_app_source, SECRET_NAME=secret, REQUIRED_KEYS=keys)
 
 
 def test_secret_preflight_lookups(control_plane: ControlPlaneHandle) -> None:
     with client_for(control_plane):
-        secret = modal.Secret.from_name(
-            "api-keys", environment_name="dev", required_keys=["API_KEY"]
-        )
+        secret = modal.Secret.from_name("api-keys", environment_name="dev", required_keys=["API_KEY"])
         assert secret.hydrate().object_id.startswith("st-")
-        with pytest.raises(
-            modal.exception.NotFoundError, match="Secret 'nope' not found"
-        ):
+        with pytest.raises(modal.exception.NotFoundError, match="Secret 'nope' not found"):
             modal.Secret.from_name("nope", environment_name="dev").hydrate()
         # Secrets live in one environment: the default one ("main") has none.
         with pytest.raises(modal.exception.NotFoundError, match="'main'"):
@@ -54,16 +48,10 @@ def test_secret_preflight_lookups(control_plane: ControlPlaneHandle) -> None:
 
 def test_volume_preflight_lookups(control_plane: ControlPlaneHandle) -> None:
     with client_for(control_plane, environment="dev"):
-        with pytest.raises(
-            modal.exception.NotFoundError, match="Volume 'weights' not found"
-        ):
+        with pytest.raises(modal.exception.NotFoundError, match="Volume 'weights' not found"):
             modal.Volume.from_name("weights").hydrate()
         modal.Volume.from_name("weights", create_if_missing=True).hydrate()
-        assert (
-            modal.Volume.from_name("weights", environment_name="dev")
-            .hydrate()
-            .object_id
-        )
+        assert modal.Volume.from_name("weights", environment_name="dev").hydrate().object_id
         with pytest.raises(modal.exception.NotFoundError):
             modal.Volume.from_name("weights", environment_name="prod").hydrate()
     assert "weights" in control_plane.state.environments["dev"]["volumes"]
@@ -74,42 +62,28 @@ def test_missing_secret_fails_the_deploy_and_publishes_nothing(
     control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path
 ) -> None:
     path = small_app(kit, tmp_path, "cp-missing", secret="not-there")
-    with pytest.raises(
-        modal.exception.NotFoundError, match="Secret 'not-there' not found"
-    ):
+    with pytest.raises(modal.exception.NotFoundError, match="Secret 'not-there' not found"):
         kit.deploy(control_plane, path, "dev")
     assert control_plane.state.deployments == []
     assert control_plane.state.app("dev", "cp-missing") is None
     assert "AppClientDisconnect" in control_plane.calls
 
 
-def test_missing_required_key_fails_the_deploy(
-    control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path
-) -> None:
+def test_missing_required_key_fails_the_deploy(control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path) -> None:
     path = small_app(kit, tmp_path, "cp-keys", keys='["API_KEY", "NOT_A_KEY"]')
-    with pytest.raises(
-        modal.exception.ConflictError, match=r"Secret is missing key\(s\): NOT_A_KEY"
-    ):
+    with pytest.raises(modal.exception.ConflictError, match=r"Secret is missing key\(s\): NOT_A_KEY"):
         kit.deploy(control_plane, path, "prod")
     assert control_plane.state.deployments == []
 
 
-def test_unknown_environment_is_not_found(
-    control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path
-) -> None:
+def test_unknown_environment_is_not_found(control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path) -> None:
     path = small_app(kit, tmp_path, "cp-env")
-    with pytest.raises(
-        modal.exception.NotFoundError, match="Environment 'staging' not found"
-    ):
+    with pytest.raises(modal.exception.NotFoundError, match="Environment 'staging' not found"):
         kit.deploy(control_plane, path, "staging")
     with client_for(control_plane):
-        with pytest.raises(
-            modal.exception.NotFoundError, match="Environment 'staging' not found"
-        ):
+        with pytest.raises(modal.exception.NotFoundError, match="Environment 'staging' not found"):
             modal.Secret.from_name("api-keys", environment_name="staging").hydrate()
-        with pytest.raises(
-            modal.exception.NotFoundError, match="Environment 'staging' not found"
-        ):
+        with pytest.raises(modal.exception.NotFoundError, match="Environment 'staging' not found"):
             modal.App.lookup("cp-env", environment_name="staging")
     assert "staging" not in control_plane.state.environments
 
@@ -118,9 +92,7 @@ def test_wrong_token_is_unauthenticated(kit: Any) -> None:
     state = kit.seeded_state()
     state.add_token("ak-good", "as-good")
     with serve(state) as handle, client_for(handle, environment="dev"):
-        modal.Secret.from_name(
-            "api-keys"
-        ).hydrate()  # client_for uses the configured token
+        modal.Secret.from_name("api-keys").hydrate()  # client_for uses the configured token
         bad = modal.Client.from_credentials("ak-good", "as-wrong")
         try:
             with pytest.raises(modal.exception.AuthError, match="not accepted"):
@@ -135,9 +107,7 @@ def test_redeploy_of_a_changed_app_increments_the_version(
     path = small_app(kit, tmp_path, "cp-redeploy")
     kit.deploy(control_plane, path, "dev", tag="first")
     app_id = control_plane.state.app("dev", "cp-redeploy")["app_id"]
-    path.write_text(
-        path.read_text() + "\n\n@app.function()\ndef extra() -> int:\n    return 2\n"
-    )
+    path.write_text(path.read_text() + "\n\n@app.function()\ndef extra() -> int:\n    return 2\n")
     kit.deploy(control_plane, path, "dev", tag="second", strategy="recreate")
     entry = control_plane.state.app("dev", "cp-redeploy")
     assert entry["app_id"] == app_id
@@ -153,28 +123,19 @@ def test_redeploy_of_a_changed_app_increments_the_version(
     assert "AppGetLayout" in control_plane.calls
 
 
-def test_app_lookup_tags_and_web_urls(
-    control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path
-) -> None:
+def test_app_lookup_tags_and_web_urls(control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path) -> None:
     path = kit.write_app(tmp_path, "cp-read")
     kit.deploy(control_plane, path, "prod")
     with client_for(control_plane, environment="prod"):
         app = modal.App.lookup("cp-read")
         assert app.get_tags() == {"team": "ml", "tier": "gold"}
         app.set_tags({"team": "infra"})
-        assert modal.App.lookup("cp-read", environment_name="prod").get_tags() == {
-            "team": "infra"
-        }
+        assert modal.App.lookup("cp-read", environment_name="prod").get_tags() == {"team": "infra"}
         api = modal.Function.from_name("cp-read", "api")
         assert api.get_web_url() == "https://modalc-local-prod--cp-read-api.modal.run"
-        assert (
-            modal.Function.from_name("cp-read", "train").get_web_url() == ""
-        )  # not None
+        assert modal.Function.from_name("cp-read", "train").get_web_url() == ""  # not None
         model = modal.Cls.from_name("cp-read", "Model")
-        assert (
-            model().infer.get_web_url()
-            == "https://modalc-local-prod--cp-read-model-infer.modal.run"
-        )
+        assert model().infer.get_web_url() == "https://modalc-local-prod--cp-read-model-infer.modal.run"
         with pytest.raises(modal.exception.NotFoundError, match="is a modal.Cls"):
             modal.Function.from_name("cp-read", "Model").hydrate()
         with pytest.raises(modal.exception.NotFoundError):
@@ -222,25 +183,17 @@ def test_unimplemented_rpcs_name_the_method(control_plane: ControlPlaneHandle) -
             modal.Dict.from_name("cache", create_if_missing=True).hydrate()
 
 
-def test_files_over_4_mib_go_through_blob_upload(
-    control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path
-) -> None:
+def test_files_over_4_mib_go_through_blob_upload(control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path) -> None:
     source = kit.small_app_source.replace(
         'modal.App("APP_NAME"',
         'modal.App("APP_NAME", image=modal.Image.debian_slim().add_local_file('
         '__import__("pathlib").Path(__file__).parent / "big.bin", "/data/big.bin")',
     )
-    path = kit.write_app(
-        tmp_path, "cp-big", source, SECRET_NAME="api-keys", REQUIRED_KEYS="[]"
-    )
+    path = kit.write_app(tmp_path, "cp-big", source, SECRET_NAME="api-keys", REQUIRED_KEYS="[]")
     big = bytes(range(256)) * (5 * 4096)  # 5 MiB
     (tmp_path / "big.bin").write_bytes(big)
     kit.deploy(control_plane, path, "dev")
     [record] = control_plane.state.deployments_for("cp-big")
-    files = {
-        f["path"]: f["size"]
-        for m in record["functions"][0]["mounts"]
-        for f in m.get("files") or []
-    }
+    files = {f["path"]: f["size"] for m in record["functions"][0]["mounts"] for f in m.get("files") or []}
     assert files["/data/big.bin"] == len(big)
     assert "BlobCreate" in control_plane.calls

@@ -55,14 +55,12 @@ def test_state_json_round_trip_and_restart(kit: Any, tmp_path: Path) -> None:
     assert entry["version"] == 2
     assert entry["app_id"] == state.app("dev", "cp-persist")["app_id"]
     first, second = loaded.deployments_for("cp-persist")
-    assert json.dumps(
-        {**first, "version": 2, "deployment_tag": "two"}, sort_keys=True
-    ) == json.dumps(second, sort_keys=True)
+    assert json.dumps({**first, "version": 2, "deployment_tag": "two"}, sort_keys=True) == json.dumps(
+        second, sort_keys=True
+    )
 
 
-def test_record_of_an_unchanged_app_is_byte_identical_across_runs(
-    kit: Any, tmp_path: Path
-) -> None:
+def test_record_of_an_unchanged_app_is_byte_identical_across_runs(kit: Any, tmp_path: Path) -> None:
     dumps = []
     for run in ("a", "b"):
         path = kit.write_app(tmp_path / run, "cp-stable")
@@ -93,9 +91,7 @@ def test_client_version_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(version_module.ALLOW_UNTESTED_ENV_VAR, raising=False)
     with pytest.raises(UnsupportedClientVersion) as excinfo:
         check_client_version()
-    assert "9.9.9" in str(excinfo.value) and TESTED_CLIENT_VERSIONS[0] in str(
-        excinfo.value
-    )
+    assert "9.9.9" in str(excinfo.value) and TESTED_CLIENT_VERSIONS[0] in str(excinfo.value)
     with pytest.raises(UnsupportedClientVersion):
         with serve():
             pass
@@ -114,14 +110,8 @@ def test_web_url_shape() -> None:
         "https://acme-corp--text-to-speech-flask-app.modal.run",
         False,
     )
-    assert (
-        web_url(web_suffix="prod", **common)[0]
-        == "https://acme-corp-prod--text-to-speech-flask-app.modal.run"
-    )
-    assert (
-        web_url(web_suffix="", label="foo-bar", **common)[0]
-        == "https://acme-corp--foo-bar.modal.run"
-    )
+    assert web_url(web_suffix="prod", **common)[0] == "https://acme-corp-prod--text-to-speech-flask-app.modal.run"
+    assert web_url(web_suffix="", label="foo-bar", **common)[0] == "https://acme-corp--foo-bar.modal.run"
 
 
 @settings(database=None)  # write no .hypothesis/ directory into the work tree
@@ -131,12 +121,8 @@ def test_web_url_shape() -> None:
     app=st.text(min_size=1, max_size=60),
     function=st.text(min_size=1, max_size=60),
 )
-def test_web_urls_are_valid_hostnames(
-    workspace: str, suffix: str, app: str, function: str
-) -> None:
-    url, truncated = web_url(
-        workspace=workspace, web_suffix=suffix, app_name=app, function_name=function
-    )
+def test_web_urls_are_valid_hostnames(workspace: str, suffix: str, app: str, function: str) -> None:
+    url, truncated = web_url(workspace=workspace, web_suffix=suffix, app_name=app, function_name=function)
     host = url.removeprefix("https://").removesuffix(".modal.run")
     assert len(host) <= 63
     assert re.fullmatch(r"[a-z0-9-]*", host)
@@ -170,21 +156,15 @@ def test_command_serves_and_saves_state_after_each_change(
         match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
         assert match, first + (proc.stderr.read() if proc.poll() is not None else "")
         lines = [proc.stdout.readline().strip() for _ in range(6)]
-        exports = dict(
-            re.findall(r"^export (\w+)=(\S+)$", "\n".join(lines), re.MULTILINE)
-        )
+        exports = dict(re.findall(r"^export (\w+)=(\S+)$", "\n".join(lines), re.MULTILINE))
         assert exports["MODAL_SERVER_URL"] == match.group(1)
         assert Path(exports["MODAL_CONFIG_PATH"]).read_text() == ""
         assert lines[-1] == "unset MODAL_ENVIRONMENT MODAL_PROFILE"
         monkeypatch.setenv("MODAL_SERVER_URL", match.group(1))
         client = modal.Client.from_credentials("ak-any", "as-any")
         try:
-            modal.Secret.from_name(
-                "api-keys", environment_name="prod", client=client
-            ).hydrate()
-            modal.Volume.objects.create(
-                "scratch", environment_name="dev", client=client
-            )
+            modal.Secret.from_name("api-keys", environment_name="prod", client=client).hydrate()
+            modal.Volume.objects.create("scratch", environment_name="dev", client=client)
         finally:
             client.close()
         saved = ControlPlaneState.load(state_file)

@@ -138,9 +138,7 @@ def test_invalid_expressions(expr: str, message: str) -> None:
     assert check_cron(expr) == message
 
 
-@pytest.mark.parametrize(
-    "value", [None, 5, 1.5, ["0", "3", "*", "*", "*"], b"0 3 * * *"]
-)
+@pytest.mark.parametrize("value", [None, 5, 1.5, ["0", "3", "*", "*", "*"], b"0 3 * * *"])
 def test_non_string_input(value: object) -> None:
     message = check_cron(value)  # type: ignore[arg-type]
     assert message is not None
@@ -220,13 +218,11 @@ def test_valid_timezones(name: str) -> None:
         ("PST", "unknown timezone 'PST'; did you mean 'America/Los_Angeles'?"),
         (
             "Mars/Olympus_Mons",
-            "unknown timezone 'Mars/Olympus_Mons'; "
-            "use an IANA name such as 'UTC' or 'America/New_York'",
+            "unknown timezone 'Mars/Olympus_Mons'; use an IANA name such as 'UTC' or 'America/New_York'",
         ),
         (
             "localtime",
-            "unknown timezone 'localtime'; "
-            "use an IANA name such as 'UTC' or 'America/New_York'",
+            "unknown timezone 'localtime'; use an IANA name such as 'UTC' or 'America/New_York'",
         ),
         ("", "timezone is empty; use an IANA name such as 'UTC' or 'Europe/Berlin'"),
         ("  ", "timezone is empty; use an IANA name such as 'UTC' or 'Europe/Berlin'"),

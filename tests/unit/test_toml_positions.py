@@ -405,19 +405,13 @@ def test_realistic_manifest() -> None:
     assert pos[("functions", "train", "schedule", "timezone")] == Span(20, 34, 20, 45)
     assert pos[("functions", "train", "secrets", 1)] == Span(21, 21, 21, 21)
     assert pos[("functions", "infer", "concurrency")] == Span(25, 1, 25, 1)
-    assert pos[("functions", "infer", "concurrency", "max_inputs")] == Span(
-        25, 13, 25, 26
-    )
+    assert pos[("functions", "infer", "concurrency", "max_inputs")] == Span(25, 13, 25, 26)
     assert pos[("environments", "prod")] == Span(27, 15, 27, 1)
     assert pos[("environments", "prod", "functions")] == Span(29, 1, 29, 1)
-    assert pos[("environments", "prod", "functions", "train", "gpu")] == Span(
-        29, 17, 29, 23
-    )
+    assert pos[("environments", "prod", "functions", "train", "gpu")] == Span(29, 17, 29, 23)
     assert pos[("environments", "prod", "classes")] == Span(31, 20, 31, 1)
     assert pos[("environments", "prod", "classes", "Model")] == Span(31, 28, 31, 1)
-    assert pos[("environments", "prod", "classes", "Model", "gpu", "type")] == Span(
-        33, 5, 33, 14
-    )
+    assert pos[("environments", "prod", "classes", "Model", "gpu", "type")] == Span(33, 5, 33, 14)
 
 
 # ----------------------------------------------------------------- depth & errors
@@ -441,9 +435,7 @@ def test_too_deep_raises_value_error_not_recursion_error(text: str) -> None:
 
 
 def test_deep_nesting_that_tomllib_accepts() -> None:
-    text = (
-        "x = " + "[" * 300 + "1" + "]" * 300 + "\ny = " + "{a=" * 300 + "1" + "}" * 300
-    )
+    text = "x = " + "[" * 300 + "1" + "]" * 300 + "\ny = " + "{a=" * 300 + "1" + "}" * 300
     pos = scan(text)
     assert pos[("x",) + (0,) * 300] == Span(1, 305, 1, 305)
 
@@ -580,9 +572,7 @@ def basic_string(s: str, rnd: random.Random) -> str:
         elif ch in SHORT_ESCAPES and (ch != "\t" or rnd.random() < 0.5):
             out.append(SHORT_ESCAPES[ch])
         elif is_control(ch) or rnd.random() < 0.05:
-            out.append(
-                f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08X}"
-            )
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08X}")
         else:
             out.append(ch)
     out.append('"')
@@ -684,7 +674,7 @@ def fmt_float(v: float, rnd: random.Random) -> str:
 
 
 OFFSETS = [
-    dt.timezone.utc,
+    dt.UTC,
     dt.timezone(dt.timedelta(hours=5, minutes=30)),
     dt.timezone(dt.timedelta(hours=-8)),
 ]
@@ -692,7 +682,7 @@ OFFSETS = [
 
 def fmt_datetime(v: dt.datetime, rnd: random.Random) -> str:
     text = v.isoformat(sep=rnd.choice("Tt "))
-    if v.tzinfo is dt.timezone.utc and rnd.random() < 0.5:
+    if v.tzinfo is dt.UTC and rnd.random() < 0.5:
         text = text[: -len("+00:00")] + rnd.choice("Zz")
     return text
 
@@ -704,9 +694,7 @@ def fmt_array(items: list, rnd: random.Random, indent: str) -> str:
     if rnd.random() < 0.5:
         sep = rnd.choice([",", ", ", " , "])
         body = sep.join(fmt_value(x, rnd, inner) for x in items)
-        return (
-            "[" + rnd.choice(WS) + body + rnd.choice(["", ","]) + rnd.choice(WS) + "]"
-        )
+        return "[" + rnd.choice(WS) + body + rnd.choice(["", ","]) + rnd.choice(WS) + "]"
     out = "[" + rnd.choice(["", " " + rnd.choice(COMMENTS)]) + "\n"
     for i, x in enumerate(items):
         if rnd.random() < 0.2:
@@ -782,24 +770,15 @@ def emit_table(
             sub_tables.append((k, v))
         elif isinstance(v, dict) and v and r < 0.7:
             flatten([k], v)
-        elif (
-            isinstance(v, list)
-            and v
-            and all(isinstance(x, dict) for x in v)
-            and r < 0.6
-        ):
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v) and r < 0.6:
             sub_arrays.append((k, v))
         else:
             direct.append(([k], v))
     rnd.shuffle(direct)
 
     # A [table] header may be left implicit when sub-tables follow; [[...]] may not.
-    omittable = (
-        header is not None and header.startswith("[") and not header.startswith("[[")
-    )
-    if header is not None and (
-        not omittable or direct or not (sub_tables or sub_arrays) or rnd.random() < 0.5
-    ):
+    omittable = header is not None and header.startswith("[") and not header.startswith("[[")
+    if header is not None and (not omittable or direct or not (sub_tables or sub_arrays) or rnd.random() < 0.5):
         lines.append(header + rnd.choice(["", " " + rnd.choice(COMMENTS)]))
     indent = rnd.choice(["", "  "]) if header is not None else ""
     for keys, value in direct:
@@ -853,9 +832,7 @@ values_st = st.recursive(
     lambda children: st.one_of(
         st.lists(children, max_size=4),
         st.dictionaries(keys_st, children, max_size=4),
-        st.lists(
-            st.dictionaries(keys_st, children, max_size=3), min_size=1, max_size=3
-        ),
+        st.lists(st.dictionaries(keys_st, children, max_size=3), min_size=1, max_size=3),
     ),
     max_leaves=14,
 )
@@ -889,18 +866,14 @@ def key_at(text: str, offset: int) -> str:
             end += 2 if text[end] == "\\" else 1
         return tomllib.loads("k = " + text[offset : end + 1])["k"]
     match = BARE.match(text, offset)
-    assert match, f"no key at {offset}: {text[offset:offset + 20]!r}"
+    assert match, f"no key at {offset}: {text[offset : offset + 20]!r}"
     return match.group()
 
 
 def scalar_at(text: str, offset: int, expected: Any) -> bool:
     """Whether some token starting at ``offset`` parses to ``expected``."""
     for end in range(offset + 1, min(len(text), offset + 3000) + 1):
-        if (
-            end < len(text)
-            and text[end] not in " \t\r\n,]}#"
-            and text[end - 1] not in "\"'"
-        ):
+        if end < len(text) and text[end] not in " \t\r\n,]}#" and text[end - 1] not in "\"'":
             continue
         try:
             value = tomllib.loads("x = " + text[offset:end])["x"]
@@ -947,9 +920,7 @@ def test_property_random_documents(data: dict, rnd: random.Random) -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(documents_st, st.randoms(use_true_random=False))
-def test_property_same_document_in_several_styles(
-    data: dict, rnd: random.Random
-) -> None:
+def test_property_same_document_in_several_styles(data: dict, rnd: random.Random) -> None:
     paths = all_paths(data)
     for _ in range(3):
         text = to_toml(data, rnd)
@@ -959,9 +930,7 @@ def test_property_same_document_in_several_styles(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents_st, st.randoms(use_true_random=False), st.data())
-def test_property_mutated_documents_agree_with_tomllib(
-    data: dict, rnd: random.Random, draw: st.DataObject
-) -> None:
+def test_property_mutated_documents_agree_with_tomllib(data: dict, rnd: random.Random, draw: st.DataObject) -> None:
     """Small edits to valid documents: whenever tomllib still accepts the text, the
     scanner must find the same paths; otherwise it may only raise ValueError."""
     text = to_toml(data, rnd)
@@ -973,11 +942,7 @@ def test_property_mutated_documents_agree_with_tomllib(
         if op == "delete":
             text = text[:i] + text[i + 1 :]
         elif op == "insert":
-            text = (
-                text[:i]
-                + draw.draw(st.sampled_from(list("[]{}\"'=#.,\n \t\\a1")))
-                + text[i:]
-            )
+            text = text[:i] + draw.draw(st.sampled_from(list("[]{}\"'=#.,\n \t\\a1"))) + text[i:]
         else:
             j = draw.draw(st.integers(i, min(len(text), i + 30)))
             text = text[:i] + text[i:j] * 2 + text[j:]

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from modalc.load import parse_yaml
 from modalc.diagnostics import ManifestError
+from modalc.load import parse_yaml
 
 
 def load(text: str) -> dict:
@@ -17,10 +17,29 @@ def load(text: str) -> dict:
 @pytest.mark.parametrize(
     ("written", "value"),
     [
-        ("3.10", 3.1), ('"3.10"', "3.10"), ("!!str 3.10", "3.10"), ("no", "no"), ("yes", "yes"), ("off", "off"),
-        ("true", True), ("False", False), ("~", None), ("null", None), ("", None), ("0o17", 15), ("0x1F", 31),
-        ("017", 17), ("-12", -12), ("1e3", 1000.0), (".5", 0.5), ("2024-05-01", "2024-05-01"),
-        ("12:30", "12:30"), ("1_000", "1_000"), ("'single'", "single"), ("!!int 7", 7), ("!!float 1", 1.0),
+        ("3.10", 3.1),
+        ('"3.10"', "3.10"),
+        ("!!str 3.10", "3.10"),
+        ("no", "no"),
+        ("yes", "yes"),
+        ("off", "off"),
+        ("true", True),
+        ("False", False),
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("017", 17),
+        ("-12", -12),
+        ("1e3", 1000.0),
+        (".5", 0.5),
+        ("2024-05-01", "2024-05-01"),
+        ("12:30", "12:30"),
+        ("1_000", "1_000"),
+        ("'single'", "single"),
+        ("!!int 7", 7),
+        ("!!float 1", 1.0),
     ],
 )
 def test_scalars_resolve_by_the_yaml_1_2_core_schema(written: str, value: object) -> None:

@@ -58,7 +58,7 @@ def template_environment() -> Any:
     import jinja2
 
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("modalc.templates", "."),
+        loader=jinja2.PackageLoader("modalc", "templates"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -276,8 +276,11 @@ def web_decorator(web: ir.WebEndpoint) -> PyCode:
 
 
 def batched_decorator(batching: ir.Batching) -> PyCode:
-    return call(raw("modal.batched"), (), [("max_batch_size", scalar(batching.max_batch_size)),
-                                          ("wait_ms", scalar(batching.wait_ms))])
+    return call(
+        raw("modal.batched"),
+        (),
+        [("max_batch_size", scalar(batching.max_batch_size)), ("wait_ms", scalar(batching.wait_ms))],
+    )
 
 
 def concurrent_decorator(concurrency: ir.Concurrency) -> PyCode:
@@ -307,7 +310,11 @@ def signature_items(parameters: Sequence[ir.Parameter], *, self_name: str | None
     positional_only = [p for p in parameters if p.kind == "positional_only"]
     has_star = any(p.kind == "var_positional" for p in parameters)
     for index, parameter in enumerate(parameters):
-        if parameter.kind == "keyword_only" and not has_star and (index == 0 or parameters[index - 1].kind != "keyword_only"):
+        if (
+            parameter.kind == "keyword_only"
+            and not has_star
+            and (index == 0 or parameters[index - 1].kind != "keyword_only")
+        ):
             items.append("*")
         items.append(_parameter_text(parameter))
         if positional_only and parameter is positional_only[-1]:
@@ -337,8 +344,14 @@ def call_arguments(parameters: Sequence[ir.Parameter]) -> list[str]:
     return out
 
 
-def delegation(target: str, signature: ir.Signature, indent: int, arguments: Sequence[str] | None = None,
-               *, returns_value: bool = True) -> list[PyCode]:
+def delegation(
+    target: str,
+    signature: ir.Signature,
+    indent: int,
+    arguments: Sequence[str] | None = None,
+    *,
+    returns_value: bool = True,
+) -> list[PyCode]:
     """The body that hands a call to the user's code, keeping it sync/async and plain/generator as it is."""
     arguments = call_arguments(signature.parameters) if arguments is None else arguments
     if signature.is_generator and signature.is_async:
@@ -362,7 +375,7 @@ class Block:
     decorators: tuple[PyCode, ...]
     header: PyCode
     body: tuple[PyCode, ...]
-    members: tuple["Block", ...] = ()
+    members: tuple[Block, ...] = ()
     attributes: tuple[PyCode, ...] = ()
 
 
@@ -391,8 +404,9 @@ def function_block(function: ir.Function, app: ir.App, volumes: dict[str, ir.Vol
         else:
             body = [fitted_call("return " if function.web.type != "web_server" else "", target, [], 1)]
         return Block(tuple(decorators), header, tuple(body))
-    header = def_line(function.name, signature_items(signature.parameters), signature.returns,
-                      is_async=signature.is_async, indent=0)
+    header = def_line(
+        function.name, signature_items(signature.parameters), signature.returns, is_async=signature.is_async, indent=0
+    )
     return Block(tuple(decorators), header, tuple(delegation(target, signature, 1)))
 
 
@@ -403,8 +417,9 @@ def class_block(cls: ir.Cls, volumes: dict[str, ir.Volume]) -> Block:
     attributes = []
     for parameter in cls.parameters:
         default = [f"default={literal(parameter.default)}"] if parameter.has_default else []
-        attributes.append(fitted_call(f"{identifier(parameter.name)}: {parameter.type} = ", "modal.parameter",
-                                      default, 1))
+        attributes.append(
+            fitted_call(f"{identifier(parameter.name)}: {parameter.type} = ", "modal.parameter", default, 1)
+        )
     handler = cls.handler
     create_arguments = [f"{identifier(p.name)}=self.{identifier(p.name)}" for p in cls.parameters]
     create = Block(
@@ -445,8 +460,13 @@ def _method_block(method: ir.Method) -> Block:
         header = def_line(method.name, ["self"], signature.returns, is_async=False, indent=1)
         prefix = "return " if method.web.type != "web_server" else ""
         return Block(tuple(decorators), header, (fitted_call(prefix, target, [], 2),))
-    header = def_line(method.name, signature_items(signature.parameters, self_name="self"), signature.returns,
-                      is_async=signature.is_async, indent=1)
+    header = def_line(
+        method.name,
+        signature_items(signature.parameters, self_name="self"),
+        signature.returns,
+        is_async=signature.is_async,
+        indent=1,
+    )
     return Block(tuple(decorators), header, tuple(delegation(target, signature, 2)))
 
 
@@ -459,10 +479,18 @@ def entrypoint_block(entrypoint: ir.Entrypoint) -> Block:
     ]
     header = def_line(entrypoint.name, items, "None", is_async=False, indent=0)
     body = (
-        fitted_call("arguments = ", "_load_inputs",
-                    ["inputs", "items", scalar(entrypoint.mode), literal(entrypoint.function_parameters)], 1),
-        fitted_call("results = ", f"{identifier(entrypoint.function)}.{entrypoint.mode}",
-                    ["arguments", "return_exceptions=True"], 1),
+        fitted_call(
+            "arguments = ",
+            "_load_inputs",
+            ["inputs", "items", scalar(entrypoint.mode), literal(entrypoint.function_parameters)],
+            1,
+        ),
+        fitted_call(
+            "results = ",
+            f"{identifier(entrypoint.function)}.{entrypoint.mode}",
+            ["arguments", "return_exceptions=True"],
+            1,
+        ),
         fitted_call("", "_write_results", [scalar(entrypoint.name), "arguments", "results", "output"], 1),
     )
     return Block((raw("app.local_entrypoint()"),), header, body)
@@ -491,8 +519,12 @@ def module_model(app: ir.App, module_path: str) -> dict[str, Any]:
         comment("Do not edit: change the manifest, then run `modalc build`."),
     ]
     if environment.declared:
-        header.append(comment(f"Deploy with `modalc deploy --env {environment.name}` "
-                              f"(or `modal deploy --env {environment.modal_environment} {module_path}`)."))
+        header.append(
+            comment(
+                f"Deploy with `modalc deploy --env {environment.name}` "
+                f"(or `modal deploy --env {environment.modal_environment} {module_path}`)."
+            )
+        )
     else:
         header.append(comment(f"Deploy with `modalc deploy` (or `modal deploy {module_path}`)."))
     manifest_dir = "pathlib.Path(__file__).resolve().parent" + ".parent" * source.manifest_dir_depth

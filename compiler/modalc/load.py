@@ -108,8 +108,13 @@ def _fail(file: str, line: int, column: int, message: str, hint: str | None = No
 def decode_manifest(raw: bytes, file: str, suffix: str = ".toml") -> str:
     """Bytes -> text, refusing what is not a UTF-8 text file, with the position of the first bad byte."""
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"manifest is {len(raw):,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
-                    hint="split it into smaller apps")
+        raise _fail(
+            file,
+            FILE_LEVEL,
+            FILE_LEVEL,
+            f"manifest is {len(raw):,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
+            hint="split it into smaller apps",
+        )
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -124,8 +129,11 @@ def decode_manifest(raw: bytes, file: str, suffix: str = ".toml") -> str:
     meaningful = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not meaningful:
         what = "manifest is empty" if not text.strip() else "manifest has only comments"
-        hint = ("start with `version: 1` and an `app:` mapping with a name" if suffix in YAML_SUFFIXES
-                else "start with `version = 1` and an [app] table with a name")
+        hint = (
+            "start with `version: 1` and an `app:` mapping with a name"
+            if suffix in YAML_SUFFIXES
+            else "start with `version = 1` and an [app] table with a name"
+        )
         raise _fail(file, 1, 1, what, hint=hint)
     return text
 
@@ -141,13 +149,23 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
     file = display_name or str(path)
     suffix = path.suffix.lower()
     if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
-        raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"unknown manifest format {suffix or '(no suffix)'!r}: use .toml, .yaml or .yml")
+        raise _fail(
+            file,
+            FILE_LEVEL,
+            FILE_LEVEL,
+            f"unknown manifest format {suffix or '(no suffix)'!r}: use .toml, .yaml or .yml",
+        )
     if raw is None:
         try:
             size = path.stat().st_size
             if size > MAX_MANIFEST_BYTES:
-                raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"manifest is {size:,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
-                            hint="split it into smaller apps")
+                raise _fail(
+                    file,
+                    FILE_LEVEL,
+                    FILE_LEVEL,
+                    f"manifest is {size:,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
+                    hint="split it into smaller apps",
+                )
             raw = path.read_bytes()
         except FileNotFoundError:
             raise _fail(file, FILE_LEVEL, FILE_LEVEL, "no such file") from None
@@ -202,10 +220,9 @@ def parse_toml(text: str, file: str) -> dict[str, object]:
 
 
 _TOML_PROBLEMS = {
-    "Illegal character '\\n'": "a one-line string is never closed (use \"\"\" for strings across lines)",
+    "Illegal character '\\n'": 'a one-line string is never closed (use """ for strings across lines)',
     "Cannot overwrite a value": "a key is set twice",
-    "Expected newline or end of document after a statement": "unexpected text after a value (a string without "
-                                                              "quotes?)",
+    "Expected newline or end of document after a statement": "unexpected text after a value (a string without quotes?)",
     "Invalid initial character for a key part": "expected a key (an inline table { ... } must fit on one line)",
     "Unclosed array": "an array is never closed",
     "Unclosed inline table": "an inline table is never closed",
@@ -251,20 +268,29 @@ def _check_shape(data: object, file: str, source_map: Callable[[], SourceMap]) -
 
 # Tags a manifest may carry: the YAML 1.2 core schema's, written or implied. Anything else (!!python/object,
 # !!set, !!binary, !custom) is refused: a manifest is plain data.
-ALLOWED_TAGS = frozenset({
-    "tag:modalc,2026:plain", "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq",
-})
+ALLOWED_TAGS = frozenset(
+    {
+        "tag:modalc,2026:plain",
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:map",
+        "tag:yaml.org,2002:seq",
+    }
+)
 
 _YAML_PROBLEMS = (
     ("found unexpected end of stream", "a quoted string is never closed"),
     ("found character '\\t' that cannot start any token", "a tab character: indent with spaces"),
-    ("mapping values are not allowed", "a key is not allowed here (bad indentation, or a missing space after "
-                                       "':'?)"),
+    ("mapping values are not allowed", "a key is not allowed here (bad indentation, or a missing space after ':'?)"),
     ("but found another document", "a manifest is one YAML document; another one starts here"),
     ("did not find expected '-' indicator", "expected a list item ('- ...'); is the indentation right?"),
-    ("found character that cannot start any token", "a character that cannot start a value (a tab? indent with "
-                                                    "spaces)"),
+    (
+        "found character that cannot start any token",
+        "a character that cannot start a value (a tab? indent with spaces)",
+    ),
     ("found duplicate anchor", "an anchor (&name) is defined twice"),
 )
 
@@ -286,8 +312,9 @@ def parse_yaml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, S
     except ManifestError:
         raise
     except yaml12.YamlProblem as problem:
-        raise ManifestError([Diagnostic(file, problem.line, problem.column, problem.message, problem.path,
-                                        hint=problem.hint)]) from None
+        raise ManifestError(
+            [Diagnostic(file, problem.line, problem.column, problem.message, problem.path, hint=problem.hint)]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_syntax_error(exc, file) from None
     except RecursionError:
@@ -295,8 +322,13 @@ def parse_yaml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, S
     except yaml.YAMLError as exc:
         raise _fail(file, 1, 1, f"YAML syntax: {_first_line(str(exc))}") from None
     if not isinstance(data, dict):
-        raise _fail(file, 1, 1, f"the manifest must be a mapping of keys, not {_yaml_kind(data)}",
-                    hint="start with `version: 1` and an `app:` mapping with a name")
+        raise _fail(
+            file,
+            1,
+            1,
+            f"the manifest must be a mapping of keys, not {_yaml_kind(data)}",
+            hint="start with `version: 1` and an `app:` mapping with a name",
+        )
     return data, constructor.spans
 
 
@@ -316,8 +348,12 @@ def _yaml_syntax_error(exc: object, file: str) -> ManifestError:
                 problem = better
                 break
         else:
-            problem = _first_line(problem).replace("<block end>", "the end of this block").replace(
-                "<block mapping start>", "a mapping").replace("'?'", "another key")
+            problem = (
+                _first_line(problem)
+                .replace("<block end>", "the end of this block")
+                .replace("<block mapping start>", "a mapping")
+                .replace("'?'", "another key")
+            )
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     return _fail(file, line, column, f"YAML syntax: {problem}")
 
@@ -353,8 +389,12 @@ def _check_yaml_nodes(root: object, file: str) -> None:
         if size > MAX_NODES:
             mark = getattr(node, "start_mark", None)
             line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            raise _fail(file, line, column,
-                        f"this value expands to more than {MAX_NODES:,} values (YAML aliases nested inside aliases?)")
+            raise _fail(
+                file,
+                line,
+                column,
+                f"this value expands to more than {MAX_NODES:,} values (YAML aliases nested inside aliases?)",
+            )
 
 
 def _yaml_children(node: object) -> list[object]:

@@ -50,8 +50,6 @@ def check_client_version(allow_untested: bool | None = None) -> str:
     installed = installed_client_version()
     if allow_untested is None:
         allow_untested = os.environ.get(ALLOW_UNTESTED_ENV_VAR, "") == "1"
-    if installed is None or (
-        installed not in TESTED_CLIENT_VERSIONS and not allow_untested
-    ):
+    if installed is None or (installed not in TESTED_CLIENT_VERSIONS and not allow_untested):
         raise UnsupportedClientVersion(installed, TESTED_CLIENT_VERSIONS)
     return installed

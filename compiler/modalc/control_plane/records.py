@@ -48,11 +48,7 @@ class Registry:
         if mount_id in self.mount_names:
             return {"modal_mount": self.mount_names[mount_id]}
         files = self.mounts.get(mount_id)
-        return (
-            {"files": files}
-            if files is not None
-            else {"files": None, "unknown_id": True}
-        )
+        return {"files": files} if files is not None else {"files": None, "unknown_id": True}
 
 
 def _enum_suffix(enum: Any, value: int, prefix: str) -> str:
@@ -149,9 +145,7 @@ def _methods(fn: api_pb2.Function) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "function_type": _enum_suffix(
-                api_pb2.Function.FunctionType, method.function_type, "FUNCTION_TYPE_"
-            ),
+            "function_type": _enum_suffix(api_pb2.Function.FunctionType, method.function_type, "FUNCTION_TYPE_"),
             "webhook": _webhook(method.webhook_config, method.web_url),
         }
         for name, method in sorted(fn.method_definitions.items())
@@ -174,9 +168,7 @@ def _bucket_mounts(fn: api_pb2.Function, reg: Registry) -> list[dict[str, Any]]:
         data = MessageToDict(cbm, preserving_proto_field_name=True)
         secret_id = data.pop("credentials_secret_id", None)
         data["secret"] = reg.secret(secret_id) if secret_id else None
-        data["bucket_type"] = _enum_suffix(
-            api_pb2.CloudBucketMount.BucketType, cbm.bucket_type, ""
-        )
+        data["bucket_type"] = _enum_suffix(api_pb2.CloudBucketMount.BucketType, cbm.bucket_type, "")
         mounts.append(data)
     return sorted(mounts, key=lambda m: m.get("mount_path", ""))
 
@@ -237,8 +229,7 @@ class _ImageKeys:
             layers.extend(self._layers(base.image_id))
         registry = None
         if image.HasField("image_registry_config") and (
-            image.image_registry_config.registry_auth_type
-            or image.image_registry_config.secret_id
+            image.image_registry_config.registry_auth_type or image.image_registry_config.secret_id
         ):
             cfg = image.image_registry_config
             registry = {
@@ -250,17 +241,10 @@ class _ImageKeys:
                 "base_images": [b.docker_tag for b in image.base_images],
                 "dockerfile_commands": list(image.dockerfile_commands),
                 "context_files": sorted(
-                    (
-                        {"filename": f.filename, "size": len(f.data)}
-                        for f in image.context_files
-                    ),
+                    ({"filename": f.filename, "size": len(f.data)} for f in image.context_files),
                     key=lambda f: f["filename"],
                 ),
-                "context_mount": (
-                    self._reg.mount(image.context_mount_id)
-                    if image.context_mount_id
-                    else None
-                ),
+                "context_mount": (self._reg.mount(image.context_mount_id) if image.context_mount_id else None),
                 "secrets": [self._reg.secret(s) for s in image.secret_ids],
                 "gpu": _gpu(image.gpu_config),
                 "build_function": bool(image.HasField("build_function")),
@@ -271,9 +255,7 @@ class _ImageKeys:
         return layers
 
 
-def _function_record(
-    tag: str, data: api_pb2.FunctionData, reg: Registry, images: _ImageKeys
-) -> dict[str, Any]:
+def _function_record(tag: str, data: api_pb2.FunctionData, reg: Registry, images: _ImageKeys) -> dict[str, Any]:
     ranked = sorted(data.ranked_functions, key=lambda r: r.rank)
     fn = ranked[0].function
     res = fn.resources
@@ -283,12 +265,8 @@ def _function_record(
     record: dict[str, Any] = {
         "name": tag.removesuffix(CLASS_SERVICE_SUFFIX) if is_class else tag,
         "kind": "class" if is_class else "function",
-        "function_type": _enum_suffix(
-            api_pb2.Function.FunctionType, fn.function_type, "FUNCTION_TYPE_"
-        ),
-        "gpus": [
-            g for g in (_gpu(r.function.resources.gpu_config) for r in ranked) if g
-        ],
+        "function_type": _enum_suffix(api_pb2.Function.FunctionType, fn.function_type, "FUNCTION_TYPE_"),
+        "gpus": [g for g in (_gpu(r.function.resources.gpu_config) for r in ranked) if g],
         "cpu": _pair(res.milli_cpu / 1000, res.milli_cpu_max / 1000),
         "memory_mb": _pair(res.memory_mb, res.memory_mb_max),
         "ephemeral_disk_mb": res.ephemeral_disk_mb or None,
@@ -305,11 +283,7 @@ def _function_record(
             if fn.max_concurrent_inputs or fn.target_concurrent_inputs
             else None
         ),
-        "batching": (
-            {"max_size": fn.batch_max_size, "wait_ms": fn.batch_linger_ms}
-            if fn.batch_max_size
-            else None
-        ),
+        "batching": ({"max_size": fn.batch_max_size, "wait_ms": fn.batch_linger_ms} if fn.batch_max_size else None),
         "webhook": _webhook(fn.webhook_config, fn.web_url),
         "secrets": [reg.secret(s) for s in fn.secret_ids],
         "volumes": _volumes(fn, reg),
@@ -347,9 +321,7 @@ def deployment_record(
 
     `image_keys`, if given, is filled with image id -> the key the record uses for it."""
     images = _ImageKeys(reg)
-    records = [
-        _function_record(tag, functions[tag], reg, images) for tag in sorted(functions)
-    ]
+    records = [_function_record(tag, functions[tag], reg, images) for tag in sorted(functions)]
     records.sort(key=lambda r: (r["name"], r["kind"]))
     if image_keys is not None:
         image_keys.update(images._keys)

@@ -36,7 +36,7 @@ def generated_from(text: str | None) -> str | None:
     """The manifest file name a generated module's header names, or None if it has no modalc header."""
     if not text or not text.startswith(GENERATED_MARKER):
         return None
-    rest = text[len(GENERATED_MARKER):].split("\n", 1)[0]
+    rest = text[len(GENERATED_MARKER) :].split("\n", 1)[0]
     return rest.rsplit(" for environment ", 1)[0] if " for environment " in rest else None
 
 
@@ -112,5 +112,11 @@ def unified_diff(change: Change, display: str) -> str:
     new = (change.new or "").splitlines(keepends=True)
     before = display if change.old is not None else "/dev/null"
     after = display if change.new is not None else "/dev/null"
-    return "".join(difflib.unified_diff(old, new, fromfile=f"a/{before}" if change.old is not None else before,
-                                        tofile=f"b/{after}" if change.new is not None else after))
+    return "".join(
+        difflib.unified_diff(
+            old,
+            new,
+            fromfile=f"a/{before}" if change.old is not None else before,
+            tofile=f"b/{after}" if change.new is not None else after,
+        )
+    )

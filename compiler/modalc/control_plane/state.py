@@ -86,9 +86,7 @@ class ControlPlaneState:
                 }
             self.touch()
 
-    def add_secret(
-        self, env: str, name: str, keys: Iterable[str] | Mapping[str, Any]
-    ) -> None:
+    def add_secret(self, env: str, name: str, keys: Iterable[str] | Mapping[str, Any]) -> None:
         """Create or replace secret `name` in `env` (created if missing) with these key names.
 
         A mapping is accepted for convenience; only its keys are kept, values are dropped.
@@ -124,11 +122,7 @@ class ControlPlaneState:
 
     def deployments_for(self, app: str, env: str | None = None) -> list[dict[str, Any]]:
         """Return the deployment records of `app` (optionally only in `env`), oldest first."""
-        return [
-            d
-            for d in self.deployments
-            if d["app"] == app and (env is None or d["environment"] == env)
-        ]
+        return [d for d in self.deployments if d["app"] == app and (env is None or d["environment"] == env)]
 
     # -- mutation bookkeeping --------------------------------------------------------
 
@@ -173,9 +167,7 @@ class ControlPlaneState:
         state = cls(
             workspace=data.get("workspace", DEFAULT_WORKSPACE),
             default_environment=data.get("default_environment", DEFAULT_ENVIRONMENT),
-            image_builder_version=data.get(
-                "image_builder_version", DEFAULT_IMAGE_BUILDER_VERSION
-            ),
+            image_builder_version=data.get("image_builder_version", DEFAULT_IMAGE_BUILDER_VERSION),
         )
         state.tokens = [dict(t) for t in data.get("tokens", [])]
         for name, env in data.get("environments", {}).items():

@@ -41,9 +41,7 @@ _APP_STATES = {
 _SUCCESS = api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_SUCCESS)
 
 
-def fail(
-    status: Status, message: str, details: Sequence[Message] | None = None
-) -> NoReturn:
+def fail(status: Status, message: str, details: Sequence[Message] | None = None) -> NoReturn:
     """Abort the current RPC with this gRPC status."""
     raise GRPCError(status, message, details)
 
@@ -87,9 +85,7 @@ class ControlPlaneServicer:
 
         # The client mount object is created per function at decoration time, so it may
         # have been hydrated against another server: know its id from the start.
-        self.reg.mount_names[named_id("mo", "global", client_mount_name())] = (
-            client_mount_name()
-        )
+        self.reg.mount_names[named_id("mo", "global", client_mount_name())] = client_mount_name()
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -98,14 +94,9 @@ class ControlPlaneServicer:
         token_id = metadata.get("x-modal-token-id", "")
         token_secret = metadata.get("x-modal-token-secret", "")
         if not token_id or not token_secret:
-            fail(
-                Status.UNAUTHENTICATED, "Token missing. Could not authenticate client."
-            )
+            fail(Status.UNAUTHENTICATED, "Token missing. Could not authenticate client.")
         allowed = self.state.tokens
-        if (
-            allowed
-            and {"token_id": token_id, "token_secret": token_secret} not in allowed
-        ):
+        if allowed and {"token_id": token_id, "token_secret": token_secret} not in allowed:
             fail(
                 Status.UNAUTHENTICATED,
                 f"Invalid token: token id '{token_id}' is not accepted.",
@@ -141,9 +132,7 @@ class ControlPlaneServicer:
 
     def _lifecycle(self, ref: _AppRef) -> api_pb2.AppLifecycle:
         record = ref.record
-        return api_pb2.AppLifecycle(
-            app_state=_APP_STATES[record["state"]], version=record.get("version", 0)
-        )
+        return api_pb2.AppLifecycle(app_state=_APP_STATES[record["state"]], version=record.get("version", 0))
 
     def _app_metadata(self, ref: _AppRef) -> api_pb2.AppHandleMetadata:
         objects = (ref.entry or {}).get("objects", {})
@@ -171,9 +160,7 @@ class ControlPlaneServicer:
         )
         return url, api_pb2.WebUrlInfo(truncated=truncated, has_unique_hash=truncated)
 
-    def _method_handles(
-        self, app_id: str, methods: Any
-    ) -> dict[str, api_pb2.FunctionHandleMetadata]:
+    def _method_handles(self, app_id: str, methods: Any) -> dict[str, api_pb2.FunctionHandleMetadata]:
         return {
             name: api_pb2.FunctionHandleMetadata(
                 function_name=method.function_name,
@@ -194,11 +181,7 @@ class ControlPlaneServicer:
         if obj is None or obj["kind"] != "function":
             details = []
             if obj is not None:
-                details = [
-                    api_pb2.FunctionLookupError(
-                        reason=api_pb2.FunctionLookupError.REASON_CLASS_NAME_USED
-                    )
-                ]
+                details = [api_pb2.FunctionLookupError(reason=api_pb2.FunctionLookupError.REASON_CLASS_NAME_USED)]
             fail(
                 Status.NOT_FOUND,
                 f"Function '{tag}' not found in app '{ref.name}'",
@@ -218,12 +201,8 @@ class ControlPlaneServicer:
     def ClientHello(self, req: empty_pb2.Empty) -> api_pb2.ClientHelloResponse:
         return api_pb2.ClientHelloResponse()
 
-    def WorkspaceNameLookup(
-        self, req: empty_pb2.Empty
-    ) -> api_pb2.WorkspaceNameLookupResponse:
-        return api_pb2.WorkspaceNameLookupResponse(
-            workspace_name=self.state.workspace, username="modalc"
-        )
+    def WorkspaceNameLookup(self, req: empty_pb2.Empty) -> api_pb2.WorkspaceNameLookupResponse:
+        return api_pb2.WorkspaceNameLookupResponse(workspace_name=self.state.workspace, username="modalc")
 
     def EnvironmentGetOrCreate(
         self, req: api_pb2.EnvironmentGetOrCreateRequest
@@ -256,9 +235,7 @@ class ControlPlaneServicer:
             ]
         )
 
-    def EnvironmentCreate(
-        self, req: api_pb2.EnvironmentCreateRequest
-    ) -> empty_pb2.Empty:
+    def EnvironmentCreate(self, req: api_pb2.EnvironmentCreateRequest) -> empty_pb2.Empty:
         if req.name in self.state.environments:
             fail(Status.ALREADY_EXISTS, f"Environment '{req.name}' already exists")
         self.state.add_environment(req.name)
@@ -291,13 +268,9 @@ class ControlPlaneServicer:
             "tags": dict(req.tags),
         }
         page = f"https://modal.com/apps/{self.state.workspace}/{env}/{app_id}"
-        return api_pb2.AppCreateResponse(
-            app_id=app_id, app_page_url=page, app_logs_url=page
-        )
+        return api_pb2.AppCreateResponse(app_id=app_id, app_page_url=page, app_logs_url=page)
 
-    def AppGetOrCreate(
-        self, req: api_pb2.AppGetOrCreateRequest
-    ) -> api_pb2.AppGetOrCreateResponse:
+    def AppGetOrCreate(self, req: api_pb2.AppGetOrCreateRequest) -> api_pb2.AppGetOrCreateResponse:
         if _is_app_id(req.app_name):
             ref = self._app(req.app_name)
         else:
@@ -320,25 +293,15 @@ class ControlPlaneServicer:
                 self.state.environments[env]["apps"][req.app_name] = entry
                 self.state.touch()
             ref = _AppRef(entry["app_id"], env, req.app_name, entry, None)
-        return api_pb2.AppGetOrCreateResponse(
-            app_id=ref.app_id, handle_metadata=self._app_metadata(ref)
-        )
+        return api_pb2.AppGetOrCreateResponse(app_id=ref.app_id, handle_metadata=self._app_metadata(ref))
 
     def AppGetInfo(self, req: api_pb2.AppGetInfoRequest) -> api_pb2.AppGetInfoResponse:
-        return api_pb2.AppGetInfoResponse(
-            info=self._app_metadata(self._app(req.app_id))
-        )
+        return api_pb2.AppGetInfoResponse(info=self._app_metadata(self._app(req.app_id)))
 
-    def AppGetLifecycle(
-        self, req: api_pb2.AppGetLifecycleRequest
-    ) -> api_pb2.AppGetLifecycleResponse:
-        return api_pb2.AppGetLifecycleResponse(
-            lifecycle=self._lifecycle(self._app(req.app_id))
-        )
+    def AppGetLifecycle(self, req: api_pb2.AppGetLifecycleRequest) -> api_pb2.AppGetLifecycleResponse:
+        return api_pb2.AppGetLifecycleResponse(lifecycle=self._lifecycle(self._app(req.app_id)))
 
-    def AppGetLayout(
-        self, req: api_pb2.AppGetLayoutRequest
-    ) -> api_pb2.AppGetLayoutResponse:
+    def AppGetLayout(self, req: api_pb2.AppGetLayoutRequest) -> api_pb2.AppGetLayoutResponse:
         ref = self._app(req.app_id)
         layout = api_pb2.AppLayout()
         for tag, obj in (ref.entry or {}).get("objects", {}).items():
@@ -353,9 +316,7 @@ class ControlPlaneServicer:
     def AppHeartbeat(self, req: api_pb2.AppHeartbeatRequest) -> empty_pb2.Empty:
         return empty_pb2.Empty()
 
-    def AppClientDisconnect(
-        self, req: api_pb2.AppClientDisconnectRequest
-    ) -> empty_pb2.Empty:
+    def AppClientDisconnect(self, req: api_pb2.AppClientDisconnectRequest) -> empty_pb2.Empty:
         # Like Modal: only an app that never got published is stopped by a disconnect.
         if req.app_id in self._drafts:
             self._drafts[req.app_id]["state"] = "stopped"
@@ -418,9 +379,7 @@ class ControlPlaneServicer:
         url = f"https://modal.com/apps/{self.state.workspace}/{ref.environment}/deployed/{name}"
         return api_pb2.AppPublishResponse(url=url, deployed_at=time.time())
 
-    def AppDeploymentHistory(
-        self, req: api_pb2.AppDeploymentHistoryRequest
-    ) -> api_pb2.AppDeploymentHistoryResponse:
+    def AppDeploymentHistory(self, req: api_pb2.AppDeploymentHistoryRequest) -> api_pb2.AppDeploymentHistoryResponse:
         ref = self._app(req.app_id)
         history = ref.record.get("history", [])
         return api_pb2.AppDeploymentHistoryResponse(
@@ -458,9 +417,7 @@ class ControlPlaneServicer:
         return empty_pb2.Empty()
 
     def AppGetTags(self, req: api_pb2.AppGetTagsRequest) -> api_pb2.AppGetTagsResponse:
-        return api_pb2.AppGetTagsResponse(
-            tags=self._app(req.app_id).record.get("tags", {})
-        )
+        return api_pb2.AppGetTagsResponse(tags=self._app(req.app_id).record.get("tags", {}))
 
     def AppSetTags(self, req: api_pb2.AppSetTagsRequest) -> empty_pb2.Empty:
         self._app(req.app_id).record["tags"] = dict(sorted(req.tags.items()))
@@ -472,9 +429,7 @@ class ControlPlaneServicer:
 
     # -- secrets, volumes -----------------------------------------------------------------
 
-    def SecretGetOrCreate(
-        self, req: api_pb2.SecretGetOrCreateRequest
-    ) -> api_pb2.SecretGetOrCreateResponse:
+    def SecretGetOrCreate(self, req: api_pb2.SecretGetOrCreateRequest) -> api_pb2.SecretGetOrCreateResponse:
         env = self._env(req.environment_name)
         if req.object_creation_type in _ANONYMOUS:
             secret_id = self.state.new_id("st")
@@ -515,17 +470,13 @@ class ControlPlaneServicer:
             metadata=api_pb2.SecretMetadata(name=name, keys=keys, environment_name=env),
         )
 
-    def VolumeGetOrCreate(
-        self, req: api_pb2.VolumeGetOrCreateRequest
-    ) -> api_pb2.VolumeGetOrCreateResponse:
+    def VolumeGetOrCreate(self, req: api_pb2.VolumeGetOrCreateRequest) -> api_pb2.VolumeGetOrCreateResponse:
         env = self._env(req.environment_name)
         metadata = api_pb2.VolumeMetadata(name=req.deployment_name, version=req.version)
         if req.object_creation_type in _ANONYMOUS:
             volume_id = self.state.new_id("vo")
             self.reg.volumes[volume_id] = {"name": None, "environment": env}
-            return api_pb2.VolumeGetOrCreateResponse(
-                volume_id=volume_id, version=req.version, metadata=metadata
-            )
+            return api_pb2.VolumeGetOrCreateResponse(volume_id=volume_id, version=req.version, metadata=metadata)
         name = req.deployment_name
         volumes = self.state.environments[env]["volumes"]
         if name in volumes:
@@ -540,9 +491,7 @@ class ControlPlaneServicer:
             fail(Status.NOT_FOUND, f"Volume '{name}' not found in environment '{env}'")
         volume_id = named_id("vo", env, name)
         self.reg.volumes[volume_id] = {"name": name, "environment": env}
-        return api_pb2.VolumeGetOrCreateResponse(
-            volume_id=volume_id, version=req.version, metadata=metadata
-        )
+        return api_pb2.VolumeGetOrCreateResponse(volume_id=volume_id, version=req.version, metadata=metadata)
 
     # -- mounts and blobs -------------------------------------------------------------------
 
@@ -550,13 +499,9 @@ class ControlPlaneServicer:
         self, req: api_pb2.MountBatchedCheckExistenceRequest
     ) -> api_pb2.MountBatchedCheckExistenceResponse:
         missing = [h for h in req.sha256_hex_hashes if h not in self._file_sizes]
-        return api_pb2.MountBatchedCheckExistenceResponse(
-            missing_sha256_hex_hashes=missing
-        )
+        return api_pb2.MountBatchedCheckExistenceResponse(missing_sha256_hex_hashes=missing)
 
-    def MountPutFile(
-        self, req: api_pb2.MountPutFileRequest
-    ) -> api_pb2.MountPutFileResponse:
+    def MountPutFile(self, req: api_pb2.MountPutFileRequest) -> api_pb2.MountPutFileResponse:
         # An empty file arrives as data=b"": set but falsy, so test the oneof, not the bytes.
         which = req.WhichOneof("data_oneof")
         if which == "data":
@@ -568,14 +513,8 @@ class ControlPlaneServicer:
             self._file_sizes[req.sha256_hex] = blob["size"]
         return api_pb2.MountPutFileResponse(exists=req.sha256_hex in self._file_sizes)
 
-    def MountGetOrCreate(
-        self, req: api_pb2.MountGetOrCreateRequest
-    ) -> api_pb2.MountGetOrCreateResponse:
-        env = (
-            self._app(req.app_id).environment
-            if req.app_id
-            else self._env(req.environment_name)
-        )
+    def MountGetOrCreate(self, req: api_pb2.MountGetOrCreateRequest) -> api_pb2.MountGetOrCreateResponse:
+        env = self._app(req.app_id).environment if req.app_id else self._env(req.environment_name)
         files = sorted(
             (
                 {
@@ -594,10 +533,7 @@ class ControlPlaneServicer:
         elif req.deployment_name:
             mount_id = named_id("mo", f"{env}/{req.namespace}", req.deployment_name)
             known = mount_id in self.reg.mounts
-            if (
-                req.object_creation_type == api_pb2.OBJECT_CREATION_TYPE_UNSPECIFIED
-                and not known
-            ):
+            if req.object_creation_type == api_pb2.OBJECT_CREATION_TYPE_UNSPECIFIED and not known:
                 fail(
                     Status.NOT_FOUND,
                     f"Mount '{req.deployment_name}' not found in environment '{env}'",
@@ -613,16 +549,11 @@ class ControlPlaneServicer:
             mount_id = self.state.new_id("mo")
             self.reg.mounts[mount_id] = files
         checksum = hashlib.sha256(
-            "".join(
-                f"{f['path']}:{f['sha256']}\n"
-                for f in self.reg.mounts.get(mount_id, [])
-            ).encode()
+            "".join(f"{f['path']}:{f['sha256']}\n" for f in self.reg.mounts.get(mount_id, [])).encode()
         ).hexdigest()
         return api_pb2.MountGetOrCreateResponse(
             mount_id=mount_id,
-            handle_metadata=api_pb2.MountHandleMetadata(
-                content_checksum_sha256_hex=checksum
-            ),
+            handle_metadata=api_pb2.MountHandleMetadata(content_checksum_sha256_hex=checksum),
         )
 
     def BlobCreate(self, req: api_pb2.BlobCreateRequest) -> api_pb2.BlobCreateResponse:
@@ -647,9 +578,7 @@ class ControlPlaneServicer:
 
     # -- images ---------------------------------------------------------------------------
 
-    def ImageGetOrCreate(
-        self, req: api_pb2.ImageGetOrCreateRequest
-    ) -> api_pb2.ImageGetOrCreateResponse:
+    def ImageGetOrCreate(self, req: api_pb2.ImageGetOrCreateRequest) -> api_pb2.ImageGetOrCreateResponse:
         self._app(req.app_id)
         key = (req.image.SerializeToString(deterministic=True), req.builder_version)
         image_id = self._image_ids.get(key)
@@ -662,9 +591,7 @@ class ControlPlaneServicer:
             resp.result.CopyFrom(_SUCCESS)
         return resp
 
-    def ImageJoinStreaming(
-        self, req: api_pb2.ImageJoinStreamingRequest
-    ) -> list[api_pb2.ImageJoinStreamingResponse]:
+    def ImageJoinStreaming(self, req: api_pb2.ImageJoinStreamingRequest) -> list[api_pb2.ImageJoinStreamingResponse]:
         if req.image_id not in self.reg.images:
             fail(Status.NOT_FOUND, f"Image '{req.image_id}' not found")
         self._built_images.add(req.image_id)
@@ -679,9 +606,7 @@ class ControlPlaneServicer:
 
     # -- functions and classes --------------------------------------------------------------
 
-    def FunctionPrecreate(
-        self, req: api_pb2.FunctionPrecreateRequest
-    ) -> api_pb2.FunctionPrecreateResponse:
+    def FunctionPrecreate(self, req: api_pb2.FunctionPrecreateRequest) -> api_pb2.FunctionPrecreateResponse:
         ref = self._app(req.app_id)
         function_id = req.existing_function_id or self.state.new_id("fu")
         methods = {}
@@ -689,9 +614,7 @@ class ControlPlaneServicer:
             copy = api_pb2.MethodDefinition()
             copy.CopyFrom(method)
             if copy.webhook_config.type:
-                copy.web_url, _ = self._web_url(
-                    ref, copy.function_name, copy.webhook_config
-                )
+                copy.web_url, _ = self._web_url(ref, copy.function_name, copy.webhook_config)
             methods[name] = copy
         url = ""
         if req.webhook_config.type:
@@ -710,9 +633,7 @@ class ControlPlaneServicer:
             ),
         )
 
-    def FunctionCreate(
-        self, req: api_pb2.FunctionCreateRequest
-    ) -> api_pb2.FunctionCreateResponse:
+    def FunctionCreate(self, req: api_pb2.FunctionCreateRequest) -> api_pb2.FunctionCreateResponse:
         ref = self._app(req.app_id)
         if req.function_data.ranked_functions:
             data = api_pb2.FunctionData()
@@ -727,9 +648,7 @@ class ControlPlaneServicer:
                 d.web_url_info.CopyFrom(info)
         for name, method in data.method_definitions.items():
             if method.webhook_config.type:
-                url, info = self._web_url(
-                    ref, method.function_name, method.webhook_config
-                )
+                url, info = self._web_url(ref, method.function_name, method.webhook_config)
                 for d in definitions:
                     d.method_definitions[name].web_url = url
                     d.method_definitions[name].web_url_info.CopyFrom(info)
@@ -742,9 +661,7 @@ class ControlPlaneServicer:
             is_method=data.is_method,
             definition_id=self.state.new_id("de"),
             class_parameter_info=data.class_parameter_info,
-            method_handle_metadata=self._method_handles(
-                req.app_id, data.method_definitions
-            ),
+            method_handle_metadata=self._method_handles(req.app_id, data.method_definitions),
             function_schema=data.function_schema,
             supported_input_formats=data.supported_input_formats,
             supported_output_formats=data.supported_output_formats,
@@ -762,9 +679,7 @@ class ControlPlaneServicer:
             handle_metadata=handle,
         )
 
-    def FunctionGet(
-        self, req: api_pb2.FunctionGetRequest
-    ) -> api_pb2.FunctionGetResponse:
+    def FunctionGet(self, req: api_pb2.FunctionGetRequest) -> api_pb2.FunctionGetResponse:
         ref = self._deployed(req.environment_name, req.app_name)
         function_id, obj = self._stored_function(ref, req.object_tag)
         return api_pb2.FunctionGetResponse(
@@ -773,14 +688,10 @@ class ControlPlaneServicer:
             function=ParseDict(obj["function_data"], api_pb2.FunctionData()),
         )
 
-    def FunctionBindParams(
-        self, req: api_pb2.FunctionBindParamsRequest
-    ) -> api_pb2.FunctionBindParamsResponse:
+    def FunctionBindParams(self, req: api_pb2.FunctionBindParamsRequest) -> api_pb2.FunctionBindParamsResponse:
         handle = self._function_handle(req.function_id)
         bound_id = named_id("fu", req.function_id, req.serialized_params.hex())
-        return api_pb2.FunctionBindParamsResponse(
-            bound_function_id=bound_id, handle_metadata=handle
-        )
+        return api_pb2.FunctionBindParamsResponse(bound_function_id=bound_id, handle_metadata=handle)
 
     def _function_handle(self, function_id: str) -> api_pb2.FunctionHandleMetadata:
         if function_id in self._functions:
@@ -789,19 +700,13 @@ class ControlPlaneServicer:
             for entry in env["apps"].values():
                 for obj in entry.get("objects", {}).values():
                     if obj["id"] == function_id and obj["kind"] == "function":
-                        return ParseDict(
-                            obj["handle"], api_pb2.FunctionHandleMetadata()
-                        )
+                        return ParseDict(obj["handle"], api_pb2.FunctionHandleMetadata())
         fail(Status.NOT_FOUND, f"Function '{function_id}' not found")
 
-    def ClassCreate(
-        self, req: api_pb2.ClassCreateRequest
-    ) -> api_pb2.ClassCreateResponse:
+    def ClassCreate(self, req: api_pb2.ClassCreateRequest) -> api_pb2.ClassCreateResponse:
         self._app(req.app_id)
         class_id = req.existing_class_id or self.state.new_id("cs")
-        return api_pb2.ClassCreateResponse(
-            class_id=class_id, handle_metadata=api_pb2.ClassHandleMetadata()
-        )
+        return api_pb2.ClassCreateResponse(class_id=class_id, handle_metadata=api_pb2.ClassHandleMetadata())
 
     def ClassGet(self, req: api_pb2.ClassGetRequest) -> api_pb2.ClassGetResponse:
         ref = self._deployed(req.environment_name, req.app_name)
@@ -811,6 +716,4 @@ class ControlPlaneServicer:
                 Status.NOT_FOUND,
                 f"Class '{req.object_tag}' not found in app '{ref.name}'",
             )
-        return api_pb2.ClassGetResponse(
-            class_id=obj["id"], handle_metadata=api_pb2.ClassHandleMetadata()
-        )
+        return api_pb2.ClassGetResponse(class_id=obj["id"], handle_metadata=api_pb2.ClassHandleMetadata())

@@ -95,8 +95,11 @@ def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 def _comparable_member(member: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(member)
-    out["mounts"] = [m for m in member.get("mounts", [])
-                     if not any(f.get("path", "").startswith(_ENTRY_FILE_PREFIX) for f in m.get("files", []))]
+    out["mounts"] = [
+        m
+        for m in member.get("mounts", [])
+        if not any(f.get("path", "").startswith(_ENTRY_FILE_PREFIX) for f in m.get("files", []))
+    ]
     out.pop("image", None)  # compared through the images themselves
     return out
 
@@ -147,8 +150,12 @@ def diff_plans(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Ch
 
 def _layer_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     def commands(image: Mapping[str, Any]) -> list[str]:
-        return [c for layer in image.get("layers", []) for c in layer.get("dockerfile_commands", [])
-                if not c.startswith("FROM ")]
+        return [
+            c
+            for layer in image.get("layers", [])
+            for c in layer.get("dockerfile_commands", [])
+            if not c.startswith("FROM ")
+        ]
 
     old_commands, new_commands = commands(old), commands(new)
     if old_commands != new_commands:
@@ -159,8 +166,7 @@ def _layer_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, d
 def files_change(baseline: Baseline, digest: str, changes: list[Change]) -> list[Change]:
     """When the infrastructure is the same but the deploy digest differs, the shipped files changed."""
     if baseline.source is not None and baseline.digest is not None and baseline.digest != digest and not changes:
-        return [Change("update", "files", "shipped files",
-                       {"deploy_digest": {"old": baseline.digest, "new": digest}})]
+        return [Change("update", "files", "shipped files", {"deploy_digest": {"old": baseline.digest, "new": digest}})]
     return changes
 
 

@@ -24,7 +24,7 @@ from . import __version__
 from .atomic import write_atomic
 
 FORMAT = 1
-_PACKAGE_ROOTS = ("modalc", "modalc.templates", "modalc.schemas")
+_PACKAGE_ROOTS = ("modalc",)  # its code, templates, schema and data files all live inside it
 
 
 def cache_dir() -> Path | None:
@@ -75,7 +75,9 @@ class BuildCache:
             return None
         manifest = manifest.resolve()
         options: dict[str, object] = {
-            "manifest": str(manifest), "out_dir": str(out_dir.resolve()), "environments": list(environments),
+            "manifest": str(manifest),
+            "out_dir": str(out_dir.resolve()),
+            "environments": list(environments),
         }
         name = _hash(json.dumps(options, sort_keys=True).encode())[:32]
         key: dict[str, object] = {"options": options, "manifest_sha256": _hash(raw), "toolchain": toolchain()}

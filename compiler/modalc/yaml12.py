@@ -147,8 +147,13 @@ class Constructor:
             key_line, key_column = position(key_node)
             key = scalar_value(key_node) if isinstance(key_node, yaml.ScalarNode) else key_node
             if not isinstance(key, str):
-                raise YamlProblem(f"keys must be strings, not {self.describe_key(key)}", key_line, key_column, path,
-                                  hint="quote the key")
+                raise YamlProblem(
+                    f"keys must be strings, not {self.describe_key(key)}",
+                    key_line,
+                    key_column,
+                    path,
+                    hint="quote the key",
+                )
             if key in result:
                 raise YamlProblem(f"duplicate key {key!r}", key_line, key_column, (*path, key))
             empty = isinstance(value_node, yaml.ScalarNode) and value_node.value == "" and value_node.tag == PLAIN

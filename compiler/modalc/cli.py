@@ -83,14 +83,28 @@ def cli() -> None:
 @cli.command()
 @manifest_argument
 @click.option("--env", "environments", multiple=True, metavar="NAME", help="Build only these environments.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory (default: generated/ beside the manifest).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (default: generated/ beside the manifest).",
+)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the committed output is stale.")
-@click.option("--diff", "show_diff", is_flag=True,
-              help="Write nothing; print a unified diff of what would change, and exit 1 if anything would.")
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Write nothing; print a unified diff of what would change, and exit 1 if anything would.",
+)
 @click.option("--no-cache", is_flag=True, help="Compile even if nothing changed since the last build.")
-def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | None, check: bool,
-          show_diff: bool, no_cache: bool) -> None:
+def build(
+    manifest: str | None,
+    environments: tuple[str, ...],
+    out_dir: Path | None,
+    check: bool,
+    show_diff: bool,
+    no_cache: bool,
+) -> None:
     """Validate MANIFEST and write one Python module per environment."""
     path = _manifest_path(manifest)
     cache, raw = (None, None) if no_cache else _open_cache(path, out_dir, environments)
@@ -101,13 +115,15 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
     from .pipeline import compile_manifest
     from .write import OutputConflict, apply_changes, plan_changes, unified_diff
 
-    result = compile_manifest(path, display_name=manifest or path.name, environments=environments,
-                              out_dir=out_dir, raw=raw)
+    result = compile_manifest(
+        path, display_name=manifest or path.name, environments=environments, out_dir=out_dir, raw=raw
+    )
     _report(result.diagnostics)
     if not result.ok or result.out_dir is None or result.manifest is None:
         errors = sum(1 for d in result.diagnostics if d.is_error)
-        click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}; nothing written{_staged(result)}",
-                   err=True)
+        click.echo(
+            f"modalc: {_summary(errors, len(result.diagnostics) - errors)}; nothing written{_staged(result)}", err=True
+        )
         sys.exit(EXIT_INVALID)
     try:
         changes = plan_changes(result.outputs, result.out_dir, result.manifest.path.name)
@@ -140,13 +156,21 @@ def build(manifest: str | None, environments: tuple[str, ...], out_dir: Path | N
         apply_changes(changes)
     except OSError as error:
         where = f" {error.filename}" if error.filename else ""
-        click.echo(f"modalc: cannot write{where}: {error.strerror or error}; the previous output is unchanged",
-                   err=True)
+        click.echo(
+            f"modalc: cannot write{where}: {error.strerror or error}; the previous output is unchanged", err=True
+        )
         sys.exit(EXIT_INVALID)
     _remember(cache, result)
     for change in changes:
-        state = "removed" if change.new is None else "unchanged" if not change.changed else \
-            "created" if change.old is None else "updated"
+        state = (
+            "removed"
+            if change.new is None
+            else "unchanged"
+            if not change.changed
+            else "created"
+            if change.old is None
+            else "updated"
+        )
         click.echo(f"{_display(change.path)}: {state}", err=True)
 
 
@@ -184,8 +208,14 @@ def _remember(cache, result) -> None:
 
 @cli.command()
 @manifest_argument
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json: a machine-readable report on stdout.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: a machine-readable report on stdout.",
+)
 @click.option("--env", "environments", multiple=True, metavar="NAME", help="Check only these environments.")
 def validate(manifest: str | None, output_format: str, environments: tuple[str, ...]) -> None:
     """Check MANIFEST (schema, references, handlers) without writing anything."""
@@ -212,14 +242,21 @@ def schema() -> None:
     """Print the manifest's JSON Schema (for editors: taplo, yaml-language-server)."""
     from importlib import resources
 
-    click.echo(resources.files("modalc.schemas").joinpath("manifest.schema.json").read_text(encoding="utf-8"),
-               nl=False)
+    click.echo(
+        resources.files("modalc").joinpath("schemas", "manifest.schema.json").read_text(encoding="utf-8"), nl=False
+    )
 
 
 @cli.command()
 @manifest_argument
-@click.option("--env", "environments", multiple=True, required=True, metavar="NAME",
-              help="Two environments to compare, e.g. --env dev --env prod.")
+@click.option(
+    "--env",
+    "environments",
+    multiple=True,
+    required=True,
+    metavar="NAME",
+    help="Two environments to compare, e.g. --env dev --env prod.",
+)
 def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
     """Show how two environments' generated modules differ."""
     import difflib
@@ -234,12 +271,14 @@ def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
     if not result.ok or result.out_dir is None:
         sys.exit(EXIT_INVALID)
     first, second = (output_path(result.out_dir, e) for e in environments)
-    text = "".join(difflib.unified_diff(
-        result.outputs[first].splitlines(keepends=True),
-        result.outputs[second].splitlines(keepends=True),
-        fromfile=_display(first),
-        tofile=_display(second),
-    ))
+    text = "".join(
+        difflib.unified_diff(
+            result.outputs[first].splitlines(keepends=True),
+            result.outputs[second].splitlines(keepends=True),
+            fromfile=_display(first),
+            tofile=_display(second),
+        )
+    )
     click.echo(text or f"modalc: {environments[0]} and {environments[1]} compile to the same module", nl=False)
 
 
@@ -249,8 +288,9 @@ def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None
 
     path = _manifest_path(manifest)
     try:
-        prepared, diagnostics = prepare(path, environment, display_name=manifest or path.name, out_dir=out_dir,
-                                        display=_display)
+        prepared, diagnostics = prepare(
+            path, environment, display_name=manifest or path.name, out_dir=out_dir, display=_display
+        )
     except EnvironmentRequired as error:
         raise click.UsageError(str(error)) from None
     except DeployError as error:
@@ -270,8 +310,12 @@ def _refuse(error: Exception | str) -> None:
 
 
 env_option = click.option("--env", "environment", metavar="NAME", help="The manifest environment (e.g. dev, prod).")
-out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-                          help="Where the generated modules are (default: generated/ beside the manifest).")
+out_option = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the generated modules are (default: generated/ beside the manifest).",
+)
 yes_option = click.option("--yes", is_flag=True, help="Do not ask before acting on a protected environment.")
 
 
@@ -283,16 +327,23 @@ yes_option = click.option("--yes", is_flag=True, help="Do not ask before acting 
 @click.option("--tag", default="", help="A deployment tag of your own (Modal shows it in the app's history).")
 @click.option("--strategy", type=click.Choice(["rolling", "recreate"]), default="rolling", show_default=True)
 @click.option("--force", is_flag=True, help="Deploy even when the deployed module is the same.")
-def deploy(manifest: str | None, environment: str | None, out_dir: Path | None, yes: bool, tag: str, strategy: str,
-           force: bool) -> None:
+def deploy(
+    manifest: str | None, environment: str | None, out_dir: Path | None, yes: bool, tag: str, strategy: str, force: bool
+) -> None:
     """Deploy the committed module of one environment, after checking it is up to date and its secrets exist."""
-    from .deploy import DeployError, deploy as run_deploy
+    from .deploy import DeployError
+    from .deploy import deploy as run_deploy
 
     prepared = _prepare(manifest, environment, out_dir)
     try:
-        run_deploy(prepared, tag=tag, strategy=strategy, force=force,
-                   confirm=_protected_confirmation(prepared, yes, "deploy", f"(digest {prepared.digest})"),
-                   say=lambda line: click.echo(line))
+        run_deploy(
+            prepared,
+            tag=tag,
+            strategy=strategy,
+            force=force,
+            confirm=_protected_confirmation(prepared, yes, "deploy", f"(digest {prepared.digest})"),
+            say=lambda line: click.echo(line),
+        )
     except DeployError as error:
         _refuse(error)
     except _modal_errors() as error:
@@ -321,7 +372,10 @@ def _protected_confirmation(prepared: Any, yes: bool, action: str, detail: str =
         return click.confirm(
             f"{action.capitalize()} {prepared.app.name} {detail + ' ' if detail else ''}"
             f"{'to' if action == 'deploy' else 'in'} protected environment "
-            f"{target.name!r} (Modal environment {prepared.modal_environment!r})?", default=False, err=True)
+            f"{target.name!r} (Modal environment {prepared.modal_environment!r})?",
+            default=False,
+            err=True,
+        )
 
     return confirm
 
@@ -330,8 +384,9 @@ def _modal_failure(error: BaseException, what: str, outcome: str) -> str:
     from modal.exception import AuthError
 
     if isinstance(error, AuthError) and "Token missing" in str(error):
-        return ("no Modal credentials: run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"
-                + (f"; {outcome}" if outcome else ""))
+        return "no Modal credentials: run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET" + (
+            f"; {outcome}" if outcome else ""
+        )
     return f"{what}: {type(error).__name__}: {error}"
 
 
@@ -348,12 +403,23 @@ def _modal_errors() -> tuple[type[BaseException], ...]:
 @env_option
 @out_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan on stdout.")
-@click.option("--base", "base_ref", metavar="GIT_REF",
-              help="Compare with the module committed at GIT_REF instead of what is deployed.")
+@click.option(
+    "--base",
+    "base_ref",
+    metavar="GIT_REF",
+    help="Compare with the module committed at GIT_REF instead of what is deployed.",
+)
 @click.option("--offline", is_flag=True, help="Do not ask Modal what is deployed (everything shows as new).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the deploy would change something, 0 when not.")
-def plan(manifest: str | None, environment: str | None, out_dir: Path | None, as_json: bool, base_ref: str | None,
-         offline: bool, detailed_exitcode: bool) -> None:
+def plan(
+    manifest: str | None,
+    environment: str | None,
+    out_dir: Path | None,
+    as_json: bool,
+    base_ref: str | None,
+    offline: bool,
+    detailed_exitcode: bool,
+) -> None:
     """Show what a deploy would send and change, computed offline with the real Modal client.
 
     The changes are against what is deployed (found through the deployment's modalc tags and this repository's
@@ -361,7 +427,8 @@ def plan(manifest: str | None, environment: str | None, out_dir: Path | None, as
     """
     import json
 
-    from .deploy import DeployError, find_baseline, format_plan, plan as compute_plan
+    from .deploy import DeployError, find_baseline, format_plan
+    from .deploy import plan as compute_plan
 
     prepared = _prepare(manifest, environment, out_dir)
     try:
@@ -386,8 +453,15 @@ def plan(manifest: str | None, environment: str | None, out_dir: Path | None, as
 @click.option("--items", default="", help="Inputs as a JSON array, instead of a file.")
 @click.option("--output", default=None, help="Where results go: a .jsonl file, or - for stdout.")
 @yes_option
-def run(arguments: tuple[str, ...], environment: str | None, out_dir: Path | None, inputs: str | None, items: str,
-        output: str | None, yes: bool) -> None:
+def run(
+    arguments: tuple[str, ...],
+    environment: str | None,
+    out_dir: Path | None,
+    inputs: str | None,
+    items: str,
+    output: str | None,
+    yes: bool,
+) -> None:
     """Run a declared entrypoint once (an ephemeral app), with progress over the mapped inputs."""
     from .deploy import DeployError, run_entrypoint
     from .progress import LineProgress
@@ -401,8 +475,15 @@ def run(arguments: tuple[str, ...], environment: str | None, out_dir: Path | Non
         return LineProgress(entrypoint, total, sys.stderr)
 
     try:
-        run_entrypoint(prepared, entrypoint, inputs=inputs, items=items, output=output, progress=progress,
-                       confirm=_protected_confirmation(prepared, yes, "run", entrypoint))
+        run_entrypoint(
+            prepared,
+            entrypoint,
+            inputs=inputs,
+            items=items,
+            output=output,
+            progress=progress,
+            confirm=_protected_confirmation(prepared, yes, "run", entrypoint),
+        )
     except DeployError as error:
         _refuse(error)
     except _modal_errors() as error:
@@ -449,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_OK)
     except SystemExit:
         raise
-    except Exception as error:  # noqa: BLE001 - the last line of defence
+    except Exception as error:
         report = _save_crash_report()
         click.echo(
             f"modalc: internal error: {type(error).__name__}: {error}\n"

@@ -81,7 +81,9 @@ def prepare(
     if environment is None:
         declared = [name for name, app in result.apps.items() if app.environment.declared]
         if declared:
-            raise EnvironmentRequired(f"{display_name} declares environments ({', '.join(declared)}): choose one with --env")
+            raise EnvironmentRequired(
+                f"{display_name} declares environments ({', '.join(declared)}): choose one with --env"
+            )
         environment = next(iter(result.apps))
     app = result.apps[environment]
     path = output_path(result.out_dir, environment)
@@ -91,8 +93,11 @@ def prepare(
         committed = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         committed = None
-    rebuild = f"modalc build {display_name} --env {environment}" if app.environment.declared else \
-        f"modalc build {display_name}"
+    rebuild = (
+        f"modalc build {display_name} --env {environment}"
+        if app.environment.declared
+        else f"modalc build {display_name}"
+    )
     if committed is None:
         raise DeployError(f"{shown} does not exist: run `{rebuild}`, review it and commit it")
     if committed != compiled:
@@ -209,26 +214,35 @@ def preflight(app: ir.App, modal_environment: str) -> list[str]:
         try:
             if requirement.kind == "secret":
                 modal.Secret.from_name(
-                    requirement.name, environment_name=modal_environment or None,
+                    requirement.name,
+                    environment_name=modal_environment or None,
                     required_keys=list(requirement.required_keys),
                 ).hydrate()
             else:
                 modal.Volume.from_name(requirement.name, environment_name=modal_environment or None).hydrate()
         except NotFoundError as error:
             if str(error).startswith("Environment "):
-                return [f"Modal environment {modal_environment!r} does not exist: create it with "
-                        f"`modal environment create {modal_environment}`"]
-            fix = (f"modal secret create --env {modal_environment} {requirement.name} "
-                   f"{' '.join(k + '=...' for k in requirement.required_keys) or 'KEY=...'}"
-                   if requirement.kind == "secret" else
-                   f"modal volume create --env {modal_environment} {requirement.name}")
+                return [
+                    f"Modal environment {modal_environment!r} does not exist: create it with "
+                    f"`modal environment create {modal_environment}`"
+                ]
+            fix = (
+                f"modal secret create --env {modal_environment} {requirement.name} "
+                f"{' '.join(k + '=...' for k in requirement.required_keys) or 'KEY=...'}"
+                if requirement.kind == "secret"
+                else f"modal volume create --env {modal_environment} {requirement.name}"
+            )
             if not modal_environment:
                 fix = fix.replace(" --env ", "").replace("--env", "")
-            problems.append(f"{requirement.kind} {requirement.name!r} (used by {users}) does not exist in {where}; "
-                            f"create it with `{fix}`")
+            problems.append(
+                f"{requirement.kind} {requirement.name!r} (used by {users}) does not exist in {where}; "
+                f"create it with `{fix}`"
+            )
         except ConflictError as error:
-            problems.append(f"secret {requirement.name!r} (used by {users}) in {where} lacks required keys: "
-                            f"{_missing_keys(str(error))}")
+            problems.append(
+                f"secret {requirement.name!r} (used by {users}) in {where} lacks required keys: "
+                f"{_missing_keys(str(error))}"
+            )
     return problems
 
 
@@ -298,9 +312,11 @@ def deploy(
     digest = prepared.digest
     deployed = deployed_tags(app.name, prepared.modal_environment) or {}
     if not force and deployed.get(DEPLOY_DIGEST_TAG) == digest:
-        say(f"{app.name}: no changes in {_environment_phrase(prepared.modal_environment)} "
+        say(
+            f"{app.name}: no changes in {_environment_phrase(prepared.modal_environment)} "
             f"(module {prepared.display_path} and {_count(len(prepared.shipped_files), 'shipped file')}, "
-            f"digest {digest}); nothing deployed (use --force to redeploy)")
+            f"digest {digest}); nothing deployed (use --force to redeploy)"
+        )
         return DeployOutcome(changed=False)
     if not confirm():
         raise DeployError("deploy cancelled; nothing was deployed")
@@ -310,8 +326,10 @@ def deploy(
     with output:
         module.app.deploy(name=app.name, environment_name=prepared.modal_environment, tag=tag, strategy=strategy)
     endpoints = web_endpoints(module, app)
-    say(f"{app.name}: deployed to {_environment_phrase(prepared.modal_environment)} "
-        f"(module {prepared.display_path}, digest {digest})")
+    say(
+        f"{app.name}: deployed to {_environment_phrase(prepared.modal_environment)} "
+        f"(module {prepared.display_path}, digest {digest})"
+    )
     for name, url in endpoints:
         say(f"  {name}: {url}")
     return DeployOutcome(changed=True, endpoints=endpoints)
@@ -396,8 +414,11 @@ def find_baseline(prepared: Prepared, base_ref: str | None = None, *, lookup: bo
     try:
         tags = deployed_tags_within(prepared.app.name, prepared.modal_environment, DEPLOYED_LOOKUP_SECONDS)
     except TimeoutError:
-        return Baseline(None, f"what is deployed in {where}, unknown: Modal did not answer in "
-                              f"{DEPLOYED_LOOKUP_SECONDS} s", known=False)
+        return Baseline(
+            None,
+            f"what is deployed in {where}, unknown: Modal did not answer in {DEPLOYED_LOOKUP_SECONDS} s",
+            known=False,
+        )
     if tags is None:
         return Baseline(None, f"{where}, where {prepared.app.name} is not deployed")
     digest, wanted = tags.get(DEPLOY_DIGEST_TAG), tags.get(MODULE_HASH_TAG)
@@ -407,8 +428,12 @@ def find_baseline(prepared: Prepared, base_ref: str | None = None, *, lookup: bo
         return Baseline(prepared.source, f"the deployment in {where}", digest)
     found = find_in_history(prepared.module_path, wanted)
     if found is None:
-        return Baseline(None, f"the deployment in {where}, whose module (sha256 {wanted}) is not in this "
-                              "repository's history", digest, known=False)
+        return Baseline(
+            None,
+            f"the deployment in {where}, whose module (sha256 {wanted}) is not in this repository's history",
+            digest,
+            known=False,
+        )
     commit, source = found
     return Baseline(source, f"the deployment in {where} (module of commit {commit[:12]})", digest)
 
@@ -431,7 +456,7 @@ def deployed_tags_within(app_name: str, modal_environment: str, seconds: float) 
     def look() -> None:
         try:
             answer.append(deployed_tags(app_name, modal_environment))
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as error:
             answer.append(error)
 
     thread = threading.Thread(target=look, daemon=True)
@@ -450,8 +475,9 @@ def plan_changes(prepared: Prepared, record: dict[str, Any], baseline: Baseline)
     old = None
     if baseline.source is not None:
         old = record if baseline.source == prepared.source else offline_deployment(prepared, baseline.source)
-    return files_change(baseline, prepared.digest, diff_plans({"deployment": old} if old else None,
-                                                              {"deployment": record}))
+    return files_change(
+        baseline, prepared.digest, diff_plans({"deployment": old} if old else None, {"deployment": record})
+    )
 
 
 def plan(prepared: Prepared, baseline: Baseline | None = None) -> dict[str, Any]:
@@ -475,8 +501,11 @@ def plan(prepared: Prepared, baseline: Baseline | None = None) -> dict[str, Any]
             {
                 "kind": r.kind,
                 "name": r.name,
-                **({"required_keys": list(r.required_keys)} if r.kind == "secret" else
-                   {"create_if_missing": r.create_if_missing}),
+                **(
+                    {"required_keys": list(r.required_keys)}
+                    if r.kind == "secret"
+                    else {"create_if_missing": r.create_if_missing}
+                ),
                 "used_by": r.used_by,
             }
             for r in needed
@@ -518,21 +547,26 @@ def run_entrypoint(
     module = import_module(prepared.module_path, user_packages(app))
     default_inputs = str(module.MANIFEST_DIR / entrypoint.inputs) if entrypoint.inputs else ""
     try:
-        arguments = module._load_inputs(inputs if inputs is not None else default_inputs, items, entrypoint.mode,
-                                        entrypoint.function_parameters)
+        arguments = module._load_inputs(
+            inputs if inputs is not None else default_inputs, items, entrypoint.mode, entrypoint.function_parameters
+        )
     except SystemExit as refusal:
         raise DeployError(str(refusal.code)) from None
     if not confirm():
         raise DeployError("run cancelled; nothing was started")
     function = getattr(module, entrypoint.function)
     stdout, stderr = sys.stdout, sys.stderr
-    with progress(len(arguments)) as bar, contextlib.redirect_stdout(bar.above(stderr)), \
-            contextlib.redirect_stderr(bar.above(stderr)):
+    with (
+        progress(len(arguments)) as bar,
+        contextlib.redirect_stdout(bar.above(stderr)),
+        contextlib.redirect_stderr(bar.above(stderr)),
+    ):
         with modal.enable_output(), module.app.run(environment_name=prepared.modal_environment or None):
             results = getattr(function, entrypoint.mode)(arguments, return_exceptions=True)
             try:
-                module._write_results(name, arguments, _ticking(results, bar), output or entrypoint.output,
-                                      bar.above(stdout))
+                module._write_results(
+                    name, arguments, _ticking(results, bar), output or entrypoint.output, bar.above(stdout)
+                )
             except SystemExit as finished:
                 if not isinstance(finished.code, int):
                     raise DeployError(str(finished.code)) from None
@@ -582,8 +616,9 @@ def format_plan(plan_data: dict[str, Any]) -> str:
                 detail = f" (keys: {keys})" if keys else ""
             else:
                 detail = " (created if missing)" if requirement["create_if_missing"] else " (must exist)"
-            lines.append(f"  {requirement['kind']} {requirement['name']}{detail}; used by "
-                         f"{', '.join(requirement['used_by'])}")
+            lines.append(
+                f"  {requirement['kind']} {requirement['name']}{detail}; used by {', '.join(requirement['used_by'])}"
+            )
     text = "\n".join(lines) + "\n"
     return text + "\n" + format_changes(plan_data["changes"], plan_data["baseline"]["description"])
 
@@ -593,14 +628,18 @@ def _format_member(member: dict[str, Any]) -> list[str]:
     gpus = [f"{g['type']}" + (f":{g['count']}" if g.get("count", 1) != 1 else "") for g in member.get("gpus") or []]
     if gpus:
         rows.append(("gpu", " then ".join(gpus)))
-    resources = [f"cpu {member['cpu']}" if member.get("cpu") is not None else "",
-                 f"memory {member['memory_mb']} MiB" if member.get("memory_mb") is not None else "",
-                 f"disk {member['ephemeral_disk_mb']} MiB" if member.get("ephemeral_disk_mb") else ""]
+    resources = [
+        f"cpu {member['cpu']}" if member.get("cpu") is not None else "",
+        f"memory {member['memory_mb']} MiB" if member.get("memory_mb") is not None else "",
+        f"disk {member['ephemeral_disk_mb']} MiB" if member.get("ephemeral_disk_mb") else "",
+    ]
     if any(resources):
         rows.append(("resources", ", ".join(r for r in resources if r)))
     rows.append(("timeout", f"{member.get('timeout_secs')}s"))
     scaling = member.get("autoscaling") or {}
-    scale = [f"{k.replace('_containers', '')} {v}" for k, v in scaling.items() if k.endswith("containers") and v is not None]
+    scale = [
+        f"{k.replace('_containers', '')} {v}" for k, v in scaling.items() if k.endswith("containers") and v is not None
+    ]
     if scaling.get("scaledown_window") is not None:
         scale.append(f"scaledown {scaling['scaledown_window']}s")
     if scale:
@@ -615,8 +654,14 @@ def _format_member(member: dict[str, Any]) -> list[str]:
         rows.append(("retries", str(member["retries"].get("retries"))))
     if member.get("schedule"):
         schedule = member["schedule"]
-        rows.append(("schedule", f"cron {schedule['cron']} ({schedule.get('timezone') or 'UTC'})" if "cron" in schedule
-                     else "every " + ", ".join(f"{v} {k}" for k, v in schedule.get("period", {}).items())))
+        rows.append(
+            (
+                "schedule",
+                f"cron {schedule['cron']} ({schedule.get('timezone') or 'UTC'})"
+                if "cron" in schedule
+                else "every " + ", ".join(f"{v} {k}" for k, v in schedule.get("period", {}).items()),
+            )
+        )
     webhook = member.get("webhook")
     if webhook:
         method = f" {webhook['method']}" if webhook.get("method") else ""
@@ -635,12 +680,22 @@ def _format_member(member: dict[str, Any]) -> list[str]:
     for bucket in member.get("cloud_bucket_mounts", []):
         access = " (read-only)" if bucket.get("read_only") else ""
         rows.append(("bucket", f"{bucket['mount_path']} <- {bucket['bucket_name']}{access}"))
-    placement = [", ".join(member.get("regions") or []), member.get("cloud") or "",
-                 "non-preemptible" if member.get("nonpreemptible") else ""]
+    placement = [
+        ", ".join(member.get("regions") or []),
+        member.get("cloud") or "",
+        "non-preemptible" if member.get("nonpreemptible") else "",
+    ]
     if any(placement):
         rows.append(("placement", ", ".join(p for p in placement if p)))
-    flags = [name for key, name in (("memory_snapshot", "memory snapshot"), ("single_use_containers", "single use"),
-                                    ("block_network", "no network")) if member.get(key)]
+    flags = [
+        name
+        for key, name in (
+            ("memory_snapshot", "memory snapshot"),
+            ("single_use_containers", "single use"),
+            ("block_network", "no network"),
+        )
+        if member.get(key)
+    ]
     if flags:
         rows.append(("options", ", ".join(flags)))
     if member.get("image"):

@@ -27,9 +27,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m modalc.control_plane",
         description="Serve a local fake of Modal's control plane for offline deploy tests.",
     )
-    parser.add_argument(
-        "--port", type=int, default=8765, help="port to listen on (0: any free port)"
-    )
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
         "--state",

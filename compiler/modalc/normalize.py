@@ -102,8 +102,14 @@ def apply_environment(data: Mapping[str, Any], environment: ir.Environment) -> O
     return Overlaid(base, origins, frozenset(new_entries), replaced)
 
 
-def _merge(base: Any, overlay: Any, path: KeyPath, source: KeyPath, origins: dict[KeyPath, KeyPath],
-           replaced: dict[KeyPath, Any]) -> Any:
+def _merge(
+    base: Any,
+    overlay: Any,
+    path: KeyPath,
+    source: KeyPath,
+    origins: dict[KeyPath, KeyPath],
+    replaced: dict[KeyPath, Any],
+) -> Any:
     if isinstance(base, dict) and isinstance(overlay, dict):
         merged = dict(base)
         for key, value in overlay.items():
@@ -140,8 +146,9 @@ class _Context:
     manifest_format: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def report(self, path: KeyPath, message: str, *, hint: str | None = None, at_key: bool = False,
-               severity: str = ERROR) -> None:
+    def report(
+        self, path: KeyPath, message: str, *, hint: str | None = None, at_key: bool = False, severity: str = ERROR
+    ) -> None:
         source = self.path_map(tuple(path))
         line, column = self.source_map.key_position(source) if at_key else self.source_map.value_position(source)
         self.diagnostics.append(Diagnostic(self.source_map.file, line, column, message, source, severity, hint))
@@ -168,8 +175,13 @@ def normalize_app(
 
 
 class _Normalizer:
-    def __init__(self, data: dict[str, Any], context: _Context, source_tree: handlers.SourceTree | None,
-                 replaced: dict[KeyPath, Any] | None = None):
+    def __init__(
+        self,
+        data: dict[str, Any],
+        context: _Context,
+        source_tree: handlers.SourceTree | None,
+        replaced: dict[KeyPath, Any] | None = None,
+    ):
         self.data = data
         self.ctx = context
         self.replaced = replaced or {}
@@ -201,15 +213,18 @@ class _Normalizer:
         default_mounts = self._mounts(app.get("volumes", {}), ("app", "volumes"))
         self._check_names()
         functions = tuple(
-            f for name, spec in data.get("functions", {}).items()
+            f
+            for name, spec in data.get("functions", {}).items()
             if (f := self._function(name, spec, default_image, default_mounts)) is not None
         )
         classes = tuple(
-            c for name, spec in data.get("classes", {}).items()
+            c
+            for name, spec in data.get("classes", {}).items()
             if (c := self._class(name, spec, default_image, default_mounts)) is not None
         )
         entrypoints = tuple(
-            e for name, spec in data.get("entrypoints", {}).items()
+            e
+            for name, spec in data.get("entrypoints", {}).items()
             if (e := self._entrypoint(name, spec, functions)) is not None
         )
         images = tuple(self._image(alias, spec) for alias, spec in data.get("images", {}).items())
@@ -270,15 +285,19 @@ class _Normalizer:
             for name in self.data.get(section, {}):
                 path = (section, name)
                 if not pyliteral.is_identifier(name):
-                    self.ctx.report(path, f"{name!r} is a Python keyword and cannot name a {section[:-1]}",
-                                    at_key=True)
+                    self.ctx.report(path, f"{name!r} is a Python keyword and cannot name a {section[:-1]}", at_key=True)
                 elif name in pyliteral.RESERVED_NAMES:
-                    self.ctx.report(path, f"{name!r} is a name the generated module defines; choose another",
-                                    at_key=True)
+                    self.ctx.report(
+                        path, f"{name!r} is a name the generated module defines; choose another", at_key=True
+                    )
                 if name in seen:
                     other = ".".join(map(str, seen[name]))
-                    self.ctx.report(path, f"{name!r} is already declared as {other}; names must be unique "
-                                          "across functions, classes and entrypoints", at_key=True)
+                    self.ctx.report(
+                        path,
+                        f"{name!r} is already declared as {other}; names must be unique "
+                        "across functions, classes and entrypoints",
+                        at_key=True,
+                    )
                 else:
                     seen[name] = path
 
@@ -297,8 +316,11 @@ class _Normalizer:
         elif declared:
             message += f" (declared: {quote_choices(declared)})"
         else:
-            message += f"; declare it under [{section}.{alias}]" if self.ctx.manifest_format == "toml" else \
-                f"; declare it under {section}.{alias}"
+            message += (
+                f"; declare it under [{section}.{alias}]"
+                if self.ctx.manifest_format == "toml"
+                else f"; declare it under {section}.{alias}"
+            )
         self.ctx.report(path, message)
         return False
 
@@ -315,8 +337,9 @@ class _Normalizer:
     # -- storage and secrets --------------------------------------------------------------------------
 
     def _volume(self, alias: str, spec: dict[str, Any]) -> ir.Volume:
-        return ir.Volume(alias, spec.get("name", alias), spec.get("create_if_missing", False),
-                         spec.get("read_only", False))
+        return ir.Volume(
+            alias, spec.get("name", alias), spec.get("create_if_missing", False), spec.get("read_only", False)
+        )
 
     def _secret(self, alias: str, spec: dict[str, Any]) -> ir.Secret:
         return ir.Secret(alias, spec.get("name", alias), tuple(spec.get("required_keys", [])))
@@ -327,8 +350,14 @@ class _Normalizer:
             self._reference("secrets", secret, ("cloud_buckets", alias, "secret"))
         options = tuple(
             (key, spec[key])
-            for key in ("endpoint_url", "key_prefix", "oidc_auth_role_arn", "read_only", "requester_pays",
-                        "force_path_style")
+            for key in (
+                "endpoint_url",
+                "key_prefix",
+                "oidc_auth_role_arn",
+                "read_only",
+                "requester_pays",
+                "force_path_style",
+            )
             if key in spec
         )
         return ir.CloudBucket(alias, spec["bucket_name"], options, secret)
@@ -341,11 +370,9 @@ class _Normalizer:
             if canonical.startswith("//"):
                 canonical = canonical[1:]
             if canonical != mount_path:
-                self.ctx.report(where, f"mount path {mount_path!r} is not canonical; write {canonical!r}",
-                                at_key=True)
+                self.ctx.report(where, f"mount path {mount_path!r} is not canonical; write {canonical!r}", at_key=True)
             elif mount_path in FORBIDDEN_MOUNT_PATHS:
-                self.ctx.report(where, f"cannot mount at {mount_path!r}: Modal reserves /, /root and /tmp",
-                                at_key=True)
+                self.ctx.report(where, f"cannot mount at {mount_path!r}: Modal reserves /, /root and /tmp", at_key=True)
             if isinstance(value, str):
                 value = {"volume": value}
                 value_path = where
@@ -353,14 +380,14 @@ class _Normalizer:
                 value_path = (*where, "volume") if "volume" in value else (*where, "bucket")
             if "volume" in value:
                 if self._reference("volumes", value["volume"], value_path):
-                    mounts.append(ir.Mount(mount_path, "volume", value["volume"], value.get("read_only"),
-                                           value.get("sub_path")))
+                    mounts.append(
+                        ir.Mount(mount_path, "volume", value["volume"], value.get("read_only"), value.get("sub_path"))
+                    )
             elif self._reference("cloud_buckets", value["bucket"], value_path):
                 mounts.append(ir.Mount(mount_path, "bucket", value["bucket"]))
         return tuple(mounts)
 
-    def _effective_mounts(self, defaults: tuple[ir.Mount, ...], own: tuple[ir.Mount, ...],
-                          path: KeyPath) -> None:
+    def _effective_mounts(self, defaults: tuple[ir.Mount, ...], own: tuple[ir.Mount, ...], path: KeyPath) -> None:
         """Modal refuses one volume mounted at two paths of a function; say so at the manifest's line."""
         merged = {m.path: m for m in (*defaults, *own)}
         by_volume: dict[str, str] = {}
@@ -368,8 +395,11 @@ class _Normalizer:
             if mount.kind != "volume":
                 continue
             if mount.alias in by_volume:
-                self.ctx.report((*path, "volumes"), f"volume {mount.alias!r} is mounted at both "
-                                f"{by_volume[mount.alias]!r} and {mount.path!r}; Modal allows one path per volume")
+                self.ctx.report(
+                    (*path, "volumes"),
+                    f"volume {mount.alias!r} is mounted at both "
+                    f"{by_volume[mount.alias]!r} and {mount.path!r}; Modal allows one path per volume",
+                )
             by_volume[mount.alias] = mount.path
 
     # -- images ---------------------------------------------------------------------------------------
@@ -391,8 +421,12 @@ class _Normalizer:
         if python is not None:
             self._check_python(python, (*path, python_key))
         elif base in ("debian_slim", "micromamba"):
-            self.ctx.report(path, f"missing required key 'python' for base {base!r}", at_key=True,
-                            hint="pin the version (e.g. python = \"3.12\"); otherwise Modal copies the deployer's")
+            self.ctx.report(
+                path,
+                f"missing required key 'python' for base {base!r}",
+                at_key=True,
+                hint='pin the version (e.g. python = "3.12"); otherwise Modal copies the deployer\'s',
+            )
         kwargs: list[tuple[str, object]] = []
         args: list[object] = []
         local_path = context_dir = registry_secret = None
@@ -426,8 +460,18 @@ class _Normalizer:
         missing = sorted(p for p in self._packages_for_image(alias) if p not in shipped)
         if missing:
             steps = (*steps, ir.Step("add_local_python_source", tuple(missing), deferred=True))
-        return ir.Image(alias, constructor, tuple(args), tuple(kwargs), local_path, context_dir, registry_secret,
-                        python, steps, path)
+        return ir.Image(
+            alias,
+            constructor,
+            tuple(args),
+            tuple(kwargs),
+            local_path,
+            context_dir,
+            registry_secret,
+            python,
+            steps,
+            path,
+        )
 
     def _packages_for_image(self, alias: str) -> set[str]:
         return {module.split(".")[0] for module, images in self.module_images.items() if alias in images}
@@ -437,13 +481,28 @@ class _Normalizer:
         if version not in supported:
             suggestion = did_you_mean(str(version), supported)
             hint = f"did you mean {suggestion!r}?" if suggestion else None
-            self.ctx.report(path, f"Python {version!r} is not available on Modal; choose one of "
-                                  f"{quote_choices(supported)}", hint=hint)
+            self.ctx.report(
+                path,
+                f"Python {version!r} is not available on Modal; choose one of {quote_choices(supported)}",
+                hint=hint,
+            )
         elif version in deprecated:
             self.ctx.warn(path, deprecated[version])
 
-    STEP_KINDS = ("apt", "pip", "uv_pip", "pip_requirements", "pip_pyproject", "micromamba", "run", "env", "workdir",
-                  "local_file", "local_dir", "python_source")
+    STEP_KINDS = (
+        "apt",
+        "pip",
+        "uv_pip",
+        "pip_requirements",
+        "pip_pyproject",
+        "micromamba",
+        "run",
+        "env",
+        "workdir",
+        "local_file",
+        "local_dir",
+        "python_source",
+    )
 
     def _steps(self, steps: list[dict[str, Any]], image_path: KeyPath) -> tuple[ir.Step, ...]:
         out: list[ir.Step] = []
@@ -457,9 +516,12 @@ class _Normalizer:
             if built.deferred:
                 deferred_at = deferred_at if deferred_at is not None else index
             elif deferred_at is not None:
-                self.ctx.report(path, f"this step builds a layer after step {deferred_at}, which mounts local files "
-                                      "at deploy time; Modal refuses to build on top of a mount",
-                                hint=f"set copy = true on step {deferred_at}, or move it after every build step")
+                self.ctx.report(
+                    path,
+                    f"this step builds a layer after step {deferred_at}, which mounts local files "
+                    "at deploy time; Modal refuses to build on top of a mount",
+                    hint=f"set copy = true on step {deferred_at}, or move it after every build step",
+                )
             out.append(built)
         return tuple(out)
 
@@ -486,8 +548,11 @@ class _Normalizer:
             return ir.Step("pip_install_from_requirements", (), tuple(common), local, secrets, key_path=path)
         if kind == "pip_pyproject":
             local = self._local_path(step["pip_pyproject"], (*path, "pip_pyproject"), want="file")
-            extra = [("optional_dependencies", list(step["optional_dependencies"]))] \
-                if "optional_dependencies" in step else []
+            extra = (
+                [("optional_dependencies", list(step["optional_dependencies"]))]
+                if "optional_dependencies" in step
+                else []
+            )
             return ir.Step("pip_install_from_pyproject", (), tuple(extra + common), local, secrets, key_path=path)
         if kind == "micromamba":
             extra = [("channels", list(step["channels"]))] if "channels" in step else []
@@ -518,8 +583,13 @@ class _Normalizer:
             self.ctx.project.touched.update((root / top, root / f"{top}.py"))
             if not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
                 self.ctx.report((*path, "python_source", i), f"no package or module {top!r} in the source directory")
-        return ir.Step("add_local_python_source", tuple(modules), (("copy", True),) if copy_files else (),
-                       deferred=not copy_files, key_path=path)
+        return ir.Step(
+            "add_local_python_source",
+            tuple(modules),
+            (("copy", True),) if copy_files else (),
+            deferred=not copy_files,
+            key_path=path,
+        )
 
     def _local_path(self, relative: str, path: KeyPath, *, want: str) -> str | None:
         """A project-relative path that must exist and stay inside the manifest's directory."""
@@ -534,12 +604,15 @@ class _Normalizer:
                 self.ctx.report(path, f"{relative!r} points outside the manifest's directory")
                 return None
             if want == "file" and not resolved.is_file():
-                self.ctx.report(path, f"{relative!r} does not exist" if not resolved.exists() else
-                                f"{relative!r} is not a file")
+                self.ctx.report(
+                    path, f"{relative!r} does not exist" if not resolved.exists() else f"{relative!r} is not a file"
+                )
                 return None
             if want == "dir" and not resolved.is_dir():
-                self.ctx.report(path, f"{relative!r} does not exist" if not resolved.exists() else
-                                f"{relative!r} is not a directory")
+                self.ctx.report(
+                    path,
+                    f"{relative!r} does not exist" if not resolved.exists() else f"{relative!r} is not a directory",
+                )
                 return None
         except (OSError, ValueError) as error:
             self.ctx.report(path, f"{relative!r} cannot be used as a path: {getattr(error, 'strerror', None) or error}")
@@ -548,14 +621,24 @@ class _Normalizer:
 
     # -- functions and classes ------------------------------------------------------------------------
 
-    def _settings(self, spec: dict[str, Any], path: KeyPath, default_image: str | None,
-                  default_mounts: tuple[ir.Mount, ...], kind: str) -> ir.Settings:
+    def _settings(
+        self,
+        spec: dict[str, Any],
+        path: KeyPath,
+        default_image: str | None,
+        default_mounts: tuple[ir.Mount, ...],
+        kind: str,
+    ) -> ir.Settings:
         image = spec.get("image")
         if image is not None:
             self._reference("images", image, (*path, "image"))
         elif default_image is None:
-            self.ctx.report(path, f"{kind} has no image: set `image` here or a default `image` under [app]",
-                            at_key=True, hint="without one Modal builds an image with the deployer's Python")
+            self.ctx.report(
+                path,
+                f"{kind} has no image: set `image` here or a default `image` under [app]",
+                at_key=True,
+                hint="without one Modal builds an image with the deployer's Python",
+            )
         gpu = self._gpus(spec.get("gpu"), (*path, "gpu"))
         cpu = spec.get("cpu")
         memory = spec.get("memory")
@@ -573,19 +656,24 @@ class _Normalizer:
             self.ctx.report((*path, "min_containers"), f"min_containers ({low}) is above max_containers ({high})")
         buffer = _int(spec.get("buffer_containers"))
         if buffer is not None and high is not None and buffer > high:
-            self.ctx.report((*path, "buffer_containers"),
-                            f"buffer_containers ({buffer}) is above max_containers ({high})")
+            self.ctx.report(
+                (*path, "buffer_containers"), f"buffer_containers ({buffer}) is above max_containers ({high})"
+            )
         concurrency = None
         if "concurrency" in spec:
             c = spec["concurrency"]
             target = c.get("target_inputs")
             if target is not None and target > c["max_inputs"]:
-                self.ctx.report((*path, "concurrency", "target_inputs"),
-                                f"target_inputs ({target}) is above max_inputs ({c['max_inputs']})")
+                self.ctx.report(
+                    (*path, "concurrency", "target_inputs"),
+                    f"target_inputs ({target}) is above max_inputs ({c['max_inputs']})",
+                )
             concurrency = ir.Concurrency(_int(c["max_inputs"]), _int(target))
         if spec.get("single_use_containers") and concurrency is not None:
-            self.ctx.report((*path, "single_use_containers"),
-                            "single_use_containers serves one input per container; it cannot take concurrency")
+            self.ctx.report(
+                (*path, "single_use_containers"),
+                "single_use_containers serves one input per container; it cannot take concurrency",
+            )
         mounts = self._mounts(spec.get("volumes", {}), (*path, "volumes"))
         self._effective_mounts(default_mounts, mounts, path)
         secrets = tuple(self._secret_refs(spec.get("secrets", []), (*path, "secrets")))
@@ -638,8 +726,13 @@ class _Normalizer:
             return None
         if not isinstance(value, dict):
             return ir.Retries(_int(value))
-        return ir.Retries(_int(value["max_retries"]), value.get("backoff_coefficient"), value.get("initial_delay"),
-                          value.get("max_delay"), is_policy=True)
+        return ir.Retries(
+            _int(value["max_retries"]),
+            value.get("backoff_coefficient"),
+            value.get("initial_delay"),
+            value.get("max_delay"),
+            is_policy=True,
+        )
 
     def _module_alias(self, module: str, image: str | None) -> str:
         if module not in self.module_aliases:
@@ -672,8 +765,9 @@ class _Normalizer:
         before = self.replaced.get((*path, "web"))
         return spec.get("web") is False and isinstance(before, dict) and before.get("type") in WEB_ROLES
 
-    def _function(self, name: str, spec: dict[str, Any], default_image: str | None,
-                  default_mounts: tuple[ir.Mount, ...]) -> ir.Function | None:
+    def _function(
+        self, name: str, spec: dict[str, Any], default_image: str | None, default_mounts: tuple[ir.Mount, ...]
+    ) -> ir.Function | None:
         path: KeyPath = ("functions", name)
         if self._serves_only(path, spec):
             return None
@@ -690,13 +784,19 @@ class _Normalizer:
             self._handler_error(path, error)
             return None
         if isinstance(node, ast.ClassDef):
-            self.ctx.report((*path, "handler"), f"{qualname!r} is a class; declare it under [classes.{name}]"
-                            if self.ctx.manifest_format == "toml" else f"{qualname!r} is a class; declare it under classes")
+            self.ctx.report(
+                (*path, "handler"),
+                f"{qualname!r} is a class; declare it under [classes.{name}]"
+                if self.ctx.manifest_format == "toml"
+                else f"{qualname!r} is a class; declare it under classes",
+            )
             return None
         is_value = not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         if is_value and (web is None or web.type not in ("asgi", "wsgi")):
-            self.ctx.report((*path, "handler"), f"{qualname!r} in {found_module.relative_path} is "
-                            f"{handlers.describe(node)}, not a function")
+            self.ctx.report(
+                (*path, "handler"),
+                f"{qualname!r} in {found_module.relative_path} is {handlers.describe(node)}, not a function",
+            )
             return None
         signature = ir.Signature()
         if not is_value:
@@ -714,23 +814,38 @@ class _Normalizer:
             self._check_batched(path, "function", signature, alias, settings)
         return ir.Function(name, handler, settings, schedule, web, batching, path)
 
-    def _check_callable(self, path: KeyPath, name: str, handler: ir.Handler, web: ir.WebEndpoint | None,
-                        schedule: ir.Schedule | None, settings: ir.Settings, batched: Any = None,
-                        where: KeyPath | None = None) -> None:
+    def _check_callable(
+        self,
+        path: KeyPath,
+        name: str,
+        handler: ir.Handler,
+        web: ir.WebEndpoint | None,
+        schedule: ir.Schedule | None,
+        settings: ir.Settings,
+        batched: Any = None,
+        where: KeyPath | None = None,
+    ) -> None:
         signature = handler.signature
         where = where or (*path, "handler")
         if schedule is not None:
             if not signature.is_nullary:
-                required = [p.name for p in signature.parameters if p.default is None
-                            and p.kind not in ("var_positional", "var_keyword")]
-                self.ctx.report(where, f"{name} runs on a schedule, so it is called with no arguments, but "
-                                       f"{handler.qualname}() requires {quote_choices(required)}")
+                required = [
+                    p.name
+                    for p in signature.parameters
+                    if p.default is None and p.kind not in ("var_positional", "var_keyword")
+                ]
+                self.ctx.report(
+                    where,
+                    f"{name} runs on a schedule, so it is called with no arguments, but "
+                    f"{handler.qualname}() requires {quote_choices(required)}",
+                )
             if web is not None:
                 self.ctx.report((*path, "schedule"), "a web endpoint cannot also run on a schedule")
         if web is not None:
             if settings.retries is not None:
-                self.ctx.report((*path, "retries"), "web endpoints cannot retry inputs (Modal refuses retries on "
-                                                    "web functions)")
+                self.ctx.report(
+                    (*path, "retries"), "web endpoints cannot retry inputs (Modal refuses retries on web functions)"
+                )
             if batched:
                 self.ctx.report((*path, "batched"), "a web endpoint cannot be batched")
             if web.type in ("asgi", "wsgi", "web_server"):
@@ -739,20 +854,23 @@ class _Normalizer:
                     if signature.is_async:
                         self.ctx.report(where, f"{handler.qualname}() is async; {role} must be a plain function")
                     elif signature.is_generator:
-                        self.ctx.report(where, f"{handler.qualname}() is a generator; {role} must be a plain "
-                                               "function")
+                        self.ctx.report(where, f"{handler.qualname}() is a generator; {role} must be a plain function")
                     elif not signature.is_nullary:
-                        self.ctx.report(where, f"{handler.qualname}() requires arguments; {role} is called with "
-                                               "none")
+                        self.ctx.report(where, f"{handler.qualname}() requires arguments; {role} is called with none")
             elif web.type == "fastapi" and signature.is_generator:
-                self.ctx.report(where, f"{handler.qualname}() is a generator; a fastapi endpoint returns a "
-                                       "response (stream with a StreamingResponse instead)")
+                self.ctx.report(
+                    where,
+                    f"{handler.qualname}() is a generator; a fastapi endpoint returns a "
+                    "response (stream with a StreamingResponse instead)",
+                )
         elif settings.retries is not None and signature.is_generator:
-            self.ctx.report((*path, "retries"), f"{handler.qualname}() is a generator; Modal cannot retry "
-                                                "generator functions")
+            self.ctx.report(
+                (*path, "retries"), f"{handler.qualname}() is a generator; Modal cannot retry generator functions"
+            )
 
-    def _check_batched(self, path: KeyPath, what: str, signature: ir.Signature, alias: str,
-                       settings: ir.Settings | None) -> None:
+    def _check_batched(
+        self, path: KeyPath, what: str, signature: ir.Signature, alias: str, settings: ir.Settings | None
+    ) -> None:
         where = (*path, "batched")
         if signature.is_generator:
             self.ctx.report(where, f"a batched {what} cannot be a generator")
@@ -765,11 +883,15 @@ class _Normalizer:
                 self.ctx.report(where, f"a batched {what} cannot take *args or **kwargs")
             elif handlers.annotation_is_list(parameter.annotation) is False:
                 shown = (parameter.annotation or "").strip("\"'").replace(alias + ".", "")
-                self.ctx.report(where, f"a batched {what} receives lists, but {parameter.name!r} is annotated "
-                                       f"`{shown}`", hint="annotate it as list[...]")
+                self.ctx.report(
+                    where,
+                    f"a batched {what} receives lists, but {parameter.name!r} is annotated `{shown}`",
+                    hint="annotate it as list[...]",
+                )
         if settings is not None and settings.concurrency is not None:
-            self.ctx.report(where, "batching and concurrency cannot be combined; Modal batches inputs for one "
-                                   "call at a time")
+            self.ctx.report(
+                where, "batching and concurrency cannot be combined; Modal batches inputs for one call at a time"
+            )
 
     def _web(self, value: Any, path: KeyPath) -> ir.WebEndpoint | None:
         if not value:
@@ -801,8 +923,9 @@ class _Normalizer:
             self.ctx.report((*path, "period"), "a period must be longer than zero")
         return ir.Schedule(period=period)
 
-    def _class(self, name: str, spec: dict[str, Any], default_image: str | None,
-               default_mounts: tuple[ir.Mount, ...]) -> ir.Cls | None:
+    def _class(
+        self, name: str, spec: dict[str, Any], default_image: str | None, default_mounts: tuple[ir.Mount, ...]
+    ) -> ir.Cls | None:
         path: KeyPath = ("classes", name)
         settings = self._settings(spec, path, default_image, default_mounts, "class")
         resolved = self._resolve(spec, path, settings.image or default_image)
@@ -831,21 +954,37 @@ class _Normalizer:
         )
         for kind, key, member_names in members:
             for index, member in enumerate(member_names):
-                where = (*path, key, member) if key == "parameters" or (
-                    key == "methods" and isinstance(spec.get("methods"), dict)) else (*path, key, index)
+                where = (
+                    (*path, key, member)
+                    if key == "parameters" or (key == "methods" and isinstance(spec.get("methods"), dict))
+                    else (*path, key, index)
+                )
                 if member not in names:
                     names[member] = kind
                 elif names[member] == kind:
                     self.ctx.report(where, f"{member!r} is listed twice")
                 else:
-                    self.ctx.report(where, f"{member!r} is both {names[member]} and {kind}; the generated "
-                                           "class needs one name per member")
+                    self.ctx.report(
+                        where,
+                        f"{member!r} is both {names[member]} and {kind}; the generated class needs one name per member",
+                    )
         if not spec.get("methods"):
             self.ctx.report(path, f"class {name} exposes no methods; list them under `methods`", at_key=True)
-        return ir.Cls(name, handler, settings, parameters, enter, exit_hooks, methods,
-                      create_snap=any(h.snap for h in enter), key_path=path)
+        return ir.Cls(
+            name,
+            handler,
+            settings,
+            parameters,
+            enter,
+            exit_hooks,
+            methods,
+            create_snap=any(h.snap for h in enter),
+            key_path=path,
+        )
 
-    def _parameters(self, spec: dict[str, Any], path: KeyPath, info: handlers.ClassInfo) -> tuple[ir.ClassParameter, ...]:
+    def _parameters(
+        self, spec: dict[str, Any], path: KeyPath, info: handlers.ClassInfo
+    ) -> tuple[ir.ClassParameter, ...]:
         out = []
         python_types = {"str": str, "int": int, "bool": bool, "bytes": str}
         for name, value in spec.items():
@@ -858,13 +997,19 @@ class _Normalizer:
                 ok = isinstance(default, wanted) and (kind == "bool" or not isinstance(default, bool))
                 if not ok:
                     expected = {"str": "a string", "bytes": "a string", "int": "an integer", "bool": "true or false"}
-                    self.ctx.report((*path, name, "default"), f"the default of {'an' if kind == 'int' else 'a'} "
-                                    f"{kind} parameter must be {expected[kind]}, not {default!r}")
+                    self.ctx.report(
+                        (*path, name, "default"),
+                        f"the default of {'an' if kind == 'int' else 'a'} "
+                        f"{kind} parameter must be {expected[kind]}, not {default!r}",
+                    )
                 if kind == "bytes" and isinstance(default, str):
                     default = default.encode("utf-8")
             if name in CLASS_MEMBER_RESERVED or not pyliteral.is_identifier(name):
-                self.ctx.report((*path, name), f"{name!r} cannot name a class parameter (it is reserved in the "
-                                               "generated class)", at_key=True)
+                self.ctx.report(
+                    (*path, name),
+                    f"{name!r} cannot name a class parameter (it is reserved in the generated class)",
+                    at_key=True,
+                )
             out.append(ir.ClassParameter(name, kind, default, has_default))
         self._check_constructor(info, [p.name for p in out if p.name not in CLASS_MEMBER_RESERVED], path)
         # Modal turns parameters into a positional-or-keyword constructor signature, where a parameter
@@ -880,9 +1025,13 @@ class _Normalizer:
                     if name not in accepted:
                         self.ctx.report((*path, name), f"dataclass {info.name} has no field {name!r}", at_key=True)
             elif names and not info.unresolved_bases:
-                self.ctx.report(path, f"{info.name} takes no constructor arguments, but the manifest declares "
-                                      f"parameters {quote_choices(names)}", at_key=True,
-                                hint=f"define __init__(self, *, {', '.join(names)}) in {info.name}")
+                self.ctx.report(
+                    path,
+                    f"{info.name} takes no constructor arguments, but the manifest declares "
+                    f"parameters {quote_choices(names)}",
+                    at_key=True,
+                    hint=f"define __init__(self, *, {', '.join(names)}) in {info.name}",
+                )
             return
         signature = self.tree.signature(init.node, "_", drop_first=True)
         accepted = {p.name for p in signature.parameters if p.kind in ("positional_or_keyword", "keyword_only")}
@@ -891,17 +1040,28 @@ class _Normalizer:
             if name not in accepted and not takes_kwargs:
                 self.ctx.report((*path, name), f"{info.name}.__init__() takes no argument {name!r}", at_key=True)
         for parameter in signature.parameters:
-            if parameter.default is None and parameter.kind in ("positional_or_keyword", "keyword_only") \
-                    and parameter.name not in names:
-                self.ctx.report(path, f"{info.name}.__init__() requires {parameter.name!r}; declare it under "
-                                      "`parameters`", at_key=True)
+            if (
+                parameter.default is None
+                and parameter.kind in ("positional_or_keyword", "keyword_only")
+                and parameter.name not in names
+            ):
+                self.ctx.report(
+                    path,
+                    f"{info.name}.__init__() requires {parameter.name!r}; declare it under `parameters`",
+                    at_key=True,
+                )
 
-    def _member(self, info: handlers.ClassInfo, name: str, path: KeyPath, what: str,
-                at_key: bool = False) -> handlers.MethodInfo | None:
+    def _member(
+        self, info: handlers.ClassInfo, name: str, path: KeyPath, what: str, at_key: bool = False
+    ) -> handlers.MethodInfo | None:
         if name in CLASS_MEMBER_RESERVED or not pyliteral.is_identifier(name):
             role = {"enter": "an enter hook", "exit": "an exit hook"}.get(what, f"a {what}")
-            self.ctx.report(path, f"{name!r} cannot name {role} of the generated class (its body uses "
-                                  f"`modal.*`); rename it in {info.name}", at_key=at_key)
+            self.ctx.report(
+                path,
+                f"{name!r} cannot name {role} of the generated class (its body uses "
+                f"`modal.*`); rename it in {info.name}",
+                at_key=at_key,
+            )
             return None
         method = info.methods.get(name)
         if method is None:
@@ -911,13 +1071,16 @@ class _Normalizer:
                 message += f"; did you mean {suggestion!r}?"
             hint = None
             if info.unresolved_bases:
-                hint = f"modalc reads only the project's code; if {name} comes from " \
-                       f"{', '.join(info.unresolved_bases)}, define it in {info.name}"
+                hint = (
+                    f"modalc reads only the project's code; if {name} comes from "
+                    f"{', '.join(info.unresolved_bases)}, define it in {info.name}"
+                )
             self.ctx.report(path, message, hint=hint, at_key=at_key)
         return method
 
-    def _hooks(self, spec: list[Any], path: KeyPath, info: handlers.ClassInfo, alias: str,
-               kind: str) -> tuple[ir.Hook, ...]:
+    def _hooks(
+        self, spec: list[Any], path: KeyPath, info: handlers.ClassInfo, alias: str, kind: str
+    ) -> tuple[ir.Hook, ...]:
         out = []
         for index, entry in enumerate(spec):
             entry = {"method": entry} if isinstance(entry, str) else entry
@@ -933,8 +1096,14 @@ class _Normalizer:
             out.append(ir.Hook(method.name, signature, bool(entry.get("snap", False))))
         return tuple(out)
 
-    def _methods(self, spec: list[str] | dict[str, Any], path: KeyPath, info: handlers.ClassInfo, alias: str,
-                 settings: ir.Settings) -> tuple[ir.Method, ...]:
+    def _methods(
+        self,
+        spec: list[str] | dict[str, Any],
+        path: KeyPath,
+        info: handlers.ClassInfo,
+        alias: str,
+        settings: ir.Settings,
+    ) -> tuple[ir.Method, ...]:
         entries = {name: {} for name in spec} if isinstance(spec, list) else spec
         out = []
         batched_seen: str | None = None
@@ -955,8 +1124,9 @@ class _Normalizer:
             if options.get("batched"):
                 batching = ir.Batching(_int(options["batched"]["max_batch_size"]), _int(options["batched"]["wait_ms"]))
                 if batched_seen is not None:
-                    self.ctx.report((*where, "batched"), f"a class can have one batched method; {batched_seen!r} "
-                                                         "is batched already")
+                    self.ctx.report(
+                        (*where, "batched"), f"a class can have one batched method; {batched_seen!r} is batched already"
+                    )
                 batched_seen = batched_seen or name
                 self._check_batched(where, "method", signature, alias, settings)
                 if web is not None:
@@ -969,9 +1139,12 @@ class _Normalizer:
             for index, name in enumerate(entries):
                 if name != batched_seen and not (entries[name] or {}).get("batched"):
                     where = (*path, index) if isinstance(spec, list) else (*path, name)
-                    self.ctx.report(where, f"{info.name} has a batched method ({batched_seen!r}), so it can have no "
-                                           f"other methods; Modal serves a batched class through that one method",
-                                    at_key=not isinstance(spec, list))
+                    self.ctx.report(
+                        where,
+                        f"{info.name} has a batched method ({batched_seen!r}), so it can have no "
+                        f"other methods; Modal serves a batched class through that one method",
+                        at_key=not isinstance(spec, list),
+                    )
         return tuple(out)
 
     # -- entrypoints ----------------------------------------------------------------------------------
@@ -995,20 +1168,27 @@ class _Normalizer:
             return None  # its own errors were reported
         signature = function.handler.signature
         if function.web is not None or function.schedule is not None:
-            self.ctx.report((*path, mode), f"{target} is a {'web endpoint' if function.web else 'scheduled function'}"
-                                           "; map over a plain function")
+            self.ctx.report(
+                (*path, mode),
+                f"{target} is a {'web endpoint' if function.web else 'scheduled function'}; map over a plain function",
+            )
         if signature.is_generator:
             self.ctx.report((*path, mode), f"{target}() is a generator; Modal cannot .{mode}() generator functions")
         positional = [p for p in signature.parameters if p.kind in ("positional_only", "positional_or_keyword")]
         required = [p for p in positional if p.default is None]
         keyword_only = [p.name for p in signature.parameters if p.kind == "keyword_only" and p.default is None]
         if keyword_only:
-            self.ctx.report((*path, mode), f"{target}() requires keyword-only {quote_choices(keyword_only)}, which "
-                                           f"{mode} cannot pass; give them defaults")
+            self.ctx.report(
+                (*path, mode),
+                f"{target}() requires keyword-only {quote_choices(keyword_only)}, which "
+                f"{mode} cannot pass; give them defaults",
+            )
         elif mode == "map" and (not positional or len(required) > 1):
-            self.ctx.report((*path, mode), f"map calls {target}() with one argument per input, but it takes "
-                                           f"{len(required)} required arguments",
-                            hint="use starmap, with a list of arguments per input" if len(required) > 1 else None)
+            self.ctx.report(
+                (*path, mode),
+                f"map calls {target}() with one argument per input, but it takes {len(required)} required arguments",
+                hint="use starmap, with a list of arguments per input" if len(required) > 1 else None,
+            )
         inputs = spec.get("inputs")
         if inputs is not None and not inputs.endswith((".jsonl", ".ndjson", ".csv")):
             self.ctx.report((*path, "inputs"), f"{inputs!r}: inputs are read from a .jsonl or .csv file")
@@ -1018,12 +1198,15 @@ class _Normalizer:
             resolved = self.ctx.project.directory / inputs
             self.ctx.project.touched.add(resolved)
             if not resolved.is_file():
-                self.ctx.report((*path, "inputs"), f"{inputs!r} does not exist" if not resolved.exists() else
-                                f"{inputs!r} is not a file")
+                self.ctx.report(
+                    (*path, "inputs"),
+                    f"{inputs!r} does not exist" if not resolved.exists() else f"{inputs!r} is not a file",
+                )
         output = spec.get("output", "-")
         if output != "-" and not output.endswith((".jsonl", ".ndjson")):
-            self.ctx.report((*path, "output"), f"{output!r}: results are written as JSON lines (.jsonl), or '-' "
-                                               "for standard output")
+            self.ctx.report(
+                (*path, "output"), f"{output!r}: results are written as JSON lines (.jsonl), or '-' for standard output"
+            )
         elif output != "-" and not self._inside_project(output):
             self.ctx.report((*path, "output"), f"{output!r} must stay inside the manifest's directory")
         return ir.Entrypoint(name, target, mode, inputs, output, tuple(p.name for p in positional), path)
@@ -1045,4 +1228,3 @@ class _Normalizer:
             for image in sorted(self.module_images.get(module, set())):
                 rows.append((module, alias, image))
         return tuple(rows)
-

@@ -64,21 +64,16 @@ class _Patterns:
     def __init__(self) -> None:
         # Possessive quantifiers (Python 3.11+) keep every pattern linear, even
         # on unterminated strings in text that tomllib would reject.
-        self.simple_key = re.compile(
-            f"{_BARE_KEY}|{_BASIC_STR}|{_LITERAL_STR}", re.DOTALL
-        ).match
+        self.simple_key = re.compile(f"{_BARE_KEY}|{_BASIC_STR}|{_LITERAL_STR}", re.DOTALL).match
         # The common statement shape `bare_key = value`, in one match.
         self.bare_key_eq = re.compile(r"([A-Za-z0-9_-]++)[ \t]*+=[ \t]*+").match
         self.dot = re.compile(r"[ \t]*+\.[ \t]*+").match
         self.ws = re.compile(r"[ \t]*+").match
         self.skip = re.compile(_SKIP).match
         self.separator = re.compile(rf"{_SKIP}(,{_SKIP})?").match
-        self.end_of_statement = re.compile(
-            rf"[ \t]*+(?:#[^\n]*+)?(?:\r?\n{_SKIP}|\Z)"
-        ).match
+        self.end_of_statement = re.compile(rf"[ \t]*+(?:#[^\n]*+)?(?:\r?\n{_SKIP}|\Z)").match
         self.scalar = re.compile(
-            f"{_ML_BASIC_STR}|{_ML_LITERAL_STR}|{_BASIC_STR}|{_LITERAL_STR}"
-            f"|{_DATE_TIME}|{_OTHER_SCALAR}",
+            f"{_ML_BASIC_STR}|{_ML_LITERAL_STR}|{_BASIC_STR}|{_LITERAL_STR}|{_DATE_TIME}|{_OTHER_SCALAR}",
             re.DOTALL,
         ).match
         self.escape = re.compile(
@@ -230,9 +225,7 @@ class _Scanner:
             c = text[pos : pos + 1]
             if c == "[" or c == "{":
                 if len(path) >= MAX_DEPTH:
-                    raise self.error(
-                        f"value nested deeper than {MAX_DEPTH} levels", pos
-                    )
+                    raise self.error(f"value nested deeper than {MAX_DEPTH} levels", pos)
                 stack.append([path, c == "[", 0])
                 pos += 1
             else:
@@ -347,5 +340,5 @@ def scan_toml_positions(text: str) -> dict[Path, Span]:
     value_lines = list(map(line_of, value_offsets))
     key_cols = map(sub, key_offsets, map(before.__getitem__, key_lines))
     value_cols = map(sub, value_offsets, map(before.__getitem__, value_lines))
-    spans = zip(key_lines, key_cols, value_lines, value_cols)
-    return dict(zip(offsets, map(tuple.__new__, repeat(Span), spans)))
+    spans = zip(key_lines, key_cols, value_lines, value_cols, strict=True)
+    return dict(zip(offsets, map(tuple.__new__, repeat(Span), spans), strict=True))

@@ -144,8 +144,9 @@ class SourceTree:
             self._definitions[module.name] = index
         return index
 
-    def signature(self, node: ast.FunctionDef | ast.AsyncFunctionDef, module_alias: str, *,
-                  drop_first: bool = False) -> Signature:
+    def signature(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, module_alias: str, *, drop_first: bool = False
+    ) -> Signature:
         key = (id(node), module_alias, drop_first)
         if key not in self._signatures:
             self._signatures[key] = read_signature(node, module_alias, drop_first=drop_first)
@@ -305,14 +306,14 @@ def read_signature(
     positional = [*arguments.posonlyargs, *arguments.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
     kinds = ["positional_only"] * len(arguments.posonlyargs) + ["positional_or_keyword"] * len(arguments.args)
-    entries: list[tuple[ast.arg, str, ast.expr | None]] = list(zip(positional, kinds, defaults))
+    entries: list[tuple[ast.arg, str, ast.expr | None]] = list(zip(positional, kinds, defaults, strict=True))
     if drop_first:
         if not entries:
             raise HandlerError(f"method {node.name!r} takes no `self` argument")
         entries = entries[1:]
     if arguments.vararg:
         entries.append((arguments.vararg, "var_positional", None))
-    entries += [(a, "keyword_only", d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    entries += [(a, "keyword_only", d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
     if arguments.kwarg:
         entries.append((arguments.kwarg, "var_keyword", None))
     parameters = tuple(

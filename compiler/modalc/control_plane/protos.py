@@ -42,10 +42,7 @@ def function_data_from(fn: api_pb2.Function) -> api_pb2.FunctionData:
         if source is None or field_kind(source) != field_kind(target):
             continue
         value = getattr(fn, target.name)
-        if (
-            source.message_type is not None
-            and source.message_type.GetOptions().map_entry
-        ):
+        if source.message_type is not None and source.message_type.GetOptions().map_entry:
             entries = getattr(data, target.name)
             for key, item in value.items():
                 if isinstance(item, Message):

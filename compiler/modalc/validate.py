@@ -30,7 +30,7 @@ SCHEMA_RESOURCE = "manifest.schema.json"
 @cache
 def load_schema() -> dict[str, Any]:
     """The manifest schema shipped inside the package."""
-    text = resources.files("modalc.schemas").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    text = resources.files("modalc").joinpath("schemas", SCHEMA_RESOURCE).read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -43,10 +43,12 @@ def _validator() -> Any:
     # integer, as JSON Schema has it (`timeout = 300.0` is 300); normalize turns it into an int.
     checker = Draft202012Validator.TYPE_CHECKER.redefine_many(
         {
-            "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool)
-            or isinstance(v, float) and v.is_integer(),
-            "number": lambda _, v: isinstance(v, int) and not isinstance(v, bool)
-            or isinstance(v, float) and math.isfinite(v),
+            "integer": lambda _, v: (
+                isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer()
+            ),
+            "number": lambda _, v: (
+                isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and math.isfinite(v)
+            ),
         }
     )
     strict = extend(Draft202012Validator, type_checker=checker, validators={"pattern": _anchored_pattern})
@@ -204,7 +206,7 @@ class _Reporter:
         if isinstance(instance, (int, float)) and not isinstance(instance, bool):
             token = self.source_map.source_token(self.path_map(path))
             if token and token != str(instance):
-                return f"it was read as the number {instance}; write \"{token}\" in quotes"
+                return f'it was read as the number {instance}; write "{token}" in quotes'
             return "write it in quotes"
         if isinstance(instance, bool) and self.format == "yaml":
             return "write it in quotes"
@@ -347,8 +349,7 @@ class _Reporter:
                 forms.append(form)
         if kinds and isinstance(instance, str) and instance in kinds:
             example = f'{{ type = "{instance}" }}' if self.format == "toml" else f"{{ type: {instance} }}"
-            self.add(path, f"expected {' or '.join(forms)}, got {self._describe(instance)}",
-                     hint=f"write {example}")
+            self.add(path, f"expected {' or '.join(forms)}, got {self._describe(instance)}", hint=f"write {example}")
             return
         hint = None
         if instance is True and any(b.get("const") is False for b in branches):
@@ -468,7 +469,9 @@ def _deepest_first(errors: Iterable[Any]) -> Iterator[Any]:
 
 def _show(value: object, limit: int = 60) -> str:
     text = repr(value) if isinstance(value, str) else json.dumps(value) if _jsonable(value) else repr(value)
-    return text if len(text) <= limit else text[: limit - 5] + "...'" if isinstance(value, str) else text[:limit] + "..."
+    return (
+        text if len(text) <= limit else text[: limit - 5] + "...'" if isinstance(value, str) else text[:limit] + "..."
+    )
 
 
 def _jsonable(value: object) -> bool:

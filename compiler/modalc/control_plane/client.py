@@ -25,9 +25,7 @@ from .server import ControlPlaneHandle
 from .version import check_client_version
 
 # MODAL_* variables that only affect logging, kept as they are inside `client_for`.
-_KEPT_VARIABLES = frozenset(
-    {"MODAL_LOGLEVEL", "MODAL_LOG_FORMAT", "MODAL_LOG_PATTERN", "MODAL_TRACEBACK"}
-)
+_KEPT_VARIABLES = frozenset({"MODAL_LOGLEVEL", "MODAL_LOG_FORMAT", "MODAL_LOG_PATTERN", "MODAL_TRACEBACK"})
 
 
 def _modal_variables(environ: Mapping[str, str]) -> list[str]:
@@ -67,9 +65,7 @@ def _close_client(client: Any) -> None:
 
 
 @contextlib.contextmanager
-def client_for(
-    handle: ControlPlaneHandle, *, environment: str | None = None
-) -> Iterator[dict[str, str]]:
+def client_for(handle: ControlPlaneHandle, *, environment: str | None = None) -> Iterator[dict[str, str]]:
     """Make the in-process `modal` client talk to `handle` inside the block.
 
     Sets MODAL_SERVER_URL/TOKEN_ID/TOKEN_SECRET/CONFIG_PATH (and MODAL_ENVIRONMENT if

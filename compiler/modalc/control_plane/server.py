@@ -71,9 +71,7 @@ class ControlPlaneService:
             for path, h in rpc_table().items()
         }
 
-    def _handler(
-        self, name: str, cardinality: grpclib.const.Cardinality
-    ) -> Callable[[Stream[Any, Any]], Any]:
+    def _handler(self, name: str, cardinality: grpclib.const.Cardinality) -> Callable[[Stream[Any, Any]], Any]:
         impl: Callable[[Any], Any] | None = getattr(self.servicer, name, None)
         state = self.servicer.state
 
@@ -95,9 +93,7 @@ class ControlPlaneService:
                     raise
                 except Exception as exc:
                     log.exception("modalc control plane: %s failed", name)
-                    fail(
-                        Status.INTERNAL, f"modalc control plane bug in {name}: {exc!r}"
-                    )
+                    fail(Status.INTERNAL, f"modalc control plane bug in {name}: {exc!r}")
                 if state.revision != revision and self.on_change is not None:
                     self.on_change(state)
             if cardinality is grpclib.const.Cardinality.UNARY_STREAM:
@@ -184,9 +180,7 @@ class _ServerThread(threading.Thread):
 
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
-        server = grpclib.server.Server(
-            [self.service], status_details_codec=custom_detail_codec
-        )
+        server = grpclib.server.Server([self.service], status_details_codec=custom_detail_codec)
         await server.start(self.host, self.port)
         assert server._server is not None
         self.port = server._server.sockets[0].getsockname()[1]
@@ -198,9 +192,7 @@ class _ServerThread(threading.Thread):
         await site.start()
         assert site._server is not None
         self.blob_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.servicer.blob_base_url = (
-            f"http://{_connect_host(self.host)}:{self.blob_port}"
-        )
+        self.servicer.blob_base_url = f"http://{_connect_host(self.host)}:{self.blob_port}"
         self.ready.set()
         try:
             await self._stop_event.wait()
@@ -218,9 +210,7 @@ class _ServerThread(threading.Thread):
             sha256.update(chunk)
             size += len(chunk)
         with self.servicer.state.lock:
-            known = self.servicer.blob_uploaded(
-                request.match_info["blob_id"], size, sha256.hexdigest()
-            )
+            known = self.servicer.blob_uploaded(request.match_info["blob_id"], size, sha256.hexdigest())
         if not known:
             return aiohttp.web.Response(status=404, text="unknown blob id")
         # The client checks the ETag against the MD5 of what it sent, like S3's.
@@ -273,9 +263,7 @@ def serve(
         if not thread.ready.wait(_STARTUP_TIMEOUT):
             raise TimeoutError("the local control plane did not start in time")
         if thread.error is not None:
-            raise RuntimeError(
-                f"the local control plane failed to start: {thread.error}"
-            ) from thread.error
+            raise RuntimeError(f"the local control plane failed to start: {thread.error}") from thread.error
         connect_host = _connect_host(host)
         _wait_for_port(connect_host, thread.port, _STARTUP_TIMEOUT)
         yield ControlPlaneHandle(

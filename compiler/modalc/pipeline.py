@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ir
-from .diagnostics import Diagnostic, ManifestError, did_you_mean, sort_diagnostics
 from .credentials import find_credential, string_values
+from .diagnostics import Diagnostic, ManifestError, did_you_mean, sort_diagnostics
 from .handlers import SourceTree
 from .load import LoadedManifest, load_manifest
 from .normalize import (
@@ -72,8 +72,14 @@ def check_manifest(
     result.touched = project.touched
     if not project.out_dir.is_relative_to(project.directory):
         # The generated module finds the manifest's directory relative to itself.
-        diagnostics.append(Diagnostic(manifest.display_name, 1, 1,
-                                      f"the output directory {project.out_dir} is outside the manifest's directory"))
+        diagnostics.append(
+            Diagnostic(
+                manifest.display_name,
+                1,
+                1,
+                f"the output directory {project.out_dir} is outside the manifest's directory",
+            )
+        )
     overlays = []
     for environment in selected:
         overlaid = apply_environment(manifest.data, environment)
@@ -125,13 +131,17 @@ def find_credentials(manifest: LoadedManifest) -> list[Diagnostic]:
             continue
         what, _ = credential
         line, column = manifest.source_map.value_position(path)
-        found.append(Diagnostic(
-            manifest.display_name, line, column,
-            f"this looks like {what}; never write credentials in a manifest",
-            path,
-            hint="put it in a Modal secret (`modal secret create NAME KEY=...`) and reference the secret by name "
-                 "under `secrets`",
-        ))
+        found.append(
+            Diagnostic(
+                manifest.display_name,
+                line,
+                column,
+                f"this looks like {what}; never write credentials in a manifest",
+                path,
+                hint="put it in a Modal secret (`modal secret create NAME KEY=...`) and reference the secret by name "
+                "under `secrets`",
+            )
+        )
     return found
 
 
@@ -172,8 +182,14 @@ def _explain_new_entry(diagnostic: Diagnostic, overlaid, data: dict) -> Diagnost
     message = f"the manifest declares no {kind} {name!r} to override"
     if suggestion := did_you_mean(str(name), known):
         message += f"; did you mean {suggestion!r}?"
-    return Diagnostic(diagnostic.file, diagnostic.line, diagnostic.column, message, path,
-                      hint=f"to add a {kind} only in this environment, give it a complete definition")
+    return Diagnostic(
+        diagnostic.file,
+        diagnostic.line,
+        diagnostic.column,
+        message,
+        path,
+        hint=f"to add a {kind} only in this environment, give it a complete definition",
+    )
 
 
 def compile_manifest(

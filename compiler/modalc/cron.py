@@ -17,9 +17,7 @@ _FIELD_NAMES = "minute hour day-of-month month day-of-week"
 _EXPECTED = f"expected 5 fields ({_FIELD_NAMES})"
 _WHITESPACE = " \t\n\r\f\v"
 _SPLIT_TABLE = str.maketrans({c: " " for c in _WHITESPACE[1:]})
-_ITEM_CHARS = frozenset(
-    "0123456789*,-/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-)
+_ITEM_CHARS = frozenset("0123456789*,-/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _DIGITS = frozenset("0123456789")
 
 _MONTHS = (
@@ -111,27 +109,20 @@ def _show_char(char: str) -> str:
 def _number(field: _Field, text: str, item: str) -> int:
     """Value of one endpoint: a number or, for month and day-of-week, a name."""
     if text == "*":
-        raise _CronError(
-            f"{field.name}: {_show(item)} is not valid; "
-            "'*' can only be followed by '/STEP'"
-        )
+        raise _CronError(f"{field.name}: {_show(item)} is not valid; '*' can only be followed by '/STEP'")
     if text and _DIGITS.issuperset(text):
         # Huge digit strings would also trip int()'s digit limit.
         value = int(text) if len(text) <= 6 else field.high + 1
         if not field.low <= value <= field.high:
             shown = text if len(text) <= 12 else text[:10] + "…"
-            raise _CronError(
-                f"{field.name}: {shown} is out of range {field.low}-{field.high}"
-            )
+            raise _CronError(f"{field.name}: {shown} is out of range {field.low}-{field.high}")
         return value
     if field.names and text.isalpha():
         upper = text.upper()
         if upper in field.names:
             return field.names.index(upper)
         first, last = field.names[1 if field.kind == "month" else 0], field.names[-1]
-        raise _CronError(
-            f"{field.name}: {_show(text)} is not a {field.kind} name ({first}..{last})"
-        )
+        raise _CronError(f"{field.name}: {_show(text)} is not a {field.kind} name ({first}..{last})")
     raise _CronError(f"{field.name}: {_show(text)} is not a number")
 
 
@@ -140,13 +131,8 @@ def _parse_field(field: _Field, text: str) -> set[int]:
     for char in text:
         if char not in _ITEM_CHARS:
             if char == "?":
-                raise _CronError(
-                    f"{field.name}: '?' is not standard cron syntax; use '*'"
-                )
-            raise _CronError(
-                f"{field.name}: unexpected character {_show_char(char)} "
-                f"in {_show(text)}"
-            )
+                raise _CronError(f"{field.name}: '?' is not standard cron syntax; use '*'")
+            raise _CronError(f"{field.name}: unexpected character {_show_char(char)} in {_show(text)}")
     values: set[int] = set()
     for item in text.split(","):
         if not item:
@@ -155,19 +141,13 @@ def _parse_field(field: _Field, text: str) -> set[int]:
         step = 1
         if slash:
             if not base:
-                raise _CronError(
-                    f"{field.name}: missing value before '/' in {_show(item)}"
-                )
+                raise _CronError(f"{field.name}: missing value before '/' in {_show(item)}")
             if not step_text:
-                raise _CronError(
-                    f"{field.name}: missing step after '/' in {_show(item)}"
-                )
+                raise _CronError(f"{field.name}: missing step after '/' in {_show(item)}")
             if "/" in step_text:
                 raise _CronError(f"{field.name}: too many '/' in {_show(item)}")
             if not _DIGITS.issuperset(step_text):
-                raise _CronError(
-                    f"{field.name}: step {_show(step_text)} is not a number"
-                )
+                raise _CronError(f"{field.name}: step {_show(step_text)} is not a number")
             step = int(step_text) if len(step_text) <= 6 else 1_000_000
             if step < 1:
                 raise _CronError(f"{field.name}: step {step_text} must be at least 1")
@@ -211,16 +191,14 @@ class _Cron:
     )
 
     def __init__(self, fields: list[str]) -> None:
-        parsed = [_parse_field(field, text) for field, text in zip(_FIELDS, fields)]
+        parsed = [_parse_field(field, text) for field, text in zip(_FIELDS, fields, strict=True)]
         self.minutes, self.hours, self.days, self.months, self.weekdays = parsed
         day_text, weekday_text = fields[2], fields[4]
         # When both day fields are restricted, a day matches if *either* does.
         self.either_day = day_text != "*" and weekday_text != "*"
         # Implementations disagree on whether '*/N' counts as restricted for
         # that rule (Vixie cron: no; croniter: yes), so don't guess.
-        self.unclear = self.either_day and (
-            day_text.startswith("*") or weekday_text.startswith("*")
-        )
+        self.unclear = self.either_day and (day_text.startswith("*") or weekday_text.startswith("*"))
 
 
 def _parse(expr: object) -> _Cron:
@@ -231,22 +209,15 @@ def _parse(expr: object) -> _Cron:
         raise _CronError(f"cron expression is empty; {_EXPECTED}")
     for char in stripped:
         if char > "\x7f" and char.isspace():
-            raise _CronError(
-                f"cron expression contains a non-ASCII space (U+{ord(char):04X}); "
-                "use plain spaces"
-            )
+            raise _CronError(f"cron expression contains a non-ASCII space (U+{ord(char):04X}); use plain spaces")
     fields = [f for f in stripped.translate(_SPLIT_TABLE).split(" ") if f]
     if fields[0].startswith("@"):
         macro = fields[0]
         equivalent = _MACROS.get(macro.lower())
         if equivalent is not None:
-            raise _CronError(
-                f"{macro} is not supported by Modal's Cron; use '{equivalent}'"
-            )
+            raise _CronError(f"{macro} is not supported by Modal's Cron; use '{equivalent}'")
         if macro.lower() == "@reboot":
-            raise _CronError(
-                "@reboot is not supported by Modal's Cron; it has no 5-field equivalent"
-            )
+            raise _CronError("@reboot is not supported by Modal's Cron; it has no 5-field equivalent")
         raise _CronError(f"{_show(macro)} is not a cron expression; {_EXPECTED}")
     if len(fields) != 5:
         raise _CronError(f"{_EXPECTED}, got {len(fields)}")
@@ -302,9 +273,7 @@ def _join(items: list[str]) -> str:
 
 
 def _ordinal(n: int) -> str:
-    suffix = (
-        "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    )
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
 
@@ -500,9 +469,7 @@ def check_timezone(name: str) -> str | None:
     else:
         import difflib
 
-        close = difflib.get_close_matches(
-            query, [*by_lower, *by_city], n=1, cutoff=0.75
-        )
+        close = difflib.get_close_matches(query, [*by_lower, *by_city], n=1, cutoff=0.75)
         if close:
             match = close[0]
             suggestions = [by_lower[match]] if match in by_lower else by_city[match][:3]

@@ -1,1 +1,0 @@
-"""The manifest JSON Schema (package data)."""

@@ -1,1 +1,0 @@
-"""Jinja templates of the generated modules (package data)."""
