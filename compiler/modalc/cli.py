@@ -202,7 +202,7 @@ def _replay(record: dict, check: bool) -> None:
 
 def _remember(cache, result) -> None:
     if cache is not None:
-        inputs = {*result.touched, result.manifest.path.resolve()}
+        inputs = {*result.dependencies, result.manifest.path.resolve()}
         cache.store(inputs, result.outputs, [d.render() for d in result.diagnostics])
 
 

@@ -12,7 +12,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
+    from .load import LoadedManifest
 
 # (pattern, what it is). Prefixes of widely used credential formats.
 KNOWN_FORMATS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -75,6 +79,34 @@ def redact(text: str) -> str:
 
 def _mask(secret: str) -> str:
     return f"{secret[:4]}…[redacted]"
+
+
+def find_credentials(manifest: LoadedManifest) -> list[Diagnostic]:
+    """Credential-shaped literals anywhere in the manifest (environments included): values belong in Modal."""
+    # Imported here: diagnostics imports this module (to redact every message it renders).
+    from .diagnostics import CREDENTIAL, Diagnostic
+
+    found = []
+    for path, value in string_values(manifest.data):
+        credential = find_credential(value)
+        if credential is None:
+            continue
+        what, _ = credential
+        line, column = manifest.source_map.value_position(path)
+        found.append(
+            Diagnostic(
+                manifest.display_name,
+                line,
+                column,
+                f"this looks like {what}; never write credentials in a manifest",
+                path,
+                hint="put it in a Modal secret (`modal secret create NAME KEY=...`) and reference the secret by name "
+                "under `secrets`",
+                code=CREDENTIAL,
+                stage="credentials",
+            )
+        )
+    return found
 
 
 def string_values(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:

@@ -20,6 +20,10 @@ ERROR = "error"
 WARNING = "warning"
 FILE_LEVEL = 0  # the line (and column) of a problem with the file as a whole: no position is shown
 
+# Stable codes for diagnostics other stages act on (so nothing matches message text).
+MISSING_KEY = "missing-key"  # validate: a required key is absent
+CREDENTIAL = "credential"  # a credential-shaped literal
+
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -46,6 +50,8 @@ class Diagnostic:
     key_path: KeyPath = field(default=(), compare=False)
     severity: str = field(default=ERROR, compare=False)
     hint: str | None = field(default=None, compare=False)
+    code: str = field(default="", compare=False)  # a stable name for the kind of problem, where one is needed
+    stage: str = field(default="", compare=False)  # load, validate, overlay, normalize, credentials
 
     @property
     def is_error(self) -> bool:
@@ -71,6 +77,8 @@ class Diagnostic:
             "key_path": redact(format_key_path(self.key_path)),
             "message": redact(self.message),
             "hint": self.hint,
+            "code": self.code or None,
+            "stage": self.stage or None,
         }
 
 

@@ -62,10 +62,10 @@ class ClassInfo:
 class SourceTree:
     """The user's Python sources under one root, parsed on demand and cached."""
 
-    def __init__(self, root: Path, project_dir: Path, touched: set[Path] | None = None):
+    def __init__(self, root: Path, project_dir: Path):
         self.root = root
         self.project_dir = project_dir
-        self.touched = touched if touched is not None else set()  # every file looked at (for the build cache)
+        self.looked_at: set[Path] = set()  # every file looked for, found or not (the build cache depends on them)
         self._modules: dict[str, ParsedModule] = {}
         # Each environment resolves the same handlers again; parse, index and read each of them once.
         self._definitions: dict[str, dict[str, ast.stmt]] = {}
@@ -79,7 +79,7 @@ class SourceTree:
         base = self.root.joinpath(*parts)
         # A package shadows a module of the same name, as in Python's own import system.
         candidates = [base / "__init__.py", base.with_suffix(".py")]
-        self.touched.update(candidates)
+        self.looked_at.update(candidates)
         try:
             path = next((c for c in candidates if c.is_file()), None)
         except (OSError, ValueError) as exc:

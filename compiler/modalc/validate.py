@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .diagnostics import Diagnostic, KeyPath, did_you_mean, quote_choices
+from .diagnostics import MISSING_KEY, Diagnostic, KeyPath, did_you_mean, quote_choices
 from .load import SourceMap
 
 Schema = Mapping[str, Any]
@@ -130,13 +130,17 @@ class _Reporter:
 
     # -- output -------------------------------------------------------------------------------------
 
-    def add(self, path: KeyPath, message: str, *, at_key: bool = False, hint: str | None = None) -> None:
+    def add(
+        self, path: KeyPath, message: str, *, at_key: bool = False, hint: str | None = None, code: str = ""
+    ) -> None:
         source_path = self.path_map(tuple(path))
         if at_key:
             line, column = self.source_map.key_position(source_path)
         else:
             line, column = self.source_map.value_position(source_path)
-        self.diagnostics.append(Diagnostic(self.source_map.file, line, column, message, source_path, hint=hint))
+        self.diagnostics.append(
+            Diagnostic(self.source_map.file, line, column, message, source_path, hint=hint, code=code, stage="validate")
+        )
 
     # -- dispatch -----------------------------------------------------------------------------------
 
@@ -186,7 +190,7 @@ class _Reporter:
         instance = error.instance
         for key in error.validator_value:
             if isinstance(instance, dict) and key not in instance:
-                self.add(path, f"missing required key {key!r}", at_key=True)
+                self.add(path, f"missing required key {key!r}", at_key=True, code=MISSING_KEY)
 
     def _on_type(self, error: Any, path: KeyPath) -> None:
         expected = error.validator_value

@@ -1,0 +1,136 @@
+"""The app: every noun of one environment normalized in order, and the checks that span them."""
+
+from __future__ import annotations
+
+import re
+
+from .. import ir, pyliteral
+from ..diagnostics import KeyPath
+from . import classes, entrypoints, functions, images, storage
+from .session import Session
+
+APP_ID_SHAPE = re.compile(r"^ap-[a-zA-Z0-9]{22}$")
+
+
+def build_app(s: Session) -> ir.App:
+    """Every noun of the manifest, normalized in the order their dependencies need."""
+    data = s.data
+    app = data["app"]
+    _check_environment(s)
+    _check_source_dir(s)
+    if APP_ID_SHAPE.match(app["name"]):
+        s.report(("app", "name"), f"{app['name']!r} looks like a Modal app id, not a name")
+    volumes = tuple(storage.read_volume(s, alias, spec) for alias, spec in data.get("volumes", {}).items())
+    secrets = tuple(storage.read_secret(s, alias, spec) for alias, spec in data.get("secrets", {}).items())
+    buckets = tuple(storage.read_bucket(s, alias, spec) for alias, spec in data.get("cloud_buckets", {}).items())
+    default_image = app.get("image")
+    if default_image is not None:
+        s.reference("images", default_image, ("app", "image"))
+    default_secrets = tuple(s.secret_refs(app.get("secrets", []), ("app", "secrets")))
+    default_mounts = storage.read_mounts(s, app.get("volumes", {}), ("app", "volumes"))
+    _check_names(s)
+    declared_functions = tuple(
+        f
+        for name, spec in data.get("functions", {}).items()
+        if (f := functions.read_function(s, name, spec, default_image, default_mounts)) is not None
+    )
+    declared_classes = tuple(
+        c
+        for name, spec in data.get("classes", {}).items()
+        if (c := classes.read_class(s, name, spec, default_image, default_mounts)) is not None
+    )
+    declared_entrypoints = tuple(
+        e
+        for name, spec in data.get("entrypoints", {}).items()
+        if (e := entrypoints.read_entrypoint(s, name, spec, declared_functions)) is not None
+    )
+    # Images last: functions and classes have recorded which user packages each image must ship.
+    declared_images = tuple(images.read_image(s, alias, spec) for alias, spec in data.get("images", {}).items())
+    _check_unused(s)
+    source = ir.SourceInfo(
+        manifest_name=s.project.manifest_path.name,
+        manifest_dir_depth=_output_depth(s),
+        source_dir=s.source_dir,
+        user_modules=_user_modules(s),
+    )
+    return ir.App(
+        name=app["name"],
+        environment=s.environment,
+        source=source,
+        tags=tuple(sorted(app.get("tags", {}).items())),
+        default_image=default_image,
+        default_secrets=default_secrets,
+        default_mounts=default_mounts,
+        images=declared_images,
+        volumes=volumes,
+        secrets=secrets,
+        cloud_buckets=buckets,
+        functions=declared_functions,
+        classes=declared_classes,
+        entrypoints=declared_entrypoints,
+    )
+
+
+def _check_environment(s: Session) -> None:
+    env = s.environment
+    if env.declared and env.modal_environment.startswith("en-"):
+        path = ("environments", env.name, "modal_environment")
+        s.report(path, f"{env.modal_environment!r}: Modal environment names cannot start with 'en-'")
+
+
+def _check_source_dir(s: Session) -> None:
+    project = s.project.directory
+    resolved = (project / s.source_dir).resolve()
+    s.dependencies.add(resolved)
+    if not resolved.is_relative_to(project):
+        s.report(("app", "source_dir"), f"{s.source_dir!r} is outside the manifest's directory")
+    elif not resolved.is_dir():
+        s.report(("app", "source_dir"), f"{s.source_dir!r} is not a directory")
+    else:
+        return
+    s.source_ok = False  # handlers cannot be resolved; saying so once is enough
+
+
+def _output_depth(s: Session) -> int:
+    project = s.project
+    try:
+        return len(project.out_dir.relative_to(project.directory).parts)
+    except ValueError:
+        return 0
+
+
+def _check_names(s: Session) -> None:
+    seen: dict[str, KeyPath] = {}
+    for section in ("functions", "classes", "entrypoints"):
+        for name in s.data.get(section, {}):
+            path = (section, name)
+            if not pyliteral.is_identifier(name):
+                s.report(path, f"{name!r} is a Python keyword and cannot name a {section[:-1]}", at_key=True)
+            elif name in pyliteral.RESERVED_NAMES:
+                s.report(path, f"{name!r} is a name the generated module defines; choose another", at_key=True)
+            if name in seen:
+                other = ".".join(map(str, seen[name]))
+                s.report(
+                    path,
+                    f"{name!r} is already declared as {other}; names must be unique "
+                    "across functions, classes and entrypoints",
+                    at_key=True,
+                )
+            else:
+                seen[name] = path
+
+
+def _check_unused(s: Session) -> None:
+    for section, used in s.used.items():
+        for alias in s.data.get(section, {}):
+            if alias not in used:
+                kind = section[:-1].replace("_", " ")
+                s.warn((section, alias), f"{kind} {alias!r} is declared but never used", at_key=True)
+
+
+def _user_modules(s: Session) -> tuple[tuple[str, str, str | None], ...]:
+    rows = []
+    for module, alias in sorted(s.module_aliases.items()):
+        for image in sorted(s.module_images.get(module, set())):
+            rows.append((module, alias, image))
+    return tuple(rows)

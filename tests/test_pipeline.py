@@ -1,0 +1,54 @@
+"""The pipeline's stages pass values: the same manifest compiles to the same bytes whatever is selected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import run_cli
+
+from modalc.pipeline import compile_manifest
+
+MANIFEST = """\
+version = 1
+[app]
+name = "moved"
+image = "base"
+source_dir = "a"
+[images.base]
+base = "debian_slim"
+python = "3.12"
+[functions.f]
+handler = "jobs:f"
+[environments.dev]
+[environments.prod]
+app.source_dir = "b"
+"""
+
+
+def _project(root: Path) -> Path:
+    (root / "app.toml").write_text(MANIFEST)
+    for directory, signature in (("a", "x"), ("b", "x, y=2")):
+        (root / directory).mkdir()
+        (root / directory / "jobs.py").write_text(f"def f({signature}):\n    return x\n")
+    return root
+
+
+def test_each_environment_reads_handlers_from_its_own_source_dir(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    everything = compile_manifest(project / "app.toml")
+    prod_only = compile_manifest(project / "app.toml", environments=["prod"])
+    assert everything.ok and prod_only.ok
+    module = project / "generated" / "app_prod.py"
+    assert everything.outputs[module] == prod_only.outputs[module]
+    assert "def f(x, y=2):" in everything.outputs[module]
+    assert "def f(x):" in everything.outputs[project / "generated" / "app_dev.py"]
+    assert run_cli(["build"], cwd=project).exit_code == 0
+    check = run_cli(["build", "--env", "prod", "--check"], cwd=project)
+    assert check.exit_code == 0, check.stderr
+
+
+def test_dependencies_are_returned_as_a_value(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    result = compile_manifest(project / "app.toml")
+    assert isinstance(result.dependencies, frozenset)
+    assert {project / "a" / "jobs.py", project / "b" / "jobs.py"} <= result.dependencies
