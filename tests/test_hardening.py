@@ -449,3 +449,23 @@ def test_yaml_and_toml_spellings_compile_alike(tmp_path: Path) -> None:
 def test_repository_examples_contain_no_credentials() -> None:
     for manifest in list(EXAMPLES.glob("*/app.*")) + list((REPO / "tests" / "fixtures").glob("*/app.*")):
         assert find_credential(manifest.read_text()) is None, manifest
+
+
+def test_a_string_annotation_stays_a_string(tmp_path: Path) -> None:
+    """`x: "exec(...)"` in a handler is a forward reference; the wrapper must not turn it into code."""
+    make_project(tmp_path)
+    (tmp_path / "pkg" / "typed.py").write_text(
+        'def f(x: "exec(\'raise SystemExit(99)\')", y: "list[int]" = None) -> "print(1)":\n    return x\n'
+    )
+    manifest = tmp_path / "app.toml"
+    manifest.write_text(
+        'version = 1\n[app]\nname = "typed"\nimage = "base"\n[images.base]\nbase = "debian_slim"\npython = "3.12"\n'
+        '[functions.f]\nhandler = "pkg.typed:f"\n'
+    )
+    result = compile_manifest(manifest)
+    assert result.ok, [d.render() for d in result.diagnostics]
+    (source,) = result.outputs.values()
+    assert 'def f(x: "exec(\'raise SystemExit(99)\')", y: "list[int]" = None) -> "print(1)":' in source
+    function = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == "f")
+    annotations = [a.annotation for a in function.args.args] + [function.returns]
+    assert all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in annotations)

@@ -12,7 +12,8 @@ import re
 from functools import cache
 from typing import Any
 
-LINE_LENGTH = 88
+from .pyliteral import LINE_LENGTH
+
 TARGET_VERSION = "PY311"
 
 _STRING = r'(?:"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\')'

@@ -14,9 +14,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import pyliteral
 from .diagnostics import did_you_mean
-from .ir import Parameter, Signature
+from .ir import Annotation, Default, Parameter, Signature
 
 BUILTIN_NAMES = frozenset(dir(builtins))
 LITERAL_WRAPPERS = frozenset({"Literal"})
@@ -321,7 +320,7 @@ def read_signature(
             name=arg.arg,
             kind=kind,  # type: ignore[arg-type]
             annotation=rewrite_annotation(arg.annotation, module_alias),
-            default=_default_source(node.name, arg.arg, default),
+            default=_default_value(node.name, arg.arg, default),
         )
         for arg, kind, default in entries
     )
@@ -333,7 +332,7 @@ def read_signature(
     )
 
 
-def _default_source(function: str, parameter: str, node: ast.expr | None) -> str | None:
+def _default_value(function: str, parameter: str, node: ast.expr | None) -> Default | None:
     if node is None:
         return None
     try:
@@ -348,7 +347,7 @@ def _default_source(function: str, parameter: str, node: ast.expr | None) -> str
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise HandlerError(f"{function}(): the default of {parameter!r} is not a finite number")
-    return pyliteral.literal(value)
+    return Default(value)
 
 
 _NOT_LITERAL = object()
@@ -364,6 +363,7 @@ class _AnnotationRewriter(ast.NodeTransformer):
     def __init__(self, alias: str):
         self.alias = alias
         self.qualified = False
+        self.had_string = False
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id in BUILTIN_NAMES:
@@ -373,6 +373,7 @@ class _AnnotationRewriter(ast.NodeTransformer):
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if isinstance(node.value, str):  # a forward reference
+            self.had_string = True
             try:
                 parsed = ast.parse(node.value, mode="eval").body
             except SyntaxError:
@@ -396,31 +397,30 @@ class _AnnotationRewriter(ast.NodeTransformer):
         return node
 
 
-def rewrite_annotation(node: ast.expr | None, module_alias: str) -> str | None:
+def rewrite_annotation(node: ast.expr | None, module_alias: str) -> Annotation | None:
     """The annotation as the wrapper writes it.
 
     Builtin-only annotations (`bytes`, `list[str]`) stay plain: Modal reads class annotations as objects.
     Annotations that name the user's types become strings, since the user's module is imported only inside
-    the container; FastAPI and typing.get_type_hints resolve them there.
+    the container; FastAPI and typing.get_type_hints resolve them there. An annotation that holds a string
+    (a forward reference) stays a string: its text must not become code that runs when the module is imported.
     """
     if node is None:
         return None
     copy = ast.parse(ast.unparse(node), mode="eval").body
     rewriter = _AnnotationRewriter(module_alias)
     text = ast.unparse(rewriter.visit(copy))
-    return pyliteral.string_literal(text) if rewriter.qualified else text
+    return Annotation(text, quoted=rewriter.qualified or rewriter.had_string)
 
 
 LIST_TYPES = frozenset({"list", "List", "Sequence", "MutableSequence"})
 
 
-def annotation_is_list(annotation: str | None) -> bool | None:
+def annotation_is_list(annotation: Annotation | None) -> bool | None:
     """For batched handlers: True if an annotation is a list type, False if it clearly is not, None if unknown."""
     if annotation is None:
         return None
-    node = ast.parse(annotation, mode="eval").body
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        node = ast.parse(node.value, mode="eval").body
+    node = ast.parse(annotation.expression, mode="eval").body
     if isinstance(node, ast.Subscript):
         node = node.value
     head = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")

@@ -87,18 +87,36 @@ class Mount(NamedTuple):
 # --- handlers ---------------------------------------------------------------------------------------
 
 
+class Annotation(NamedTuple):
+    """A handler's annotation as the wrapper repeats it.
+
+    `expression` is the annotation's source with the user's names reached through the module alias
+    (`_pkg_mod.Item`); `quoted` annotations are written as strings: they name the user's types (importable only
+    in the container) or were strings in the user's code, and a string must never become live code.
+    """
+
+    expression: str
+    quoted: bool = False
+
+
+class Default(NamedTuple):
+    """A parameter's default: a literal value (render writes it through pyliteral)."""
+
+    value: object
+
+
 class Parameter(NamedTuple):
-    """One parameter of a handler, with annotation and default already rendered as Python source."""
+    """One parameter of a handler, as data: render turns annotation and default into code."""
 
     name: str
     kind: Literal["positional_only", "positional_or_keyword", "var_positional", "keyword_only", "var_keyword"]
-    annotation: str | None = None
-    default: str | None = None
+    annotation: Annotation | None = None
+    default: Default | None = None
 
 
 class Signature(NamedTuple):
     parameters: tuple[Parameter, ...] = ()
-    returns: str | None = None
+    returns: Annotation | None = None
     is_async: bool = False
     is_generator: bool = False
 

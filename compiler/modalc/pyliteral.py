@@ -11,11 +11,13 @@ is a one-line change in review.
 
 from __future__ import annotations
 
+import ast
 import keyword
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
 INDENT = "    "
+LINE_LENGTH = 88  # black's; the generated modules are black-stable at this width
 
 # Names the generated module defines at top level; a manifest name must not shadow them.
 RESERVED_NAMES = frozenset(
@@ -164,3 +166,41 @@ def subscript(base: PyCode, key: object) -> PyCode:
 def raw(code: str) -> PyCode:
     """Mark text as code. Only for fixed code written in modalc itself, never for text from a manifest."""
     return PyCode(code)
+
+
+def user_expression(text: str) -> PyCode:
+    """An expression from the user's own handler source (an annotation), proven to be exactly one expression.
+
+    It comes from code the user wrote and modalc parsed, never from a manifest; re-parsing it here keeps
+    anything that is not a single expression (a statement, a second line) out of the module.
+    """
+    if "\n" in text:
+        raise UnsafeValue(f"{text!r} spans lines; an annotation is one expression")
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError as error:
+        raise UnsafeValue(f"{text!r} is not an expression: {error.msg}") from None
+    return PyCode(text)
+
+
+def annotation(expression: str, quoted: bool) -> PyCode:
+    """A handler annotation: a string literal when quoted, else the user's own expression."""
+    return string_literal(expression) if quoted else user_expression(expression)
+
+
+def comment(text: str) -> PyCode:
+    """A comment line; the text is reduced to printable characters so it cannot end the comment."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in text)
+    return PyCode("# " + cleaned)
+
+
+def fits(text: str, indent: int) -> bool:
+    return "\n" not in text and text.isascii() and len(INDENT * indent) + len(text) <= LINE_LENGTH
+
+
+def fitted_call(prefix: str, callee: str, arguments: Sequence[str], indent: int, suffix: str = "") -> PyCode:
+    """`prefix callee(args)suffix` on one line if it fits, else one argument per line (black's two stable forms)."""
+    one_line = f"{prefix}{callee}({', '.join(arguments)}){suffix}"
+    if fits(one_line, indent):
+        return PyCode(one_line)
+    return PyCode(f"{prefix}{callee}" + bracketed("(", list(arguments), ")") + suffix)

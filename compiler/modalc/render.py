@@ -17,8 +17,11 @@ from .pyliteral import (
     INDENT,
     PyCode,
     UnsafeValue,
+    annotation,
     bracketed,
     call,
+    comment,
+    fitted_call,
     identifier,
     indent_continuation,
     literal,
@@ -27,7 +30,6 @@ from .pyliteral import (
     subscript,
 )
 
-LINE_LENGTH = 88
 TEMPLATE = "app.py.jinja"
 
 IMAGES = raw("IMAGES")
@@ -36,6 +38,7 @@ SECRETS = raw("SECRETS")
 CLOUD_BUCKETS = raw("CLOUD_BUCKETS")
 MANIFEST_DIR = raw("MANIFEST_DIR")
 INSTANCE = raw("self._user_instance")
+NONE = ir.Annotation("None")
 
 
 # --- template environment ---------------------------------------------------------------------------
@@ -70,27 +73,6 @@ def template_environment() -> Any:
     environment.filters["ident"] = identifier
     environment.filters["code"] = _code_filter
     return environment
-
-
-# --- layout helpers --------------------------------------------------------------------------------
-
-
-def _fits(text: str, indent: int) -> bool:
-    return "\n" not in text and text.isascii() and len(INDENT * indent) + len(text) <= LINE_LENGTH
-
-
-def fitted_call(prefix: str, callee: str, arguments: Sequence[str], indent: int, suffix: str = "") -> PyCode:
-    """`prefix callee(args)suffix` on one line if it fits, else one argument per line (black's two stable forms)."""
-    one_line = f"{prefix}{callee}({', '.join(arguments)}){suffix}"
-    if _fits(one_line, indent):
-        return PyCode(one_line)
-    return PyCode(f"{prefix}{callee}" + bracketed("(", list(arguments), ")") + suffix)
-
-
-def comment(text: str) -> PyCode:
-    """A comment line; the text is reduced to printable characters so it cannot end the comment."""
-    cleaned = "".join(c if c.isprintable() else "?" for c in text)
-    return PyCode("# " + cleaned)
 
 
 # --- values ----------------------------------------------------------------------------------------
@@ -299,10 +281,11 @@ def _parameter_text(parameter: ir.Parameter) -> str:
         name = PyCode("*" + name)
     elif parameter.kind == "var_keyword":
         name = PyCode("**" + name)
+    default = literal(parameter.default.value) if parameter.default is not None else None
     if parameter.annotation is not None:
-        text = f"{name}: {parameter.annotation}"
-        return f"{text} = {parameter.default}" if parameter.default is not None else text
-    return f"{name}={parameter.default}" if parameter.default is not None else name
+        text = f"{name}: {annotation(*parameter.annotation)}"
+        return f"{text} = {default}" if default is not None else text
+    return f"{name}={default}" if default is not None else name
 
 
 def signature_items(parameters: Sequence[ir.Parameter], *, self_name: str | None = None) -> list[str]:
@@ -322,9 +305,9 @@ def signature_items(parameters: Sequence[ir.Parameter], *, self_name: str | None
     return items
 
 
-def def_line(name: str, items: Sequence[str], returns: str | None, *, is_async: bool, indent: int) -> PyCode:
+def def_line(name: str, items: Sequence[str], returns: ir.Annotation | None, *, is_async: bool, indent: int) -> PyCode:
     prefix = "async def " if is_async else "def "
-    suffix = f" -> {returns}:" if returns else ":"
+    suffix = f" -> {annotation(*returns)}:" if returns else ":"
     return fitted_call(prefix, identifier(name), items, indent, suffix)
 
 
@@ -424,7 +407,7 @@ def class_block(cls: ir.Cls, volumes: dict[str, ir.Volume]) -> Block:
     create_arguments = [f"{identifier(p.name)}=self.{identifier(p.name)}" for p in cls.parameters]
     create = Block(
         (call(raw("modal.enter"), (), [("snap", literal(True))]) if cls.create_snap else raw("modal.enter()"),),
-        def_line("_create_user_instance", ["self"], "None", is_async=False, indent=1),
+        def_line("_create_user_instance", ["self"], NONE, is_async=False, indent=1),
         (fitted_call(f"{INSTANCE} = ", _target(handler), create_arguments, 2),),
     )
     members = [create]
@@ -477,7 +460,7 @@ def entrypoint_block(entrypoint: ir.Entrypoint) -> Block:
         f"output: str = {scalar(entrypoint.output)}",
         'items: str = ""',
     ]
-    header = def_line(entrypoint.name, items, "None", is_async=False, indent=0)
+    header = def_line(entrypoint.name, items, NONE, is_async=False, indent=0)
     body = (
         fitted_call(
             "arguments = ",

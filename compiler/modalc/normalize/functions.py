@@ -265,7 +265,7 @@ def check_batched(
         if parameter.kind in ("var_positional", "var_keyword"):
             s.report(where, f"a batched {what} cannot take *args or **kwargs")
         elif handlers.annotation_is_list(parameter.annotation) is False:
-            shown = (parameter.annotation or "").strip("\"'").replace(alias + ".", "")
+            shown = parameter.annotation.expression.replace(alias + ".", "") if parameter.annotation else ""
             s.report(
                 where,
                 f"a batched {what} receives lists, but {parameter.name!r} is annotated `{shown}`",
