@@ -71,7 +71,7 @@ def modal_environment(name: str) -> Iterator[None]:
 
 def import_module_from(path: Path, modal_env: str, user_packages: Sequence[str] = ()) -> ModuleType:
     """Import a generated module by path with the real `modal`, forgetting any earlier user packages."""
-    from modalc.deploy import import_module
+    from modalc.prepare import import_module
 
     with modal_environment(modal_env):
         return import_module(path, user_packages)

@@ -267,7 +267,7 @@ def test_a_module_cannot_be_deployed_to_another_environment_by_hand(project: Pat
     """Plain `modal deploy --env dev generated/app_prod.py` must fail before creating anything."""
     import modal
 
-    from modalc.deploy import import_module
+    from modalc.prepare import import_module
 
     state = ControlPlaneState()
     state.add_environment("dev")

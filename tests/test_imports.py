@@ -18,7 +18,7 @@ try:
     main(sys.argv[1:])
 except SystemExit as exit_:
     code = exit_.code
-heavy = ("modal", "grpclib", "black", "jinja2", "jsonschema", "ruamel", "tomllib")
+heavy = ("modal", "grpclib", "black", "jinja2", "jsonschema", "yaml", "tomllib")
 print(json.dumps({name: name in sys.modules for name in heavy}), file=sys.__stderr__)
 """
 
@@ -51,4 +51,5 @@ def test_validate_needs_no_template_engine_and_help_needs_nothing_heavy() -> Non
 
 def test_yaml_manifests_do_not_load_the_toml_parser_and_vice_versa() -> None:
     assert imported(["validate", "app.yaml"], EXAMPLES / "nightly_job")["tomllib"] is False
-    assert imported(["validate", "app.toml"], EXAMPLES / "whisper_service")["ruamel"] is False
+    assert imported(["validate", "app.yaml"], EXAMPLES / "nightly_job")["yaml"] is True
+    assert imported(["validate", "app.toml"], EXAMPLES / "whisper_service")["yaml"] is False

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers import run_cli
-
 from modalc.pipeline import compile_manifest
 
 MANIFEST = """\

@@ -92,7 +92,7 @@ def test_generated_local_entrypoint_maps_jsonl_inputs(
     project: Path, fake_remote: list[dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What `modal run generated/app_dev.py::embed_all` does, minus the containers."""
-    from modalc.deploy import import_module
+    from modalc.prepare import import_module
 
     monkeypatch.setenv("MODAL_ENVIRONMENT", "dev")
     module = import_module(project / "generated" / "app_dev.py", ["batch_job"])

@@ -15,7 +15,7 @@ from test_kitchen_sink import seeded
 
 from helpers import REPO, run_cli
 from modalc.control_plane import client_for, serve
-from modalc.deploy import prepare
+from modalc.prepare import prepare
 
 FIXTURE = REPO / "tests" / "fixtures" / "kitchen_sink"
 

@@ -284,7 +284,7 @@ def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
 
 def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None = None):
     """Compile one environment and insist the committed module is its output; exit 1 otherwise."""
-    from .deploy import DeployError, EnvironmentRequired, prepare
+    from .prepare import DeployError, EnvironmentRequired, prepare
 
     path = _manifest_path(manifest)
     try:
@@ -331,8 +331,8 @@ def deploy(
     manifest: str | None, environment: str | None, out_dir: Path | None, yes: bool, tag: str, strategy: str, force: bool
 ) -> None:
     """Deploy the committed module of one environment, after checking it is up to date and its secrets exist."""
-    from .deploy import DeployError
     from .deploy import deploy as run_deploy
+    from .prepare import DeployError
 
     prepared = _prepare(manifest, environment, out_dir)
     try:
@@ -355,7 +355,7 @@ def _protected_confirmation(prepared: Any, yes: bool, action: str, detail: str =
 
     Before a deploy it shows what the deploy changes against what is deployed, so the answer is informed.
     """
-    from .deploy import DeployError
+    from .prepare import DeployError
 
     target = prepared.app.environment
 
@@ -365,7 +365,8 @@ def _protected_confirmation(prepared: Any, yes: bool, action: str, detail: str =
         if not sys.stdin.isatty():
             raise DeployError(f"environment {target.name!r} is protected: pass --yes to {action} without a terminal")
         if action == "deploy":
-            from .deploy import find_baseline, format_changes, plan
+            from .changes import format_changes
+            from .plan import find_baseline, plan
 
             planned = plan(prepared, find_baseline(prepared))
             click.echo(format_changes(planned["changes"], planned["baseline"]["description"]), err=True)
@@ -427,8 +428,9 @@ def plan(
     """
     import json
 
-    from .deploy import DeployError, find_baseline, format_plan
-    from .deploy import plan as compute_plan
+    from .plan import find_baseline, format_plan
+    from .plan import plan as compute_plan
+    from .prepare import DeployError
 
     prepared = _prepare(manifest, environment, out_dir)
     try:
@@ -463,8 +465,9 @@ def run(
     yes: bool,
 ) -> None:
     """Run a declared entrypoint once (an ephemeral app), with progress over the mapped inputs."""
-    from .deploy import DeployError, run_entrypoint
+    from .prepare import DeployError
     from .progress import LineProgress
+    from .run import run_entrypoint
 
     if len(arguments) not in (1, 2):
         raise click.UsageError("give the entrypoint to run, optionally after the manifest: [MANIFEST] ENTRYPOINT")
@@ -499,7 +502,8 @@ def serve(manifest: str | None, environment: str | None, out_dir: Path | None, y
     """Serve an environment's module with `modal serve` (hot reload); rebuild to pick up manifest changes."""
     import subprocess
 
-    from .deploy import DeployError, serve_command
+    from .prepare import DeployError
+    from .run import serve_command
 
     prepared = _prepare(manifest, environment, out_dir)
     try:

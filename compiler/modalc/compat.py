@@ -20,6 +20,27 @@ def client_version() -> str:
     return str(__version__)
 
 
+# How a generated module asks which Modal environment the deploying client has selected (`--env`,
+# MODAL_ENVIRONMENT or the profile). The module runs where modalc may not be installed, so this is the
+# expression's text, which render puts into the module's environment guard.
+SELECTED_ENVIRONMENT_EXPRESSION = 'modal.config.config.get("environment")'
+
+
+def configured(key: str) -> str | None:
+    """A setting of the client's configuration (environment variables, then the profile)."""
+    from modal.config import config
+
+    value = config.get(key)
+    return str(value) if value else None
+
+
+def select_environment(modal_environment: str) -> None:
+    """Select the Modal environment for this process, as `modal deploy --env` does."""
+    from modal.config import config
+
+    config.override_locally("environment", modal_environment)
+
+
 def ignore_matcher(patterns: Sequence[str]) -> Callable[[Path], bool]:
     """Modal's dockerignore-style matcher for `add_local_dir(ignore=[...])` (public: modal.FilePatternMatcher)."""
     from modal import FilePatternMatcher

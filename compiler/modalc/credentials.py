@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .diagnostics import Diagnostic
+    from .diagnostics import Diagnostic, KeyPath
     from .load import LoadedManifest
 
 # (pattern, what it is). Prefixes of widely used credential formats.
@@ -109,9 +109,9 @@ def find_credentials(manifest: LoadedManifest) -> list[Diagnostic]:
     return found
 
 
-def string_values(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+def string_values(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
     """Every string value in a manifest with its key path (keys themselves are names, not values)."""
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, path)]
+    stack: list[tuple[Any, KeyPath]] = [(data, path)]
     while stack:
         value, where = stack.pop()
         if isinstance(value, str):

@@ -128,6 +128,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return by_folded[close[0]] if close else None
 
 
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'X'?` for the closest choice, or "": the one phrasing every message uses."""
+    suggestion = did_you_mean(word, choices)
+    return f"; did you mean {suggestion!r}?" if suggestion else ""
+
+
 def quote_choices(choices: Iterable[str]) -> str:
     return ", ".join(repr(c) for c in choices)
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import did_you_mean
+from .diagnostics import suggest
 from .ir import Annotation, Default, Parameter, Signature
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -122,9 +122,7 @@ class SourceTree:
         if found is None:
             message = f"{module.relative_path} defines no {name!r}"
             defined = [n for statement in _top_level_statements(module.tree) for n in _defined_names(statement)]
-            if suggestion := did_you_mean(name, [n for n in defined if not n.startswith("_")]):
-                message += f"; did you mean {suggestion!r}?"
-            raise HandlerError(message)
+            raise HandlerError(message + suggest(name, [n for n in defined if not n.startswith("_")]))
         if isinstance(found, ast.ImportFrom) and depth < 8:
             source_module = _absolute_module(module, found)
             original = next(a.name for a in found.names if (a.asname or a.name) == name)

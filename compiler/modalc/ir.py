@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-KeyPath = tuple[str | int, ...]
+from .diagnostics import KeyPath
 
 
 class Environment(NamedTuple):
@@ -48,7 +48,6 @@ class Image(NamedTuple):
     local_path: str | None = None  # the Dockerfile
     context_dir: str | None = None
     registry_secret: str | None = None
-    python: str | None = None
     steps: tuple[Step, ...] = ()
     key_path: KeyPath = ()
 

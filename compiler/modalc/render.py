@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from . import ir
+from . import compat, ir
 from .pyliteral import (
     INDENT,
     PyCode,
@@ -522,6 +522,7 @@ def module_model(app: ir.App, module_path: str) -> dict[str, Any]:
     return {
         "header": header,
         "guard_environment": environment.declared,
+        "selected_environment": raw(compat.SELECTED_ENVIRONMENT_EXPRESSION),
         "environment_name": scalar(environment.name),
         "modal_environment": scalar(environment.modal_environment),
         "manifest_dir": raw(manifest_dir),
@@ -535,7 +536,6 @@ def module_model(app: ir.App, module_path: str) -> dict[str, Any]:
         "blocks": [function_block(f, app, volumes) for f in app.functions]
         + [class_block(c, volumes) for c in app.classes],
         "entrypoints": [entrypoint_block(e) for e in app.entrypoints],
-        "module_path": scalar(module_path),
     }
 
 

@@ -17,9 +17,10 @@ from itertools import repeat
 from operator import sub
 from typing import NamedTuple
 
-__all__ = ["MAX_DEPTH", "Path", "Span", "scan_toml_positions"]
+from .diagnostics import KeyPath
 
-Path = tuple[str | int, ...]
+__all__ = ["MAX_DEPTH", "Span", "scan_toml_positions"]
+
 
 #: Deepest path accepted.  ``tomllib`` cannot parse values nested much deeper
 #: than ~400 levels at Python's default recursion limit, and the result holds
@@ -111,10 +112,10 @@ class _Scanner:
     def __init__(self, text: str, patterns: _Patterns) -> None:
         self.text = text
         self.p = patterns
-        # Path -> (key offset, value offset); the first write of a path wins.
-        self.offsets: dict[Path, tuple[int, int]] = {}
+        # key path -> (key offset, value offset); the first write of a path wins.
+        self.offsets: dict[KeyPath, tuple[int, int]] = {}
         # Resolved path of each array of tables -> number of [[...]] headers so far.
-        self.aot_counts: dict[Path, int] = {}
+        self.aot_counts: dict[KeyPath, int] = {}
 
     def error(self, message: str, pos: int) -> ValueError:
         line = self.text.count("\n", 0, pos) + 1
@@ -143,7 +144,7 @@ class _Scanner:
                 return parts, pos
             pos = m.end()
 
-    def key_value(self, pos: int, table: Path) -> tuple[Path, int]:
+    def key_value(self, pos: int, table: KeyPath) -> tuple[KeyPath, int]:
         """Parse ``key =`` relative to ``table``; record the key (and the implicit
         tables of a dotted key) and return the value's path and start offset."""
         text = self.text
@@ -171,7 +172,7 @@ class _Scanner:
         offsets.setdefault(path, (parts[-1][1], pos))
         return path, pos
 
-    def header(self, pos: int) -> tuple[Path, int]:
+    def header(self, pos: int) -> tuple[KeyPath, int]:
         """Parse a ``[table]`` or ``[[array.of.tables]]`` header starting at
         ``pos`` (its first '['); return the table it opens and the end offset."""
         text = self.text
@@ -188,7 +189,7 @@ class _Scanner:
             raise self.error(f"expected '{closer}' to close the table header", pos)
         pos += len(closer)
 
-        path: Path = ()
+        path: KeyPath = ()
         last = len(parts) - 1
         for i, (name, key_pos) in enumerate(parts):
             path = path + (name,)
@@ -207,7 +208,7 @@ class _Scanner:
             raise self.error(f"table nested deeper than {MAX_DEPTH} levels", pos)
         return path, pos
 
-    def value(self, pos: int, path: Path) -> int:
+    def value(self, pos: int, path: KeyPath) -> int:
         """Scan the value starting at ``pos`` (its path already recorded),
         recording everything nested inside it; return its end offset.
 
@@ -272,7 +273,7 @@ class _Scanner:
         n = len(text)
         scalar = self.p.scalar
         end_of_statement = self.p.end_of_statement
-        table: Path = ()
+        table: KeyPath = ()
         pos = self.p.skip(text, 0).end()
         while pos < n:
             if text[pos] == "[":
@@ -287,7 +288,7 @@ class _Scanner:
             pos = m.end()
 
 
-def scan_toml_positions(text: str) -> dict[Path, Span]:
+def scan_toml_positions(text: str) -> dict[KeyPath, Span]:
     """Map every key path of a TOML document to where its key and value are written.
 
     ``text`` should be a document that ``tomllib.loads`` accepts; the keys of the

@@ -17,9 +17,8 @@ from typing import Any
 
 import yaml
 
+from .diagnostics import KeyPath
 from .toml_positions import Span
-
-KeyPath = tuple[str | int, ...]
 
 PLAIN = "tag:modalc,2026:plain"  # an untagged plain scalar, resolved below
 STR = "tag:yaml.org,2002:str"

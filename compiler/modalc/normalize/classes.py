@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import handlers, ir, pyliteral
-from ..diagnostics import KeyPath, did_you_mean, quote_choices
+from ..diagnostics import KeyPath, quote_choices, suggest
 from . import functions
 from .session import Session, as_int
 
@@ -158,10 +158,9 @@ def _member(
         return None
     method = info.methods.get(name)
     if method is None:
-        message = f"{info.name} has no method {name!r}"
-        suggestion = did_you_mean(name, [m for m in info.methods if not m.startswith("__")])
-        if suggestion:
-            message += f"; did you mean {suggestion!r}?"
+        message = f"{info.name} has no method {name!r}" + suggest(
+            name, [m for m in info.methods if not m.startswith("__")]
+        )
         hint = None
         if info.unresolved_bases:
             hint = (

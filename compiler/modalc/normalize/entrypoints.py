@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from .. import ir
-from ..diagnostics import KeyPath, did_you_mean, quote_choices
+from ..diagnostics import KeyPath, quote_choices, suggest
 from .session import Session
 
 
@@ -21,8 +21,8 @@ def read_entrypoint(
         message = f"no function named {target!r}"
         if target in s.data.get("classes", {}):
             message = f"{target!r} is a class; entrypoints map over functions"
-        elif suggestion := did_you_mean(target, declared):
-            message += f"; did you mean {suggestion!r}?"
+        else:
+            message += suggest(target, declared)
         s.report((*path, mode), message)
         return None
     function = by_name.get(target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import catalog, ir
-from ..diagnostics import KeyPath, did_you_mean, quote_choices
+from ..diagnostics import KeyPath, quote_choices, suggest
 from .session import Session
 
 
@@ -61,21 +61,20 @@ def read_image(s: Session, alias: str, spec: dict[str, Any]) -> ir.Image:
         if python is not None:
             kwargs.append(("add_python", python))
     steps = _steps(s, spec.get("steps", []), path)
-    shipped = {str(arg).split(".")[0] for s in steps if s.kind == "add_local_python_source" for arg in s.args}
+    shipped = {str(arg).split(".")[0] for step in steps if step.kind == "add_local_python_source" for arg in step.args}
     missing = sorted(p for p in _packages_for_image(s, alias) if p not in shipped)
     if missing:
         steps = (*steps, ir.Step("add_local_python_source", tuple(missing), deferred=True))
     return ir.Image(
         alias,
         constructor,
-        tuple(args),
-        tuple(kwargs),
-        local_path,
-        context_dir,
-        registry_secret,
-        python,
-        steps,
-        path,
+        args=tuple(args),
+        kwargs=tuple(kwargs),
+        local_path=local_path,
+        context_dir=context_dir,
+        registry_secret=registry_secret,
+        steps=steps,
+        key_path=path,
     )
 
 
@@ -86,12 +85,10 @@ def _packages_for_image(s: Session, alias: str) -> set[str]:
 def _check_python(s: Session, version: Any, path: KeyPath) -> None:
     supported, deprecated = catalog.python_versions()
     if version not in supported:
-        suggestion = did_you_mean(str(version), supported)
-        hint = f"did you mean {suggestion!r}?" if suggestion else None
         s.report(
             path,
-            f"Python {version!r} is not available on Modal; choose one of {quote_choices(supported)}",
-            hint=hint,
+            f"Python {version!r} is not available on Modal{suggest(str(version), supported)}",
+            hint=f"Modal offers {quote_choices(supported)}",
         )
     elif version in deprecated:
         s.warn(path, deprecated[version])

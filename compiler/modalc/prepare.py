@@ -1,0 +1,140 @@
+"""What every command that hands a module to the `modal` SDK starts with.
+
+`prepare` compiles the manifest in memory for one environment and insists that the committed module is
+exactly that output, so what is deployed, planned, run or served is what was reviewed. `modal` is imported
+only by these commands, never by build, validate or diff.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+
+from . import compat, ir
+from .diagnostics import Diagnostic
+from .pipeline import compile_manifest, output_path
+from .shipped import deploy_digest, module_hash, shipped_files
+
+
+class DeployError(Exception):
+    """A refusal with the reason and the fix; the CLI prints it and exits 1."""
+
+
+class EnvironmentRequired(DeployError):
+    """The manifest declares environments and none was chosen: a usage error (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    app: ir.App
+    module_path: Path
+    display_path: str
+    source: str
+    manifest_display: str
+    project_dir: Path
+
+    @property
+    def module_hash(self) -> str:
+        return module_hash(self.source)
+
+    @cached_property
+    def shipped_files(self) -> list[Path]:
+        return shipped_files(self.app, self.project_dir)
+
+    @cached_property
+    def digest(self) -> str:
+        return deploy_digest(self.source, self.shipped_files, self.project_dir)
+
+    @property
+    def modal_environment(self) -> str:
+        return self.app.environment.modal_environment
+
+
+def prepare(
+    manifest: Path,
+    environment: str | None,
+    *,
+    display_name: str,
+    out_dir: Path | None = None,
+    display: Callable[[Path], str] = str,
+) -> tuple[Prepared | None, list[Diagnostic]]:
+    """Compile one environment and check the committed module against it."""
+    result = compile_manifest(
+        manifest, display_name=display_name, environments=[environment] if environment else [], out_dir=out_dir
+    )
+    if not result.ok or result.out_dir is None:
+        return None, result.diagnostics
+    if environment is None:
+        declared = [name for name, app in result.apps.items() if app.environment.declared]
+        if declared:
+            raise EnvironmentRequired(
+                f"{display_name} declares environments ({', '.join(declared)}): choose one with --env"
+            )
+        environment = next(iter(result.apps))
+    app = result.apps[environment]
+    path = output_path(result.out_dir, environment)
+    compiled = result.outputs[path]
+    shown = display(path)
+    try:
+        committed = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        committed = None
+    rebuild = (
+        f"modalc build {display_name} --env {environment}"
+        if app.environment.declared
+        else f"modalc build {display_name}"
+    )
+    if committed is None:
+        raise DeployError(f"{shown} does not exist: run `{rebuild}`, review it and commit it")
+    if committed != compiled:
+        raise DeployError(
+            f"{shown} is stale: it is not what {display_name} compiles to now, so it is not what was reviewed. "
+            f"Run `{rebuild}`, review the diff and commit it (or see it first with `modalc build {display_name} --diff`)"
+        )
+    project_dir = manifest.resolve().parent
+    return Prepared(app, path, shown, compiled, display_name, project_dir), result.diagnostics
+
+
+def import_module(path: Path, user_packages: Iterable[str] = (), source: str | None = None) -> ModuleType:
+    """Import a generated module afresh (modal skips lookups for objects it has already hydrated).
+
+    With `source`, that text is run as if it were the file at `path` (an earlier version of the module, from
+    git): it finds the manifest's directory and the handlers relative to `path`, as the file itself would.
+    """
+    for name in list(sys.modules):
+        if name.split(".")[0] in set(user_packages):
+            del sys.modules[name]
+    module_name = f"modalc_deploy_{path.stem}_{abs(hash(path))}"
+    sys.modules.pop(module_name, None)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise DeployError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    if source is None:
+        spec.loader.exec_module(module)
+    else:
+        exec(compile(source, str(path), "exec"), module.__dict__)
+    return module
+
+
+def user_packages(app: ir.App) -> list[str]:
+    return sorted({module.split(".")[0] for module, _, _ in app.source.user_modules})
+
+
+def select_environment(modal_environment: str) -> None:
+    """Select the Modal environment for this process, as `modal deploy --env` does."""
+    compat.select_environment(modal_environment)
+
+
+def environment_phrase(modal_environment: str) -> str:
+    return f"Modal environment {modal_environment!r}" if modal_environment else "the default Modal environment"
+
+
+def count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -1,0 +1,114 @@
+"""What an environment needs to exist in Modal before it is deployed: its secrets and volumes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import ir
+from .prepare import environment_phrase
+
+
+@dataclass
+class Requirement:
+    kind: str  # "secret" | "volume"
+    name: str
+    alias: str
+    required_keys: tuple[str, ...] = ()
+    create_if_missing: bool = False
+    used_by: list[str] = field(default_factory=list)
+
+
+def requirements(app: ir.App) -> list[Requirement]:
+    """Every secret and volume the environment's module looks up by name, with who uses it."""
+    secrets = {s.alias: s for s in app.secrets}
+    volumes = {v.alias: v for v in app.volumes}
+    buckets = {b.alias: b for b in app.cloud_buckets}
+    found: dict[tuple[str, str], Requirement] = {}
+
+    def need_secret(alias: str, user: str) -> None:
+        secret = secrets[alias]
+        entry = found.setdefault(("secret", alias), Requirement("secret", secret.name, alias, secret.required_keys))
+        if user not in entry.used_by:
+            entry.used_by.append(user)
+
+    def need_mounts(mounts: Iterable[ir.Mount], user: str) -> None:
+        for mount in mounts:
+            if mount.kind == "bucket":
+                if buckets[mount.alias].secret:
+                    need_secret(buckets[mount.alias].secret, user)  # type: ignore[arg-type]
+                continue
+            volume = volumes[mount.alias]
+            entry = found.setdefault(
+                ("volume", mount.alias),
+                Requirement("volume", volume.name, mount.alias, create_if_missing=volume.create_if_missing),
+            )
+            if user not in entry.used_by:
+                entry.used_by.append(user)
+
+    members = [("function", f.name, f.settings) for f in app.functions] + [
+        ("class", c.name, c.settings) for c in app.classes
+    ]
+    for kind, name, settings in members:
+        user = f"{kind} {name}"
+        for alias in (*app.default_secrets, *settings.secrets):
+            need_secret(alias, user)
+        need_mounts((*app.default_mounts, *settings.mounts), user)
+    for image in app.images:
+        user = f"image {image.alias}"
+        if image.registry_secret:
+            need_secret(image.registry_secret, user)
+        for step in image.steps:
+            for alias in step.secrets:
+                need_secret(alias, user)
+    return sorted(found.values(), key=lambda r: (r.kind, r.name))
+
+
+def preflight(app: ir.App, modal_environment: str) -> list[str]:
+    """Check, before anything is created, that every secret and volume exists where the deploy goes."""
+    import modal
+    from modal.exception import ConflictError, NotFoundError
+
+    where = environment_phrase(modal_environment)
+    problems: list[str] = []
+    for requirement in requirements(app):
+        if requirement.kind == "volume" and requirement.create_if_missing:
+            continue
+        users = ", ".join(requirement.used_by)
+        try:
+            if requirement.kind == "secret":
+                modal.Secret.from_name(
+                    requirement.name,
+                    environment_name=modal_environment or None,
+                    required_keys=list(requirement.required_keys),
+                ).hydrate()
+            else:
+                modal.Volume.from_name(requirement.name, environment_name=modal_environment or None).hydrate()
+        except NotFoundError as error:
+            if str(error).startswith("Environment "):
+                return [
+                    f"Modal environment {modal_environment!r} does not exist: create it with "
+                    f"`modal environment create {modal_environment}`"
+                ]
+            fix = (
+                f"modal secret create --env {modal_environment} {requirement.name} "
+                f"{' '.join(k + '=...' for k in requirement.required_keys) or 'KEY=...'}"
+                if requirement.kind == "secret"
+                else f"modal volume create --env {modal_environment} {requirement.name}"
+            )
+            if not modal_environment:
+                fix = fix.replace(" --env ", "").replace("--env", "")
+            problems.append(
+                f"{requirement.kind} {requirement.name!r} (used by {users}) does not exist in {where}; "
+                f"create it with `{fix}`"
+            )
+        except ConflictError as error:
+            problems.append(
+                f"secret {requirement.name!r} (used by {users}) in {where} lacks required keys: "
+                f"{_missing_keys(str(error))}"
+            )
+    return problems
+
+
+def _missing_keys(message: str) -> str:
+    return message.split(":", 1)[1].strip() if ":" in message else message
