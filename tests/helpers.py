@@ -15,7 +15,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 CASES = REPO / "tests" / "cases"
-REGENERATE = "make goldens   (or: python -m pytest tests -q --update-goldens)"
+REGENERATE = "make goldens"
 
 
 @dataclass(frozen=True)
