@@ -102,7 +102,7 @@ class BuildCache:
             partial = bool(options["environments"])  # type: ignore[index]
             if not set(outputs) <= present or (not partial and present != set(outputs)):
                 return None  # a module was added or removed by hand: let the build judge it
-            return record
+            return dict(record)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from .diagnostics import did_you_mean
 
@@ -20,8 +21,9 @@ class GpuType:
 
 
 @cache
-def _data(name: str) -> dict:
-    return json.loads(resources.files("modalc").joinpath("data", name).read_text(encoding="utf-8"))
+def _data(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(resources.files("modalc").joinpath("data", name).read_text(encoding="utf-8"))
+    return data
 
 
 @cache

@@ -12,11 +12,16 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .cache import BuildCache
+    from .pipeline import CompileResult
+    from .prepare import Prepared
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -189,7 +194,7 @@ def _open_cache(path: Path, out_dir: Path | None, environments: Sequence[str]) -
     return BuildCache.open(path, raw, out_dir or default_out_dir(path), environments), raw
 
 
-def _replay(record: dict, check: bool) -> None:
+def _replay(record: dict[str, Any], check: bool) -> None:
     """Report a cached build exactly as the build itself would (its warnings, then its files)."""
     for warning in record["warnings"]:
         click.echo(warning, err=True)
@@ -200,8 +205,8 @@ def _replay(record: dict, check: bool) -> None:
         click.echo(f"{_display(Path(output))}: unchanged", err=True)
 
 
-def _remember(cache, result) -> None:
-    if cache is not None:
+def _remember(cache: BuildCache | None, result: CompileResult) -> None:
+    if cache is not None and result.manifest is not None:
         inputs = {*result.dependencies, result.manifest.path.resolve()}
         cache.store(inputs, result.outputs, [d.render() for d in result.diagnostics])
 
@@ -261,7 +266,8 @@ def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
     """Show how two environments' generated modules differ."""
     import difflib
 
-    from .pipeline import compile_manifest, output_path
+    from .paths import output_path
+    from .pipeline import compile_manifest
 
     if len(environments) != 2:
         raise click.UsageError("give exactly two environments: --env A --env B")
@@ -282,7 +288,7 @@ def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
     click.echo(text or f"modalc: {environments[0]} and {environments[1]} compile to the same module", nl=False)
 
 
-def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None = None):
+def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None = None) -> Prepared:
     """Compile one environment and insist the committed module is its output; exit 1 otherwise."""
     from .prepare import DeployError, EnvironmentRequired, prepare
 

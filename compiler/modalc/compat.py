@@ -15,7 +15,7 @@ SUPPORTED_SERIES = "1.6"
 
 
 def client_version() -> str:
-    from modal_version import __version__
+    from modal_version import __version__  # type: ignore[import-untyped]
 
     return str(__version__)
 
@@ -72,6 +72,6 @@ def class_web_urls(cls: Any) -> dict[str, str]:
     `modal deploy` prints); the public way, `Cls().method.get_web_url()`, would bind parameter values first."""
     from modal._utils.async_utils import synchronizer
 
-    service = synchronizer._translate_in(cls)._get_class_service_function()
+    service = synchronizer._translate_in(cls)._get_class_service_function()  # type: ignore[no-untyped-call]
     metadata = service._method_handle_metadata or {}
     return {name: data.web_url for name, data in metadata.items() if data.web_url}

@@ -440,7 +440,7 @@ def _zones() -> tuple[frozenset[str], dict[str, str], dict[str, list[str]]]:
     return _zone_index
 
 
-def check_timezone(name: str) -> str | None:
+def check_timezone(name: object) -> str | None:
     """Validate an IANA timezone name for ``modal.Cron(..., timezone=name)``.
 
     Returns ``None`` if ``name`` is a zone in the time zone database (exact,

@@ -54,7 +54,8 @@ def deployed_tags_within(app_name: str, modal_environment: str, seconds: float) 
         raise TimeoutError(app_name)
     if isinstance(answer[0], BaseException):
         raise answer[0]
-    return answer[0]
+    tags: dict[str, str] | None = answer[0]
+    return tags
 
 
 def tag_deployment(module: ModuleType, prepared: Prepared) -> None:

@@ -23,10 +23,10 @@ _UNSPLITTABLE = re.compile(rf"^\s*(?:#.*|(?:[A-Za-z_][A-Za-z0-9_]*=|{_STRING}: )
 
 @cache
 def black_mode() -> Any:
-    import black
+    from black.mode import Mode, TargetVersion
 
-    return black.Mode(
-        target_versions={getattr(black.TargetVersion, TARGET_VERSION)},
+    return Mode(
+        target_versions={getattr(TargetVersion, TARGET_VERSION)},
         line_length=LINE_LENGTH,
         string_normalization=True,
         magic_trailing_comma=True,

@@ -376,7 +376,8 @@ class _AnnotationRewriter(ast.NodeTransformer):
                 parsed = ast.parse(node.value, mode="eval").body
             except SyntaxError:
                 return node
-            return self.visit(parsed)
+            visited: ast.AST = self.visit(parsed)
+            return visited
         return node
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.AST:

@@ -17,7 +17,8 @@ from types import ModuleType
 
 from . import compat, ir
 from .diagnostics import Diagnostic
-from .pipeline import compile_manifest, output_path
+from .paths import output_path
+from .pipeline import compile_manifest
 from .shipped import deploy_digest, module_hash, shipped_files
 
 

@@ -9,7 +9,7 @@ is cleared. Without a terminal on stderr there is no bar at all (CI logs get the
 from __future__ import annotations
 
 import io
-from typing import TextIO
+from typing import TextIO, cast
 
 CLEAR_LINE = "\r\x1b[2K"
 WIDTH = 30
@@ -52,7 +52,7 @@ class LineProgress:
 
     def above(self, target: TextIO) -> TextIO:
         """A stream that writes to `target` above the bar."""
-        return _AboveTheBar(self, target)
+        return cast(TextIO, _AboveTheBar(self, target))
 
 
 class _AboveTheBar(io.TextIOBase):

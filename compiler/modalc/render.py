@@ -546,4 +546,4 @@ def _dotted(module: str) -> str:
 def render_app(app: ir.App, module_path: str) -> str:
     """The generated module for one environment, as text (black-stable by construction)."""
     template = template_environment().get_template(TEMPLATE)
-    return template.render(**module_model(app, module_path))
+    return str(template.render(**module_model(app, module_path)))

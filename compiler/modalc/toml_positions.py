@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Callable
 from functools import partial
 from itertools import repeat
 from operator import sub
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .diagnostics import KeyPath
 
@@ -59,8 +60,17 @@ _OTHER_SCALAR = r"[0-9A-Za-z_+.\-]++"
 _SKIP = r"(?:[ \t\r\n]++|#[^\n]*+)*+"
 
 
+# A pattern that can match the empty string always matches: its `match` never returns None.
+_AlwaysMatches = Callable[[str, int], re.Match[str]]
+
+
 class _Patterns:
     """Compiled lazily: compiling costs milliseconds, importing must not."""
+
+    ws: _AlwaysMatches
+    skip: _AlwaysMatches
+    separator: _AlwaysMatches
+    end_of_statement: Callable[[str, int], re.Match[str] | None]
 
     def __init__(self) -> None:
         # Possessive quantifiers (Python 3.11+) keep every pattern linear, even
@@ -69,9 +79,9 @@ class _Patterns:
         # The common statement shape `bare_key = value`, in one match.
         self.bare_key_eq = re.compile(r"([A-Za-z0-9_-]++)[ \t]*+=[ \t]*+").match
         self.dot = re.compile(r"[ \t]*+\.[ \t]*+").match
-        self.ws = re.compile(r"[ \t]*+").match
-        self.skip = re.compile(_SKIP).match
-        self.separator = re.compile(rf"{_SKIP}(,{_SKIP})?").match
+        self.ws = re.compile(r"[ \t]*+").match  # type: ignore[assignment]
+        self.skip = re.compile(_SKIP).match  # type: ignore[assignment]
+        self.separator = re.compile(rf"{_SKIP}(,{_SKIP})?").match  # type: ignore[assignment]
         self.end_of_statement = re.compile(rf"[ \t]*+(?:#[^\n]*+)?(?:\r?\n{_SKIP}|\Z)").match
         self.scalar = re.compile(
             f"{_ML_BASIC_STR}|{_ML_LITERAL_STR}|{_BASIC_STR}|{_LITERAL_STR}|{_DATE_TIME}|{_OTHER_SCALAR}",
@@ -220,7 +230,7 @@ class _Scanner:
         scalar = self.p.scalar
         separator = self.p.separator
         # Frames: [container path, is_array, items seen so far].
-        stack: list[list] = []
+        stack: list[list[Any]] = []
         while True:
             # A value for `path` starts at `pos`.
             c = text[pos : pos + 1]

@@ -42,7 +42,7 @@ _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 _Base: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
 
-class _Composer(_Base):  # type: ignore[misc, valid-type]
+class _Composer(_Base):  # type: ignore[misc]
     """Composes nodes only; leaves implicit plain scalars for the YAML 1.2 rules below."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
