@@ -279,6 +279,41 @@ def describe(node: ast.stmt) -> str:
     return "a variable"
 
 
+# --- calls into the app -----------------------------------------------------------------------------
+
+APP_MODULE = "modalc_app"  # the name every generated module registers itself under (see render)
+
+
+@dataclass(frozen=True)
+class AppReference:
+    """A use of `modalc_app` in a handler module: `modalc_app.NAME`, or a `from modalc_app import` line."""
+
+    name: str
+    line: int
+    at_import_time: bool  # outside every function body: runs while the generated module is being imported
+    from_import: bool = False
+
+
+def app_references(module: ParsedModule) -> list[AppReference]:
+    """Where a user module reaches the app's functions and classes through `modalc_app`."""
+    aliases: set[str] = set()
+    found: list[AppReference] = []
+
+    def walk(node: ast.AST, in_body: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            body = in_body or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                aliases.update(a.asname or a.name for a in child.names if a.name == APP_MODULE)
+            elif isinstance(child, ast.ImportFrom) and child.module == APP_MODULE and child.level == 0:
+                found.extend(AppReference(a.name, child.lineno, not in_body, from_import=True) for a in child.names)
+            elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name) and child.value.id in aliases:
+                found.append(AppReference(child.attr, child.lineno, not body))
+            walk(child, body)
+
+    walk(module.tree, False)
+    return found
+
+
 # --- signatures ------------------------------------------------------------------------------------
 
 

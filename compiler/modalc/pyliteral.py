@@ -37,6 +37,7 @@ RESERVED_NAMES = frozenset(
         "MODAL_ENVIRONMENT",
         "MODALC_ENVIRONMENT",
         "annotations",
+        "modalc_app",
     }
 )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .. import ir, pyliteral
-from ..diagnostics import KeyPath
+from .. import handlers, ir, pyliteral
+from ..diagnostics import KeyPath, suggest
 from . import classes, entrypoints, functions, images, storage
 from .session import Session
 
@@ -46,6 +46,7 @@ def build_app(s: Session) -> ir.App:
     )
     # Images last: functions and classes have recorded which user packages each image must ship.
     declared_images = tuple(images.read_image(s, alias, spec) for alias, spec in data.get("images", {}).items())
+    _check_app_references(s)
     _check_unused(s)
     source = ir.SourceInfo(
         manifest_name=s.project.manifest_path.name,
@@ -69,6 +70,41 @@ def build_app(s: Session) -> ir.App:
         classes=declared_classes,
         entrypoints=declared_entrypoints,
     )
+
+
+def _check_app_references(s: Session) -> None:
+    """Handler code calls the app's other functions as `modalc_app.NAME` inside function bodies (the generated
+    module registers itself under that name first thing): the names must exist, and nothing may read them while
+    the generated module is still being imported."""
+    declared = [*s.data.get("functions", {}), *s.data.get("classes", {})]
+    known = {*declared, *pyliteral.RESERVED_NAMES}
+    for module, user in sorted(s.module_users.items()):
+        try:
+            parsed = s.tree.module(module)
+        except handlers.HandlerError:
+            continue  # reported where the handler is resolved
+        for reference in handlers.app_references(parsed):
+            where = f"{parsed.relative_path}:{reference.line}"
+            if reference.from_import:
+                s.report(
+                    user,
+                    f"{where}: `from modalc_app import {reference.name}` runs while the app's module is still being "
+                    "imported, and fails in the container",
+                    hint=f"write `import modalc_app` and call `modalc_app.{reference.name}` inside the function",
+                )
+            elif reference.name not in known:
+                s.report(
+                    user,
+                    f"{where}: modalc_app.{reference.name} is not a function or class of this app"
+                    + suggest(reference.name, declared),
+                )
+            elif reference.at_import_time:
+                s.report(
+                    user,
+                    f"{where}: modalc_app.{reference.name} is read at import time, while the app's module is still "
+                    "being imported",
+                    hint="read it inside the function that calls it",
+                )
 
 
 def _check_environment(s: Session) -> None:

@@ -141,7 +141,7 @@ def resolve_handler(s: Session, spec: dict[str, Any], path: KeyPath, image: str 
         shadowed = "the modal package" if top == "modal" else "the generated module"
         s.report((*path, "handler"), f"a package named {top!r} would shadow {shadowed}")
         return None
-    return module, qualname, s.module_alias(module, image)
+    return module, qualname, s.module_alias(module, image, (*path, "handler"))
 
 
 def serves_only(s: Session, path: KeyPath, spec: dict[str, Any]) -> bool:

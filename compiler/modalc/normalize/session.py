@@ -57,6 +57,7 @@ class Session:
     )
     module_aliases: dict[str, str] = field(default_factory=dict)  # user module -> its alias in the module
     module_images: dict[str, set[str]] = field(default_factory=dict)  # user module -> images that import it
+    module_users: dict[str, KeyPath] = field(default_factory=dict)  # user module -> the first handler key naming it
     source_ok: bool = True
 
     @property
@@ -136,7 +137,8 @@ class Session:
         except (OSError, ValueError):
             return False
 
-    def module_alias(self, module: str, image: str | None) -> str:
+    def module_alias(self, module: str, image: str | None, user: KeyPath = ()) -> str:
+        self.module_users.setdefault(module, user)
         if module not in self.module_aliases:
             alias = "_" + module.replace(".", "_")
             taken = set(self.module_aliases.values())

@@ -6,6 +6,9 @@ import sys
 
 import modal
 
+# Handler code calls this app's functions and classes as `modalc_app.NAME`, inside function bodies.
+sys.modules["modalc_app"] = sys.modules[__name__]
+
 MODALC_ENVIRONMENT = "dev"
 MODAL_ENVIRONMENT = "dev"
 MANIFEST_DIR = pathlib.Path(__file__).resolve().parent.parent
