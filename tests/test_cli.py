@@ -147,3 +147,27 @@ def test_a_missing_env_is_a_usage_error(project: Path, command: list[str]) -> No
     result = run_cli(command, cwd=project)
     assert result.exit_code == 2
     assert "app.toml declares environments (dev, prod): choose one with --env" in result.stderr
+
+
+def test_a_random_looking_directory_is_not_redacted_from_the_path(tmp_path: Path) -> None:
+    project = tmp_path / "aZ8kQ9zLm2xP7vB4nR6tW1aZ8kQ9zLm2xP7vB4nR6tW1" / "proj"
+    project.mkdir(parents=True)
+    (project / "app.toml").write_text('version = 1\n[app]\nname = "x"\nfrobnicate = 1\n')
+    result = run_cli(["validate", str(project / "app.toml")], cwd=tmp_path)
+    assert result.stderr.startswith(f"{project / 'app.toml'}:4:1: error: ")
+    assert "unknown key 'frobnicate'" in result.stderr
+    # A credential in the message is still redacted.
+    (project / "app.toml").write_text(
+        'version = 1\n[app]\nname = "x"\ntags = { t = "hf_abcdefghijklmnopqrstuvwxyz123456" }\n'
+    )
+    result = run_cli(["validate", str(project / "app.toml")], cwd=tmp_path)
+    assert "hf_abcdefghij" not in result.stderr and str(project) in result.stderr
+
+
+def test_plan_after_build_out_names_the_option(project: Path) -> None:
+    assert run_cli(["build", "--out", "elsewhere"], cwd=project).exit_code == 0
+    shutil.rmtree(project / "generated")
+    result = run_cli(["plan", "--env", "dev"], cwd=project)
+    assert result.exit_code == 1
+    assert "if you built it with `--out DIR`, pass the same `--out DIR` here" in result.stderr
+    assert run_cli(["plan", "--env", "dev", "--out", "elsewhere", "--offline"], cwd=project).exit_code == 0

@@ -58,15 +58,17 @@ class Diagnostic:
         return self.severity == ERROR
 
     def render(self) -> str:
+        # Values are redacted, never the file's path: CI runners and temporary directories have random-looking
+        # names (/builds/aZ8kQ9zLm2xP7vB4nR6tW1/...), and editors and problem matchers must find the file.
         where = f"{self.file}:{self.line}:{self.column}" if self.line != FILE_LEVEL else self.file
         key = format_key_path(self.key_path)
-        text = f"{where}: {self.severity}: "
+        text = f"{self.severity}: "
         if key:
             text += f"{key}: "
         text += self.message
         if self.hint:
             text += f" (hint: {self.hint})"
-        return redact(_one_line(text))
+        return _one_line(f"{where}: ") + redact(_one_line(text))
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -91,7 +91,12 @@ def prepare(
         else f"modalc build {display_name}"
     )
     if committed is None:
-        raise DeployError(f"{shown} does not exist: run `{rebuild}`, review it and commit it")
+        if out_dir is None:
+            raise DeployError(
+                f"{shown} does not exist: run `{rebuild}`, review it and commit it (or, if you built it with "
+                "`--out DIR`, pass the same `--out DIR` here)"
+            )
+        raise DeployError(f"{shown} does not exist: run `{rebuild} --out {out_dir}`, review it and commit it")
     if committed != compiled:
         raise DeployError(
             f"{shown} is stale: it is not what {display_name} compiles to now, so it is not what was reviewed. "

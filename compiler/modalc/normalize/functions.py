@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from typing import Any
 
 from .. import catalog, cron, handlers, ir
@@ -141,6 +142,13 @@ def resolve_handler(s: Session, spec: dict[str, Any], path: KeyPath, image: str 
         shadowed = "the modal package" if top == "modal" else "the generated module"
         s.report((*path, "handler"), f"a package named {top!r} would shadow {shadowed}")
         return None
+    if top in sys.stdlib_module_names and top not in s.module_users:
+        s.warn(
+            (*path, "handler"),
+            f"a package named {top!r} shadows the standard library's {top} module in the container, for every "
+            "library that imports it",
+            hint="rename the package",
+        )
     return module, qualname, s.module_alias(module, image, (*path, "handler"))
 
 

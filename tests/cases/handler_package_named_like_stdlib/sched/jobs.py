@@ -1,0 +1,2 @@
+def tick():
+    return 1
