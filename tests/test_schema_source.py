@@ -178,6 +178,13 @@ def test_the_published_gpu_pattern_accepts_exactly_what_modalc_accepts() -> None
     assert gpu_type.is_valid("h100:2") and gpu_type.is_valid("any:4") and not gpu_type.is_valid("any:5")
 
 
+def test_gpu_counts_above_nine_are_spelled_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifest, "_gpus", lambda: [{"name": "X1", "max_count": 16}, {"name": "y", "max_count": 2}])
+    pattern = re.compile(manifest.gpu_pattern())
+    assert [t for t in ("x1", "X1:16", "x1:016", "x1:9", "Y:2") if not pattern.search(t)] == []
+    assert [t for t in ("x1:17", "x1:0", "y:3", "x1:1:1", "X") if pattern.search(t)] == []
+
+
 def test_gpu_messages_stay_the_compilers() -> None:
     """The compiler's schema takes any GPU string; catalog.parse_gpu words the problem (did-you-mean, limits)."""
     document = {"version": 1, "app": {"name": "d"}, "functions": {"f": {"handler": "p.m:f", "gpu": ["H10O", "a10:9"]}}}

@@ -70,16 +70,23 @@ def _gpus() -> list[dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8"))["gpus"]
 
 
+REGEX_SYNTAX = set("\\^$.*+?()[]{}|/")  # escaped the same way in Python and in ECMA-262 with the `u` flag
+
+
 def _any_case(name: str) -> str:
-    """`name` as a regex matching it in any ASCII letter case; valid in Python and ECMA-262 (`u` flag) alike."""
-    return "".join(
-        f"[{c.lower()}{c.upper()}]" if c.isascii() and c.isalpha() else "\\" + c if c in r"\^$.*+?()[]{}|/" else c
-        for c in name
-    )
+    """`name` as a regex that matches it in any ASCII letter case."""
+    parts = []
+    for c in name:
+        if c.isascii() and c.isalpha():
+            parts.append(f"[{c.lower()}{c.upper()}]")
+        else:
+            parts.append("\\" + c if c in REGEX_SYNTAX else c)
+    return "".join(parts)
 
 
 def gpu_pattern() -> str:
-    """`TYPE[:COUNT]` as catalog.parse_gpu accepts it: any letter case, a count from 1 to the type's limit."""
+    """`TYPE[:COUNT]` as catalog.parse_gpu accepts it: any letter case, a count from 1 to the type's limit
+    (`+` and leading zeros allowed, as int() allows them), whitespace around it (parse_gpu strips it)."""
     by_limit: dict[int, list[str]] = {}
     for gpu in _gpus():
         by_limit.setdefault(gpu["max_count"], []).append(_any_case(gpu["name"]))
@@ -105,6 +112,9 @@ REGION = {"type": "string", "pattern": "^[a-z0-9-]+$", "x-message": "regions are
 SOURCE: Schema = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": SCHEMA_ID,
+    "$comment": "Generated from compiler/modalc/schema_source/manifest.py by `make schema`: edit that file, not "
+    "this one. x-message (the text of a failed pattern) and x-modalc (what modalc's compiler validates instead, "
+    "checking the value later) are modalc's own annotations.",
     "title": f"modalc manifest, version {VERSION}",
     "description": "Declares a Modal app: images, GPUs, volumes, secrets, functions, classes, entrypoints and "
     "per-environment overrides. TOML and YAML carry the same structure.",
