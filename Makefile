@@ -22,7 +22,8 @@ lint:
 	$(PYTHON) -m black --check --target-version py311 examples/*/generated
 
 schema:
-	cp compiler/modalc/schemas/manifest.schema.json schemas/manifest.schema.json
+	# One source (compiler/modalc/schema_source/manifest.py) -> the shipped, published and versioned schemas.
+	$(PYTHON) -m modalc.schema_source
 
 bench:
 	$(PYTHON) benchmarks/bench.py

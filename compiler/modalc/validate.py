@@ -28,10 +28,31 @@ SCHEMA_RESOURCE = "manifest.schema.json"
 
 
 @cache
-def load_schema() -> dict[str, Any]:
-    """The manifest schema shipped inside the package."""
+def published_schema() -> dict[str, Any]:
+    """The manifest schema shipped inside the package, as editors and `modalc schema` see it."""
     text = resources.files("modalc").joinpath("schemas", SCHEMA_RESOURCE).read_text(encoding="utf-8")
     return json.loads(text)
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The schema the compiler validates with: the published one, each `x-modalc` subschema put in its place.
+
+    `x-modalc` marks what a later stage checks with better messages than a schema error could give (GPU names
+    with did-you-mean and count limits; environment overrides, validated after they are merged onto the
+    manifest, so each mistake is reported once, in the words of the base manifest's schema).
+    """
+    return _compiler_form(published_schema())
+
+
+def _compiler_form(node: Any) -> Any:
+    if isinstance(node, dict):
+        if "x-modalc" in node:
+            return _compiler_form(node["x-modalc"])
+        return {key: _compiler_form(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_compiler_form(item) for item in node]
+    return node
 
 
 @cache
