@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 
 from helpers import REPO
 from modalc import catalog as gpu_catalog
-from modalc.normalize import OVERLAY_KEYS
+from modalc.overlay import OVERLAY_KEYS
 from modalc.schema_source import generate, manifest
 from modalc.schema_source.generate import SchemaSourceError, build
 from modalc.validate import load_schema, published_schema

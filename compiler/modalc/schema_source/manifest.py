@@ -29,7 +29,7 @@ SCHEMA_ID = f"{BASE_URL}/v{VERSION}/manifest.schema.json"
 # Files the catalog (schemas/catalog.json) associates with the schema; `app.toml` is too common a name.
 FILE_MATCH = ("**/modalc*.toml", "**/modalc*.yaml", "**/modalc*.yml")
 
-# Top-level sections an environment may override (normalize.OVERLAY_KEYS; a test keeps the two equal).
+# Top-level sections an environment may override (overlay.OVERLAY_KEYS; a test keeps the two equal).
 OVERLAY_SECTIONS = ("app", "images", "volumes", "secrets", "cloud_buckets", "functions", "classes", "entrypoints")
 
 Schema = dict[str, Any]
