@@ -108,7 +108,7 @@ def test_an_override_may_leave_out_any_table_key_but_lists_stay_complete() -> No
                 "oneOf" not in node or node == schema["$defs"]["gpu"] or all("required" not in b for b in node["oneOf"])
             ), (section, node)
     # A step inside an override's `steps` replaces the base's list: it still needs its kind key.
-    image = schema["$defs"]["image_override"]
+    image = schema["$defs"].get("image_override", schema["$defs"]["image"])
     assert image["properties"]["steps"] == schema["$defs"]["image"]["properties"]["steps"]
     assert all("required" in branch for branch in schema["$defs"]["step"]["oneOf"])
 

@@ -24,11 +24,20 @@ class Environment(NamedTuple):
 # --- images -----------------------------------------------------------------------------------------
 
 
+class BuildFunction(NamedTuple):
+    """The user's function a `run_function` step runs in the image builder, through a generated wrapper."""
+
+    wrapper: str  # the module-level function the generated module defines for it
+    module: str  # the user's module (imported inside the wrapper, in the builder container only)
+    qualname: str
+
+
 class Step(NamedTuple):
     """One image builder call: `kind` is the modal.Image method, with positional and keyword arguments.
 
-    Paths that point at the user's project are kept apart (`local_path`) because the generated module
-    resolves them against its own location, not against the deployer's working directory.
+    Paths that point at the user's project are kept apart (`local_path`, `context_files`, `context_dir`)
+    because the generated module resolves them against its own location, not against the deployer's working
+    directory.
     """
 
     kind: str
@@ -37,18 +46,26 @@ class Step(NamedTuple):
     local_path: str | None = None  # project-relative path, rendered as MANIFEST_DIR / path
     secrets: tuple[str, ...] = ()
     deferred: bool = False  # a mount layer that must stay last (copy=False)
+    context_files: tuple[tuple[str, str], ...] = ()  # build-context name -> project-relative path
+    context_dir: str | None = None  # project-relative; dockerfile_commands always gets one
+    mounts: tuple[Mount, ...] = ()  # run_function's volumes
+    builder: BuildFunction | None = None  # run_function's function
     key_path: KeyPath = ()
 
 
 class Image(NamedTuple):
     alias: str
-    constructor: str  # debian_slim | micromamba | from_registry | from_dockerfile
+    constructor: str  # debian_slim | micromamba | from_registry | from_dockerfile; "" for a derived image
     args: tuple[object, ...] = ()
     kwargs: tuple[tuple[str, object], ...] = ()
     local_path: str | None = None  # the Dockerfile
     context_dir: str | None = None
     registry_secret: str | None = None
     steps: tuple[Step, ...] = ()
+    parent: str | None = None  # the declared image this one is built on (`from`)
+    # Packages to ship where the image is used (its handlers' code) when other images build on it: their build
+    # steps cannot follow the deferred mount, so it is added at each use instead of at the image's end.
+    use_packages: tuple[str, ...] = ()
     key_path: KeyPath = ()
 
 
@@ -58,6 +75,7 @@ class Image(NamedTuple):
 class Volume(NamedTuple):
     alias: str
     name: str
+    environment: str | None = None
     create_if_missing: bool = False
     read_only: bool = False
 
@@ -66,6 +84,17 @@ class Secret(NamedTuple):
     alias: str
     name: str
     required_keys: tuple[str, ...] = ()
+    environment: str | None = None
+
+
+class Store(NamedTuple):
+    """A named modal.Queue or modal.Dict, handed to handler code as modalc_app.QUEUES / modalc_app.DICTS."""
+
+    kind: Literal["queue", "dict"]
+    alias: str
+    name: str
+    environment: str | None = None
+    create_if_missing: bool = False
 
 
 class CloudBucket(NamedTuple):
@@ -161,8 +190,23 @@ class WebEndpoint(NamedTuple):
 
 
 class Concurrency(NamedTuple):
-    max_inputs: int
+    max_inputs: int | None  # None: target_inputs alone (only http_server classes)
     target_inputs: int | None = None
+
+
+class Cluster(NamedTuple):
+    size: int
+    rdma: bool | None = None
+
+
+class HttpServer(NamedTuple):
+    """modal.experimental.http_server on a class."""
+
+    port: int
+    proxy_regions: tuple[str, ...]
+    startup_timeout: int | None = None
+    exit_grace_period: int | None = None
+    h2_enabled: bool | None = None
 
 
 class Batching(NamedTuple):
@@ -195,6 +239,8 @@ class Settings(NamedTuple):
     mounts: tuple[Mount, ...] = ()
     secrets: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    experimental_options: tuple[tuple[str, object], ...] = ()
+    cluster: Cluster | None = None
 
 
 class Function(NamedTuple):
@@ -237,16 +283,26 @@ class Cls(NamedTuple):
     exit: tuple[Hook, ...] = ()
     methods: tuple[Method, ...] = ()
     create_snap: bool = False  # the user's object is created in the pre-snapshot phase
+    http_server: HttpServer | None = None
     key_path: KeyPath = ()
 
 
 class Entrypoint(NamedTuple):
+    """A local entrypoint: `mode` is how it calls its target, a function or a class's method.
+
+    map/starmap fan out over an inputs file; remote calls once with the command line's arguments and waits;
+    spawn starts one call on the deployed app and returns its id.
+    """
+
     name: str
-    function: str
-    mode: Literal["map", "starmap"]
-    inputs: str | None = None  # project-relative default input file
+    function: str  # a function, or the class of `method`
+    mode: Literal["map", "starmap", "remote", "spawn"]
+    inputs: str | None = None  # project-relative default input file (map, starmap)
     output: str = "-"
-    function_parameters: tuple[str, ...] = ()
+    function_parameters: tuple[str, ...] = ()  # the target's positional parameters (starmap CSV columns)
+    method: str | None = None
+    class_parameters: tuple[tuple[str, object], ...] = ()  # for a class target: Cls(**class_parameters)
+    signature: Signature = Signature()  # remote, spawn: the command-line arguments (the target's parameters)
     key_path: KeyPath = ()
 
 
@@ -272,6 +328,7 @@ class App(NamedTuple):
     volumes: tuple[Volume, ...] = ()
     secrets: tuple[Secret, ...] = ()
     cloud_buckets: tuple[CloudBucket, ...] = ()
+    stores: tuple[Store, ...] = ()
     functions: tuple[Function, ...] = ()
     classes: tuple[Cls, ...] = ()
     entrypoints: tuple[Entrypoint, ...] = ()

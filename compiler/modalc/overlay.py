@@ -16,7 +16,18 @@ from typing import Any
 from . import ir
 from .diagnostics import MISSING_KEY, Diagnostic, KeyPath, did_you_mean
 
-OVERLAY_KEYS = ("app", "images", "volumes", "secrets", "cloud_buckets", "functions", "classes", "entrypoints")
+OVERLAY_KEYS = (
+    "app",
+    "images",
+    "volumes",
+    "secrets",
+    "cloud_buckets",
+    "queues",
+    "dicts",
+    "functions",
+    "classes",
+    "entrypoints",
+)
 DEFAULT_ENVIRONMENT = "default"
 _KINDS = {
     "functions": "function",
@@ -26,6 +37,8 @@ _KINDS = {
     "volumes": "volume",
     "secrets": "secret",
     "cloud_buckets": "cloud bucket",
+    "queues": "queue",
+    "dicts": "dict",
 }
 
 

@@ -26,6 +26,42 @@ PathMap = Callable[[KeyPath], KeyPath]
 
 SCHEMA_RESOURCE = "manifest.schema.json"
 
+# Modal's own names (its Image methods and decorator arguments) for what a manifest spells differently: a user
+# porting an app writes them, and gets a did-you-mean to the manifest's key.
+MODAL_SPELLINGS = {
+    "apt_install": "apt",
+    "pip_install": "pip",
+    "uv_pip_install": "uv_pip",
+    "pip_install_from_requirements": "pip_requirements",
+    "pip_install_from_pyproject": "pip_pyproject",
+    "micromamba_install": "micromamba",
+    "run_commands": "run",
+    "add_local_file": "local_file",
+    "add_local_dir": "local_dir",
+    "add_local_python_source": "python_source",
+    "python_version": "python",
+    "keep_warm": "min_containers",
+    "concurrency_limit": "max_containers",
+    "container_idle_timeout": "scaledown_window",
+    "allow_concurrent_inputs": "concurrency",
+    "concurrent": "concurrency",
+    "max_concurrent_inputs": "max_inputs",
+    "target_concurrent_inputs": "target_inputs",
+    "enable_memory_snapshot": "memory_snapshot",
+    "max_inputs": "single_use_containers",
+    "web_endpoint": "web",
+    "fastapi_endpoint": "web",
+    "asgi_app": "web",
+    "wsgi_app": "web",
+    "secret": "secrets",
+    "mounts": "volumes",
+    "network_file_systems": "volumes",
+    "parameter": "parameters",
+    "bucket_endpoint_url": "endpoint_url",
+    "environment_name": "environment",
+    "image_name": "tag",
+}
+
 
 @cache
 def published_schema() -> dict[str, Any]:
@@ -199,9 +235,11 @@ class _Reporter:
     _on_unevaluatedProperties = _on_additionalProperties
 
     def _unknown_key(self, path: KeyPath, key: str, known: Iterable[str]) -> None:
-        suggestion = did_you_mean(key, known)
+        known = list(known)
         message = f"unknown key {key!r}"
-        if suggestion:
+        if (ours := MODAL_SPELLINGS.get(key)) in known:
+            message += f"; did you mean {ours!r}? ({key} is Modal's name for it)"
+        elif suggestion := did_you_mean(key, known):
             message += f"; did you mean {suggestion!r}?"
         elif known:
             message += f"; expected one of {quote_choices(known)}"
@@ -219,7 +257,7 @@ class _Reporter:
         self._wrong_type(path, error.instance, expected)
 
     def _wrong_type(self, path: KeyPath, instance: object, expected: list[str]) -> None:
-        wanted = " or ".join(self._type_name(t) for t in expected)
+        wanted = _either([self._type_name(t) for t in expected])
         message = f"expected {wanted}, got {self._describe(instance)}"
         self.add(path, message, hint=self._type_hint(path, instance, expected))
 
@@ -352,6 +390,11 @@ class _Reporter:
     def _missing_kind(self, path: KeyPath, instance: dict[str, object], kinds: list[str]) -> None:
         unknown = [k for k in instance if k not in kinds]
         for key in unknown:
+            if (ours := MODAL_SPELLINGS.get(key)) in kinds:
+                self.add((*path, key), f"unknown key {key!r}; did you mean {ours!r}? ({key} is Modal's name for it)",
+                         at_key=True)
+                return
+        for key in unknown:
             suggestion = did_you_mean(key, kinds)
             if suggestion:
                 self.add((*path, key), f"unknown key {key!r}; did you mean {suggestion!r}?", at_key=True)
@@ -374,14 +417,14 @@ class _Reporter:
                 forms.append(form)
         if kinds and isinstance(instance, str) and instance in kinds:
             example = f'{{ type = "{instance}" }}' if self.format == "toml" else f"{{ type: {instance} }}"
-            self.add(path, f"expected {' or '.join(forms)}, got {self._describe(instance)}", hint=f"write {example}")
+            self.add(path, f"expected {_either(forms)}, got {self._describe(instance)}", hint=f"write {example}")
             return
         hint = None
         if instance is True and any(b.get("const") is False for b in branches):
             hint = "`false` switches it off; to switch it on, write the table"
         else:
             hint = self._type_hint(path, instance, [_branch_type(b) for b in branches])
-        self.add(path, f"expected {' or '.join(forms)}, got {self._describe(instance)}", hint=hint)
+        self.add(path, f"expected {_either(forms)}, got {self._describe(instance)}", hint=hint)
 
     # -- words --------------------------------------------------------------------------------------
 
@@ -505,3 +548,8 @@ def _jsonable(value: object) -> bool:
 
 def _number(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) and abs(value) >= 10000 else str(value)
+
+
+def _either(forms: list[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    return forms[0] if len(forms) == 1 else f"{', '.join(forms[:-1])} or {forms[-1]}"

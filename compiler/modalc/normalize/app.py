@@ -45,7 +45,7 @@ def build_app(s: Session) -> ir.App:
         if (e := entrypoints.read_entrypoint(s, name, spec, declared_functions)) is not None
     )
     # Images last: functions and classes have recorded which user packages each image must ship.
-    declared_images = tuple(images.read_image(s, alias, spec) for alias, spec in data.get("images", {}).items())
+    declared_images = images.read_images(s, data.get("images", {}))
     _check_app_references(s)
     _check_unused(s)
     source = ir.SourceInfo(

@@ -1,24 +1,148 @@
-"""Images: a base and its steps, each step one `modal.Image` builder call, in the manifest's order."""
+"""Images: a base (or another declared image, `from`) and its steps, each step one `modal.Image` builder call.
+
+Derived images compile to Modal's method chain on their parent, so the layers they share are the same objects
+and are built once. The handlers' packages are shipped as each image's last, deferred layer; an image that
+others build on cannot end in one (Modal refuses build steps after a deferred mount), so there the packages
+are added where the image is used instead (`ir.Image.use_packages`).
+"""
 
 from __future__ import annotations
 
+import ast
+import glob
+import inspect
+import shlex
+from collections.abc import Mapping
 from typing import Any
 
-from .. import catalog, ir
+from .. import catalog, handlers, ir
 from ..diagnostics import KeyPath, quote_choices, suggest
-from .session import Session
+from . import storage
+from .session import Session, as_int
+
+BASE_KEYS = {
+    "debian_slim": {"python"},
+    "micromamba": {"python"},
+    "registry": {"tag", "add_python", "registry_secret"},
+    "dockerfile": {"path", "context_dir", "build_args", "add_python"},
+}
+CONSTRUCTOR_KEYS = ("python", "tag", "add_python", "registry_secret", "path", "context_dir", "build_args")
+STEP_KINDS = (
+    "apt",
+    "pip",
+    "uv_pip",
+    "pip_requirements",
+    "pip_pyproject",
+    "micromamba",
+    "run",
+    "env",
+    "workdir",
+    "entrypoint",
+    "cmd",
+    "shell",
+    "dockerfile_commands",
+    "run_function",
+    "local_file",
+    "local_dir",
+    "python_source",
+)
+EXEC_FORMS = {"entrypoint": "entrypoint", "cmd": "cmd", "shell": "shell"}
+BUILD_WRAPPER_PREFIX = "_build_step_"  # manifest names cannot start with "_", so these never collide
 
 
-def read_image(s: Session, alias: str, spec: dict[str, Any]) -> ir.Image:
+def read_images(s: Session, specs: Mapping[str, dict[str, Any]]) -> tuple[ir.Image, ...]:
+    """Every declared image, parents before the images built on them (else in the manifest's order)."""
+    parents = {alias: spec.get("from") for alias, spec in specs.items()}
+    for alias, parent in parents.items():
+        if parent is not None and not s.reference("images", parent, ("images", alias, "from")):
+            parents[alias] = None
+    order = _topological(s, parents)
+    children = {p for p in parents.values() if p is not None}
+    built: dict[str, ir.Image] = {}
+    chains: dict[str, list[ir.Step]] = {}  # every step from the root image down to this one
+    for alias in order:
+        parent = parents[alias]
+        inherited = chains.get(parent, []) if parent is not None else []
+        image = _read_image(s, alias, specs[alias], parent if parent in built else None, inherited,
+                            has_children=alias in children)
+        built[alias] = image
+        chains[alias] = [*inherited, *image.steps]
+    return tuple(built[alias] for alias in order)
+
+
+def _topological(s: Session, parents: dict[str, str | None]) -> list[str]:
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(alias: str, chain: list[str]) -> None:
+        if state.get(alias) == "done":
+            return
+        if state.get(alias) == "visiting":
+            cycle = " -> ".join([*chain[chain.index(alias) :], alias])
+            s.report(("images", alias, "from"), f"images build on each other in a cycle: {cycle}")
+            return
+        state[alias] = "visiting"
+        parent = parents[alias]
+        if parent is not None:
+            visit(parent, [*chain, alias])
+        state[alias] = "done"
+        order.append(alias)
+
+    for alias in parents:
+        visit(alias, [])
+    return order
+
+
+def _read_image(
+    s: Session,
+    alias: str,
+    spec: dict[str, Any],
+    parent: str | None,
+    inherited: list[ir.Step],
+    *,
+    has_children: bool,
+) -> ir.Image:
     path: KeyPath = ("images", alias)
+    if "from" in spec:
+        for key in ("base", *CONSTRUCTOR_KEYS):
+            if key in spec:
+                s.report((*path, key), f"{key!r} does not apply to an image built `from` another", at_key=True)
+        constructor, args, kwargs, local_path, context_dir, registry_secret = "", [], [], None, None, None
+    elif "base" not in spec:
+        s.report(path, "missing required key 'base' (or 'from', to build on another declared image)", at_key=True)
+        constructor, args, kwargs, local_path, context_dir, registry_secret = "debian_slim", [], [], None, None, None
+    else:
+        constructor, args, kwargs, local_path, context_dir, registry_secret = _base(s, path, spec)
+    steps = _steps(s, spec.get("steps", []), path, inherited)
+    chain = [*inherited, *steps]
+    shipped = {str(arg).split(".")[0] for step in chain if step.kind == "add_local_python_source" for arg in step.args}
+    missing = tuple(sorted(p for p in _packages_for_image(s, alias) if p not in shipped))
+    use_packages: tuple[str, ...] = ()
+    if missing and has_children:
+        use_packages = missing
+    elif missing:
+        steps = [*steps, ir.Step("add_local_python_source", missing, deferred=True)]
+    return ir.Image(
+        alias,
+        constructor,
+        args=tuple(args),
+        kwargs=tuple(kwargs),
+        local_path=local_path,
+        context_dir=context_dir,
+        registry_secret=registry_secret,
+        steps=tuple(steps),
+        parent=parent,
+        use_packages=use_packages,
+        key_path=path,
+    )
+
+
+def _base(
+    s: Session, path: KeyPath, spec: dict[str, Any]
+) -> tuple[str, list[object], list[tuple[str, object]], str | None, str | None, str | None]:
     base = spec["base"]
-    allowed = {
-        "debian_slim": {"python"},
-        "micromamba": {"python"},
-        "registry": {"tag", "add_python", "registry_secret"},
-        "dockerfile": {"path", "context_dir", "build_args", "add_python"},
-    }[base]
-    for key in ("python", "tag", "add_python", "registry_secret", "path", "context_dir", "build_args"):
+    allowed = BASE_KEYS[base]
+    for key in CONSTRUCTOR_KEYS:
         if key in spec and key not in allowed:
             s.report((*path, key), f"{key!r} does not apply to base {base!r}", at_key=True)
     python = spec.get("python") if base in ("debian_slim", "micromamba") else spec.get("add_python")
@@ -54,28 +178,14 @@ def read_image(s: Session, alias: str, spec: dict[str, Any]) -> ir.Image:
             s.report(path, "missing required key 'path' for base 'dockerfile'", at_key=True)
         else:
             local_path = s.local_path(spec["path"], (*path, "path"), want="file")
-        if "context_dir" in spec:
-            context_dir = s.local_path(spec["context_dir"], (*path, "context_dir"), want="dir")
+        # COPY sources resolve against the build context; without one Modal takes the deployer's working
+        # directory, so the module always names the manifest's directory (or the declared one).
+        context_dir = s.local_path(spec.get("context_dir", "."), (*path, "context_dir"), want="dir")
         if spec.get("build_args"):
             kwargs.append(("build_args", dict(spec["build_args"])))
         if python is not None:
             kwargs.append(("add_python", python))
-    steps = _steps(s, spec.get("steps", []), path)
-    shipped = {str(arg).split(".")[0] for step in steps if step.kind == "add_local_python_source" for arg in step.args}
-    missing = sorted(p for p in _packages_for_image(s, alias) if p not in shipped)
-    if missing:
-        steps = (*steps, ir.Step("add_local_python_source", tuple(missing), deferred=True))
-    return ir.Image(
-        alias,
-        constructor,
-        args=tuple(args),
-        kwargs=tuple(kwargs),
-        local_path=local_path,
-        context_dir=context_dir,
-        registry_secret=registry_secret,
-        steps=steps,
-        key_path=path,
-    )
+    return constructor, args, kwargs, local_path, context_dir, registry_secret
 
 
 def _packages_for_image(s: Session, alias: str) -> set[str]:
@@ -94,42 +204,39 @@ def _check_python(s: Session, version: Any, path: KeyPath) -> None:
         s.warn(path, deprecated[version])
 
 
-STEP_KINDS = (
-    "apt",
-    "pip",
-    "uv_pip",
-    "pip_requirements",
-    "pip_pyproject",
-    "micromamba",
-    "run",
-    "env",
-    "workdir",
-    "local_file",
-    "local_dir",
-    "python_source",
-)
-
-
-def _steps(s: Session, steps: list[dict[str, Any]], image_path: KeyPath) -> tuple[ir.Step, ...]:
+def _steps(
+    s: Session, steps: list[dict[str, Any]], image_path: KeyPath, inherited: list[ir.Step]
+) -> list[ir.Step]:
     out: list[ir.Step] = []
-    deferred_at: int | None = None
+    deferred_at = next((_shown(step.key_path, image_path) for step in inherited if step.deferred), None)
     for index, step in enumerate(steps):
         path = (*image_path, "steps", index)
         kind = next(k for k in STEP_KINDS if k in step)
+        if kind == "run_function":
+            source_step = _build_source(s, step, path, [*inherited, *out])
+            if source_step is not None:
+                out.append(source_step)
         built = _step(s, kind, step, path)
         if built is None:
             continue
         if built.deferred:
-            deferred_at = deferred_at if deferred_at is not None else index
+            deferred_at = deferred_at if deferred_at is not None else _shown(path, image_path)
         elif deferred_at is not None:
             s.report(
                 path,
-                f"this step builds a layer after step {deferred_at}, which mounts local files "
-                "at deploy time; Modal refuses to build on top of a mount",
-                hint=f"set copy = true on step {deferred_at}, or move it after every build step",
+                f"this step builds a layer after {deferred_at}, which mounts local files at deploy time; Modal "
+                "refuses to build on top of a mount",
+                hint=f"set copy = true on {deferred_at}, or move it after every build step",
             )
         out.append(built)
-    return tuple(out)
+    return out
+
+
+def _shown(path: KeyPath, image_path: KeyPath) -> str:
+    """A step as a message names it: `step 2` in the same image, `step 2 of image 'base'` up the chain."""
+    if tuple(path[:2]) == tuple(image_path):
+        return f"step {path[3]}"
+    return f"step {path[3]} of image {path[1]!r}"
 
 
 def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step | None:
@@ -138,7 +245,7 @@ def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step
         if key in step:
             common.append((key, step[key]))
     secrets: tuple[str, ...] = tuple(s.secret_refs(step.get("secrets", []), (*path, "secrets")))
-    if "gpu" in step:
+    if "gpu" in step and kind != "run_function":
         gpu, problem = catalog.parse_gpu(step["gpu"])
         if problem:
             s.report((*path, "gpu"), problem)
@@ -168,6 +275,12 @@ def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step
         return ir.Step("env", (dict(step["env"]),), key_path=path)
     if kind == "workdir":
         return ir.Step("workdir", (step["workdir"],), key_path=path)
+    if kind in EXEC_FORMS:
+        return ir.Step(EXEC_FORMS[kind], (list(step[kind]),), key_path=path)
+    if kind == "dockerfile_commands":
+        return _dockerfile_commands(s, step, path, common, secrets)
+    if kind == "run_function":
+        return _run_function(s, step, path, secrets)
     if kind in ("local_file", "local_dir"):
         if "remote" not in step:
             s.report(path, f"missing required key 'remote' (the container path for {kind})", at_key=True)
@@ -195,3 +308,152 @@ def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step
         deferred=not copy_files,
         key_path=path,
     )
+
+
+# --- dockerfile_commands ------------------------------------------------------------------------------
+
+
+def _dockerfile_commands(
+    s: Session, step: dict[str, Any], path: KeyPath, common: list[tuple[str, object]], secrets: tuple[str, ...]
+) -> ir.Step | None:
+    context_dir = s.local_path(step.get("context_dir", "."), (*path, "context_dir"), want="dir")
+    context_files: list[tuple[str, str]] = []
+    for name, local in step.get("context_files", {}).items():
+        found = s.local_path(local, (*path, "context_files", name), want="file")
+        if found is not None:
+            context_files.append((name, found))
+    commands = list(step["dockerfile_commands"])
+    if context_dir is not None:
+        for index, source in _copy_sources(commands):
+            if source in dict(context_files) or source.lstrip("/") in {n.lstrip("/") for n, _ in context_files}:
+                continue
+            root = s.project.directory / context_dir
+            if not glob.glob(source.lstrip("/"), root_dir=root, recursive=True):
+                s.report(
+                    (*path, "dockerfile_commands", index),
+                    f"COPY source {source!r} matches nothing in the build context ({context_dir!r}) or "
+                    "context_files",
+                )
+    kwargs: list[tuple[str, object]] = []
+    if step.get("build_args"):
+        kwargs.append(("build_args", dict(step["build_args"])))
+    if step.get("env"):
+        kwargs.append(("env", dict(step["env"])))
+    kwargs += [(k, v) for k, v in common if k == "gpu"]
+    return ir.Step(
+        "dockerfile_commands",
+        (commands,),
+        tuple(kwargs),
+        secrets=secrets,
+        context_files=tuple(context_files),
+        context_dir=context_dir,
+        key_path=path,
+    )
+
+
+def _copy_sources(commands: list[str]) -> list[tuple[int, str]]:
+    """(command index, source) of every COPY that reads the build context (not `COPY --from=`)."""
+    found = []
+    for index, command in enumerate(commands):
+        words = command.strip().split(None, 1)
+        if len(words) < 2 or words[0].upper() != "COPY":
+            continue
+        try:
+            parts = [p for p in shlex.split(words[1]) if not p.startswith("--")]
+        except ValueError:
+            continue
+        if any(p.startswith("--from=") for p in shlex.split(words[1])) or len(parts) < 2:
+            continue
+        found += [(index, source) for source in parts[:-1]]
+    return found
+
+
+# --- run_function -------------------------------------------------------------------------------------
+
+
+def _build_source(s: Session, step: dict[str, Any], path: KeyPath, before: list[ir.Step]) -> ir.Step | None:
+    """The layer that puts the function's package in the image first: the builder imports it from there."""
+    top = step["run_function"].partition(":")[0].split(".")[0]
+    copied = any(
+        b.kind == "add_local_python_source" and dict(b.kwargs).get("copy") and top in {str(a).split(".")[0] for a in b.args}
+        for b in before
+    )
+    return None if copied else ir.Step("add_local_python_source", (top,), (("copy", True),), key_path=path)
+
+
+def _run_function(s: Session, step: dict[str, Any], path: KeyPath, secrets: tuple[str, ...]) -> ir.Step | None:
+    where = (*path, "run_function")
+    module, _, qualname = step["run_function"].partition(":")
+    if module.split(".")[0] == "modal":
+        s.report(where, "a package named 'modal' would shadow the modal package")
+        return None
+    try:
+        _, node = s.tree.find(module, qualname)
+    except handlers.HandlerError as error:
+        s.report(where, error.message, hint=error.hint)
+        return None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        s.report(where, f"{qualname!r} is {handlers.describe(node)}; run_function runs a function")
+        return None
+    try:
+        signature = s.tree.signature(node, "_")
+    except handlers.HandlerError as error:
+        s.report(where, error.message, hint=error.hint)
+        return None
+    if signature.is_generator:
+        s.report(where, f"{qualname}() is a generator; run_function runs a function once")
+    args, kwargs = list(step.get("args", [])), dict(step.get("kwargs", {}))
+    if problem := _binding_problem(signature, args, kwargs):
+        s.report(where, f"{qualname}() cannot be called with these args and kwargs: {problem}")
+    options: list[tuple[str, object]] = []
+    if args:
+        options.append(("args", args))
+    if kwargs:
+        options.append(("kwargs", kwargs))
+    if "gpu" in step:
+        gpus = _gpu_list(s, step["gpu"], (*path, "gpu"))
+        if gpus:
+            options.append(("gpu", gpus[0] if len(gpus) == 1 else list(gpus)))
+    for key in ("cpu", "memory", "timeout", "cloud"):
+        if key in step:
+            options.append((key, as_int(step[key]) if key in ("memory", "timeout") else step[key]))
+    if "region" in step:
+        region = step["region"]
+        options.append(("region", list(region) if isinstance(region, list) else region))
+    if step.get("env"):
+        options.append(("env", dict(step["env"])))
+    mounts = storage.read_mounts(s, step.get("volumes", {}), (*path, "volumes"))
+    s.build_steps += 1
+    builder = ir.BuildFunction(f"{BUILD_WRAPPER_PREFIX}{s.build_steps}", module, qualname)
+    return ir.Step("run_function", (), tuple(options), secrets=secrets, mounts=mounts, builder=builder, key_path=path)
+
+
+def _gpu_list(s: Session, value: str | list[str], path: KeyPath) -> list[str]:
+    out = []
+    for index, text in enumerate([value] if isinstance(value, str) else value):
+        gpu, problem = catalog.parse_gpu(text)
+        if problem or gpu is None:
+            s.report(path if isinstance(value, str) else (*path, index), problem or f"{text!r} is not a GPU")
+        else:
+            out.append(gpu)
+    return out
+
+
+def _binding_problem(signature: ir.Signature, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+    kinds = {
+        "positional_only": inspect.Parameter.POSITIONAL_ONLY,
+        "positional_or_keyword": inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        "var_positional": inspect.Parameter.VAR_POSITIONAL,
+        "keyword_only": inspect.Parameter.KEYWORD_ONLY,
+        "var_keyword": inspect.Parameter.VAR_KEYWORD,
+    }
+    parameters = [
+        inspect.Parameter(p.name, kinds[p.kind], default=None if p.default is not None else inspect.Parameter.empty)
+        for p in signature.parameters
+    ]
+    try:
+        inspect.Signature(parameters).bind(*args, **kwargs)
+    except TypeError as error:
+        return str(error)
+    return None
+

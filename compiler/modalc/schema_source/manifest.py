@@ -30,7 +30,18 @@ SCHEMA_ID = f"{BASE_URL}/v{VERSION}/manifest.schema.json"
 FILE_MATCH = ("**/modalc*.toml", "**/modalc*.yaml", "**/modalc*.yml")
 
 # Top-level sections an environment may override (overlay.OVERLAY_KEYS; a test keeps the two equal).
-OVERLAY_SECTIONS = ("app", "images", "volumes", "secrets", "cloud_buckets", "functions", "classes", "entrypoints")
+OVERLAY_SECTIONS = (
+    "app",
+    "images",
+    "volumes",
+    "secrets",
+    "cloud_buckets",
+    "queues",
+    "dicts",
+    "functions",
+    "classes",
+    "entrypoints",
+)
 
 Schema = dict[str, Any]
 
@@ -104,6 +115,10 @@ GPU_LENIENT = {"type": "string", "minLength": 1, "maxLength": 64}  # modalc's ow
 # --- reusable shapes ----------------------------------------------------------------------------------
 
 TEXT_LIST = {"type": "array", "items": ref("text")}
+# An exec-form instruction (ENTRYPOINT, CMD, SHELL): a list of strings, possibly empty (`ENTRYPOINT []` clears
+# a registry image's entrypoint, as CUDA images need).
+EXEC_FORM = {"type": "array", "items": {"type": "string", "maxLength": 4096}}
+JSON_VALUE: Schema = {"type": ["string", "number", "integer", "boolean", "array", "object", "null"]}
 REGION = {"type": "string", "pattern": "^[a-z0-9-]+$", "x-message": "regions are lowercase, e.g. us-east"}
 
 
@@ -128,6 +143,8 @@ SOURCE: Schema = {
         "volumes": named("alias", "volume"),
         "secrets": named("alias", "secret"),
         "cloud_buckets": named("alias", "cloud_bucket"),
+        "queues": named("alias", "queue"),
+        "dicts": named("alias", "dict"),
         "functions": named("python_name", "function"),
         "classes": named("python_name", "class"),
         "entrypoints": named("python_name", "entrypoint"),
@@ -210,10 +227,15 @@ SOURCE: Schema = {
         # -- images --
         "image": {
             "type": "object",
-            "required": ["base"],
             "additionalProperties": False,
+            "description": "An image: a `base` and its steps, or `from` another declared image plus more steps.",
             "properties": {
                 "base": {"enum": ["debian_slim", "micromamba", "registry", "dockerfile"]},
+                "from": ref(
+                    "alias",
+                    description="Build on another declared image (Modal's method chain on it: shared layers are "
+                    "shared); instead of `base`.",
+                ),
                 "python": {
                     "type": "string",
                     "description": 'Python version of the image, e.g. "3.12". Required for debian_slim and micromamba.',
@@ -248,7 +270,8 @@ SOURCE: Schema = {
         "step": {
             "type": "object",
             "description": "One build step: a table with exactly one of the step keys (apt, pip, uv_pip, "
-            "pip_requirements, pip_pyproject, micromamba, run, env, workdir, local_file, local_dir, python_source).",
+            "pip_requirements, pip_pyproject, micromamba, run, env, workdir, entrypoint, cmd, shell, "
+            "dockerfile_commands, run_function, local_file, local_dir, python_source).",
             "oneOf": [
                 {"required": ["apt"], "additionalProperties": False, "properties": {"apt": ref("strings")}},
                 {"required": ["pip"], "x-extends": "#/$defs/pip_options", "properties": {"pip": ref("strings")}},
@@ -286,6 +309,54 @@ SOURCE: Schema = {
                     "required": ["workdir"],
                     "additionalProperties": False,
                     "properties": {"workdir": ref("absolute_path")},
+                },
+                *(
+                    {"required": [kind], "additionalProperties": False, "properties": {kind: EXEC_FORM}}
+                    for kind in ("entrypoint", "cmd", "shell")
+                ),
+                {
+                    "required": ["dockerfile_commands"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "dockerfile_commands": ref("strings"),
+                        "context_files": {
+                            "type": "object",
+                            "propertyNames": {"type": "string", "minLength": 1, "maxLength": 1024},
+                            "additionalProperties": ref("relative_path"),
+                            "description": "Build-context name (what a COPY line names, e.g. /config.json) -> "
+                            "a file relative to the manifest.",
+                        },
+                        "context_dir": ref(
+                            "relative_path",
+                            description="Where COPY sources are found (default: the manifest's directory).",
+                        ),
+                        "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "env": ref("env"),
+                        "gpu": ref("gpu_type", **{"x-modalc": {"type": "string"}}),
+                        "secrets": ref("aliases"),
+                    },
+                },
+                {
+                    "required": ["run_function"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "run_function": ref(
+                            "handler",
+                            description="A function of yours that runs once at build time (downloads weights, "
+                            "warms a cache); its files become a layer.",
+                        ),
+                        "args": {"type": "array", "items": JSON_VALUE},
+                        "kwargs": {"type": "object", "additionalProperties": JSON_VALUE},
+                        "gpu": ref("gpu"),
+                        "cpu": {"type": "number", "exclusiveMinimum": 0, "maximum": 512},
+                        "memory": integer(1, description="MiB."),
+                        "timeout": integer(1, 86400, description="Seconds (default 3600)."),
+                        "volumes": ref("mounts"),
+                        "secrets": ref("aliases"),
+                        "env": ref("env"),
+                        "cloud": {"enum": ["aws", "gcp", "oci", "auto"]},
+                        "region": ref("region"),
+                    },
                 },
                 {
                     "required": ["local_file"],
@@ -330,6 +401,9 @@ SOURCE: Schema = {
             "additionalProperties": False,
             "properties": {
                 "name": ref("modal_name", description="The Modal volume name (default: the alias)."),
+                "environment": ref(
+                    "environment_name", description="Look it up in this Modal environment (default: the deploy's)."
+                ),
                 "create_if_missing": boolean(),
                 "read_only": boolean("Default for every mount of this volume."),
             },
@@ -342,8 +416,27 @@ SOURCE: Schema = {
                     "modal_name",
                     description="The Modal secret name (default: the alias). Values never live in a manifest.",
                 ),
+                "environment": ref(
+                    "environment_name", description="Look it up in this Modal environment (default: the deploy's)."
+                ),
                 "required_keys": {"type": "array", "items": ref("env_var_name"), "uniqueItems": True},
             },
+        },
+        **{
+            kind: {
+                "type": "object",
+                "additionalProperties": False,
+                "description": f"A named modal.{kind.capitalize()}; handler code reaches it as "
+                f"`modalc_app.{kind.upper()}S[alias]`.",
+                "properties": {
+                    "name": ref("modal_name", description=f"The Modal {kind} name (default: the alias)."),
+                    "environment": ref(
+                        "environment_name", description="Look it up in this Modal environment (default: the deploy's)."
+                    ),
+                    "create_if_missing": boolean(),
+                },
+            }
+            for kind in ("queue", "dict")
         },
         "cloud_bucket": {
             "type": "object",
@@ -407,8 +500,10 @@ SOURCE: Schema = {
             "oneOf": [
                 ref("gpu_type"),
                 {"type": "array", "items": ref("gpu_type"), "minItems": 1, "maxItems": 16},
+                {"const": False},
             ],
-            "description": "TYPE[:COUNT], or a list of them: fallbacks in order of preference.",
+            "description": "TYPE[:COUNT], or a list of them: fallbacks in order of preference; false switches a GPU "
+            "off (in an environment).",
         },
         "retries": {
             "oneOf": [
@@ -523,8 +618,10 @@ SOURCE: Schema = {
         },
         "concurrency": {
             "type": "object",
-            "required": ["max_inputs"],
+            "minProperties": 1,
             "additionalProperties": False,
+            "description": "Inputs per container: max_inputs (with an optional target_inputs); target_inputs alone "
+            "only on an http_server class.",
             "properties": {"max_inputs": integer(1, 1000), "target_inputs": integer(1, 1000)},
         },
         "batched": {
@@ -534,6 +631,12 @@ SOURCE: Schema = {
             "properties": {"max_batch_size": integer(1, 1000), "wait_ms": integer(0, 600000)},
             "description": "Collect inputs into lists: up to max_batch_size items, waiting at most wait_ms.",
         },
+        "handler": {
+            "type": "string",
+            "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
+            "x-message": "handlers are written package.module:name",
+        },
+        "region": {"oneOf": [REGION, {"type": "array", "items": REGION, "minItems": 1, "uniqueItems": True}]},
         "resource_pair": {
             "type": "array",
             "items": {"type": "number", "exclusiveMinimum": 0},
@@ -542,11 +645,7 @@ SOURCE: Schema = {
         },
         "settings": {  # mixin: what functions and classes share
             "properties": {
-                "handler": {
-                    "type": "string",
-                    "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
-                    "x-message": "handlers are written package.module:name",
-                },
+                "handler": ref("handler"),
                 "image": ref("alias"),
                 "gpu": ref("gpu"),
                 "cpu": {
@@ -568,12 +667,7 @@ SOURCE: Schema = {
                 "max_containers": integer(1, 100000),
                 "buffer_containers": integer(0, 1000),
                 "scaledown_window": integer(2, 3600),
-                "region": {
-                    "oneOf": [
-                        REGION,
-                        {"type": "array", "items": REGION, "minItems": 1, "uniqueItems": True},
-                    ]
-                },
+                "region": ref("region"),
                 "cloud": {"enum": ["aws", "gcp", "oci", "auto"]},
                 "nonpreemptible": boolean(),
                 "memory_snapshot": boolean(),
@@ -583,6 +677,20 @@ SOURCE: Schema = {
                 "volumes": ref("mounts"),
                 "secrets": ref("aliases"),
                 "env": ref("env"),
+                "experimental_options": {
+                    "type": "object",
+                    "propertyNames": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
+                    "additionalProperties": {"type": ["string", "integer", "number", "boolean"]},
+                    "description": "Modal's experimental options, e.g. { enable_gpu_snapshot = true } (sent as "
+                    "strings).",
+                },
+                "clustered": {
+                    "type": "object",
+                    "required": ["size"],
+                    "additionalProperties": False,
+                    "properties": {"size": integer(1, 64), "rdma": boolean()},
+                    "description": "A multi-node cluster of `size` containers (modal.clustered).",
+                },
             },
         },
         "function": {
@@ -626,6 +734,20 @@ SOURCE: Schema = {
             "required": ["handler"],
             "x-extends": "#/$defs/settings",
             "properties": {
+                "http_server": {
+                    "type": "object",
+                    "required": ["port", "proxy_regions"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "port": integer(1, 65535),
+                        "proxy_regions": {"type": "array", "items": REGION, "minItems": 1, "uniqueItems": True},
+                        "startup_timeout": integer(1, 3600),
+                        "exit_grace_period": integer(0, 25),
+                        "h2_enabled": boolean(),
+                    },
+                    "description": "Serve HTTP from the class's enter hooks (modal.experimental.http_server); the "
+                    "class then has no methods.",
+                },
                 "parameters": named("python_name", "parameter"),
                 "enter": {"type": "array", "items": ref("enter_hook")},
                 "exit": {"type": "array", "items": ref("python_name")},
@@ -639,22 +761,44 @@ SOURCE: Schema = {
             },
         },
         # -- entrypoints --
+        "call_target": {
+            "type": "string",
+            "pattern": r"^[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?$",
+            "x-message": "a function's name, or Class.method",
+        },
         "entrypoint": {
             "oneOf": [
-                {
-                    "type": "object",
-                    "required": [kind],
-                    "additionalProperties": False,
-                    "properties": {
-                        kind: ref("python_name"),
-                        "inputs": ref("relative_path"),
-                        "output": ref("relative_path"),
-                    },
-                }
-                for kind in ("map", "starmap")
+                *(
+                    {
+                        "type": "object",
+                        "required": [kind],
+                        "additionalProperties": False,
+                        "properties": {
+                            kind: ref("call_target"),
+                            "inputs": ref("relative_path"),
+                            "output": ref("relative_path"),
+                            "parameters": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
+                        },
+                    }
+                    for kind in ("map", "starmap")
+                ),
+                *(
+                    {
+                        "type": "object",
+                        "required": [kind],
+                        "additionalProperties": False,
+                        "properties": {
+                            kind: ref("call_target"),
+                            "parameters": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
+                        },
+                    }
+                    for kind in ("remote", "spawn")
+                ),
             ],
-            "description": "A local entrypoint: fan a function out with map (one argument per input) or starmap "
-            "(a list of arguments per input).",
+            "description": "A local entrypoint: fan a function or method out with map (one argument per input) or "
+            "starmap (a list of arguments per input), or call it once with the command line's arguments: remote "
+            "(waits for the result) or spawn (starts it on the deployed app and returns its call id). `parameters` "
+            "construct a class.",
         },
         # -- environments --
         "environment": {

@@ -30,7 +30,6 @@ if modal.is_local():
 VOLUMES = {
     "cache": modal.Volume.from_name(
         "whisper-batch-cache",
-        create_if_missing=True,
     ),
 }
 

@@ -45,7 +45,6 @@ SECRETS = {
 VOLUMES = {
     "models": modal.Volume.from_name(
         "sentiment-models",
-        create_if_missing=True,
     ),
 }
 

@@ -39,7 +39,6 @@ SECRETS = {
 VOLUMES = {
     "index": modal.Volume.from_name(
         "search-index",
-        create_if_missing=True,
     ),
 }
 
