@@ -391,8 +391,11 @@ class _Reporter:
         unknown = [k for k in instance if k not in kinds]
         for key in unknown:
             if (ours := MODAL_SPELLINGS.get(key)) in kinds:
-                self.add((*path, key), f"unknown key {key!r}; did you mean {ours!r}? ({key} is Modal's name for it)",
-                         at_key=True)
+                self.add(
+                    (*path, key),
+                    f"unknown key {key!r}; did you mean {ours!r}? ({key} is Modal's name for it)",
+                    at_key=True,
+                )
                 return
         for key in unknown:
             suggestion = did_you_mean(key, kinds)

@@ -63,8 +63,9 @@ def read_images(s: Session, specs: Mapping[str, dict[str, Any]]) -> tuple[ir.Ima
     for alias in order:
         parent = parents[alias]
         inherited = chains.get(parent, []) if parent is not None else []
-        image = _read_image(s, alias, specs[alias], parent if parent in built else None, inherited,
-                            has_children=alias in children)
+        image = _read_image(
+            s, alias, specs[alias], parent if parent in built else None, inherited, has_children=alias in children
+        )
         built[alias] = image
         chains[alias] = [*inherited, *image.steps]
     return tuple(built[alias] for alias in order)
@@ -204,9 +205,7 @@ def _check_python(s: Session, version: Any, path: KeyPath) -> None:
         s.warn(path, deprecated[version])
 
 
-def _steps(
-    s: Session, steps: list[dict[str, Any]], image_path: KeyPath, inherited: list[ir.Step]
-) -> list[ir.Step]:
+def _steps(s: Session, steps: list[dict[str, Any]], image_path: KeyPath, inherited: list[ir.Step]) -> list[ir.Step]:
     out: list[ir.Step] = []
     deferred_at = next((_shown(step.key_path, image_path) for step in inherited if step.deferred), None)
     for index, step in enumerate(steps):
@@ -331,8 +330,7 @@ def _dockerfile_commands(
             if not glob.glob(source.lstrip("/"), root_dir=root, recursive=True):
                 s.report(
                     (*path, "dockerfile_commands", index),
-                    f"COPY source {source!r} matches nothing in the build context ({context_dir!r}) or "
-                    "context_files",
+                    f"COPY source {source!r} matches nothing in the build context ({context_dir!r}) or context_files",
                 )
     kwargs: list[tuple[str, object]] = []
     if step.get("build_args"):
@@ -375,7 +373,9 @@ def _build_source(s: Session, step: dict[str, Any], path: KeyPath, before: list[
     """The layer that puts the function's package in the image first: the builder imports it from there."""
     top = step["run_function"].partition(":")[0].split(".")[0]
     copied = any(
-        b.kind == "add_local_python_source" and dict(b.kwargs).get("copy") and top in {str(a).split(".")[0] for a in b.args}
+        b.kind == "add_local_python_source"
+        and dict(b.kwargs).get("copy")
+        and top in {str(a).split(".")[0] for a in b.args}
         for b in before
     )
     return None if copied else ir.Step("add_local_python_source", (top,), (("copy", True),), key_path=path)
@@ -456,4 +456,3 @@ def _binding_problem(signature: ir.Signature, args: list[Any], kwargs: dict[str,
     except TypeError as error:
         return str(error)
     return None
-

@@ -13,11 +13,32 @@ FORBIDDEN_MOUNT_PATHS = frozenset({"/", "/root", "/tmp"})
 
 
 def read_volume(s: Session, alias: str, spec: dict[str, Any]) -> ir.Volume:
-    return ir.Volume(alias, spec.get("name", alias), spec.get("create_if_missing", False), spec.get("read_only", False))
+    return ir.Volume(
+        alias,
+        spec.get("name", alias),
+        environment=spec.get("environment"),
+        create_if_missing=spec.get("create_if_missing", False),
+        read_only=spec.get("read_only", False),
+    )
 
 
 def read_secret(s: Session, alias: str, spec: dict[str, Any]) -> ir.Secret:
-    return ir.Secret(alias, spec.get("name", alias), tuple(spec.get("required_keys", [])))
+    return ir.Secret(
+        alias,
+        spec.get("name", alias),
+        required_keys=tuple(spec.get("required_keys", [])),
+        environment=spec.get("environment"),
+    )
+
+
+def read_store(s: Session, kind: str, alias: str, spec: dict[str, Any]) -> ir.Store:
+    return ir.Store(
+        kind,  # type: ignore[arg-type]
+        alias,
+        spec.get("name", alias),
+        environment=spec.get("environment"),
+        create_if_missing=spec.get("create_if_missing", False),
+    )
 
 
 def read_bucket(s: Session, alias: str, spec: dict[str, Any]) -> ir.CloudBucket:

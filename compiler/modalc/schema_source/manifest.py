@@ -777,7 +777,10 @@ SOURCE: Schema = {
                             kind: ref("call_target"),
                             "inputs": ref("relative_path"),
                             "output": ref("relative_path"),
-                            "parameters": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
+                            "parameters": {
+                                "type": "object",
+                                "additionalProperties": {"type": ["string", "integer", "boolean"]},
+                            },
                         },
                     }
                     for kind in ("map", "starmap")
@@ -789,7 +792,10 @@ SOURCE: Schema = {
                         "additionalProperties": False,
                         "properties": {
                             kind: ref("call_target"),
-                            "parameters": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
+                            "parameters": {
+                                "type": "object",
+                                "additionalProperties": {"type": ["string", "integer", "boolean"]},
+                            },
                         },
                     }
                     for kind in ("remote", "spawn")

@@ -30,6 +30,7 @@ if modal.is_local():
 VOLUMES = {
     "cache": modal.Volume.from_name(
         "whisper-batch-cache",
+        create_if_missing=True,
     ),
 }
 

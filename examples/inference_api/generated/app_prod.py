@@ -45,6 +45,7 @@ SECRETS = {
 VOLUMES = {
     "models": modal.Volume.from_name(
         "sentiment-models",
+        create_if_missing=True,
     ),
 }
 

@@ -39,6 +39,7 @@ SECRETS = {
 VOLUMES = {
     "index": modal.Volume.from_name(
         "search-index",
+        create_if_missing=True,
     ),
 }
 

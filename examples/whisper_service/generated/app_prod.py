@@ -30,6 +30,7 @@ if modal.is_local():
 VOLUMES = {
     "weights": modal.Volume.from_name(
         "whisper-cache",
+        create_if_missing=True,
     ),
 }
 
