@@ -110,6 +110,7 @@ class _Call:
 class ExecutingServicer(ControlPlaneServicer):
     """The deploy-only servicer, plus ephemeral apps and in-process execution of function calls."""
 
+    executes = True
     keeps_blob_data = True
 
     def __init__(self, state: Any) -> None:
@@ -310,7 +311,7 @@ class ExecutingServicer(ControlPlaneServicer):
             if indexes or remaining <= 0 or self._closing or call.call_id not in self._calls:
                 break
             changed = call.changed
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
         return api_pb2.FunctionGetOutputsResponse(
             outputs=[call.outputs[i] for i in indexes],
@@ -366,7 +367,7 @@ class ExecutingServicer(ControlPlaneServicer):
             future = self._in_thread(functools.partial(self.runner.run, target, arguments, on_item), len(arguments))
             try:
                 outcomes = await asyncio.wait_for(asyncio.shield(future), target.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 seconds = f"{target.timeout:g}"
                 message = f"Task's current input {unit.inputs[0].input_id} hit its timeout of {seconds}s"
                 outcomes = [Outcome(TIMEOUT, exception=message)] * len(unit.inputs)
@@ -420,7 +421,7 @@ class ExecutingServicer(ControlPlaneServicer):
         if call.invocation_type == _ASYNC:
             limit = min(MAX_OBJECT_SIZE_BYTES, MAX_ASYNC_OBJECT_SIZE_BYTES)
         now = time.time()
-        for new, outcome in zip(inputs, outcomes):
+        for new, outcome in zip(inputs, outcomes, strict=True):
             if new.idx in call.outputs:
                 continue
             result = api_pb2.GenericResult(

@@ -195,13 +195,14 @@ class Runner:
                 raise _invalid(f"Output of batched function {target.tag} must be a list.")
             if len(values) != len(inputs):
                 raise _invalid(f"Output of batched function {target.tag} must be a list of equal length as its inputs.")
-            return [Outcome(SUCCESS, serialize_data_format(v, f), f) for v, f in zip(values, formats)]
+            return [Outcome(SUCCESS, serialize_data_format(v, f), f) for v, f in zip(values, formats, strict=True)]
         args, kwargs = arguments[0]
         value = function(*args, **kwargs)
         if inspect.isgenerator(value) or inspect.isasyncgen(value):
             count = 0
-            for count, item in enumerate(_iterate(value), start=1):
+            for item in _iterate(value):
                 on_item(serialize_data_format(item, formats[0]), formats[0])
+                count += 1
             done = api_pb2.GeneratorDone(items_total=count)
             return [Outcome(SUCCESS, serialize_data_format(done, GENERATOR_DONE), GENERATOR_DONE)]
         return [Outcome(SUCCESS, serialize_data_format(_settle(value), formats[0]), formats[0])]
@@ -364,7 +365,7 @@ def _batch_arguments(function: Callable[..., Any], arguments: list[Any]) -> dict
                 f"Modal batched function {function.__name__} takes {len(names)} positional arguments, "
                 f"but one invocation in the batch has {len(args) + len(kwargs)}."
             )
-        bound = dict(zip(names, args))
+        bound = dict(zip(names, args, strict=False))  # fewer positional than parameters: kwargs follow
         for key, value in kwargs.items():
             if key not in names or key in bound:
                 raise _invalid(f"Modal batched function {function.__name__} got an unexpected argument {key}.")

@@ -83,7 +83,9 @@ class _AppRef:
 class ControlPlaneServicer:
     """Implements the RPCs a deploy, redeploy and lookups of modal 1.6 make."""
 
-    # Whether uploaded blob bytes are kept (an executing server reads function arguments from them).
+    # Whether function calls run (ExecutingServicer), and whether uploaded blob bytes are kept
+    # (an executing server reads large function arguments from them).
+    executes = False
     keeps_blob_data = False
 
     def __init__(self, state: ControlPlaneState) -> None:
@@ -297,6 +299,9 @@ class ControlPlaneServicer:
 
     def AppCreate(self, req: api_pb2.AppCreateRequest) -> api_pb2.AppCreateResponse:
         env = self._env(req.environment_name)
+        if not self.executes and req.app_state in (api_pb2.APP_STATE_EPHEMERAL, api_pb2.APP_STATE_DETACHED):
+            # Refused before anything is created or uploaded, rather than at AppPublish.
+            fail(Status.UNIMPLEMENTED, NOT_EXECUTING)
         app_id = self.state.new_id("ap")
         self._drafts[app_id] = {
             "environment": env,
@@ -382,7 +387,7 @@ class ControlPlaneServicer:
             if remaining <= 0:
                 return
             changed = self._app_changed
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 
     def _app_done(self, app_id: str) -> bool:
