@@ -132,3 +132,11 @@ def test_timeout_is_reported(running: ControlPlaneHandle) -> None:
     with pytest.raises(modal.exception.FunctionTimeoutError, match="hit its timeout of 1s"):
         exec_app.sleepy.remote(3)
     assert time.monotonic() - started < 2.5
+
+
+def test_the_code_is_this_process_s_running_app(running: ControlPlaneHandle) -> None:
+    """Functions and classes alike are found as the objects `app.run()` hydrated, never imported anew."""
+    exec_app.square.remote(1)
+    exec_app.Counter(start=1).add.remote(1)
+    origins = running.servicer.runner.origins  # type: ignore[attr-defined]
+    assert len(origins) >= 2 and set(origins.values()) == {"local"}

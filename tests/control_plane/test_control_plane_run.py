@@ -45,6 +45,11 @@ def nested(x: int) -> int:
     return square.remote(x) + 1
 
 
+@app.function(serialized=True)
+def cube(x: int) -> int:
+    return x**3
+
+
 @app.cls()
 class Scaler:
     factor: int = modal.parameter(default=2)
@@ -56,7 +61,8 @@ class Scaler:
 
 @app.local_entrypoint()
 def main(x: int = 4):
-    print("RESULT", square.remote(x), list(square.map([1, 2, 3])), Scaler(factor=3).scale.remote(x), where.remote())
+    print("RESULT", square.remote(x), list(square.map([1, 2, 3])), Scaler(factor=3).scale.remote(x), cube.remote(x))
+    print("PID", where.remote())
 """
 
 
@@ -144,12 +150,14 @@ def test_deployed_functions_and_classes_run_when_called_by_name(
         assert modal.Function.from_name("cp-deployed", "square").remote(5) == 25
         assert modal.Function.from_name("cp-deployed", "nested").remote(2) == 5
         assert modal.Cls.from_name("cp-deployed", "Scaler")(factor=3).scale.remote(2) == 6
+        assert set(handle.servicer.runner.origins.values()) == {"local"}  # type: ignore[attr-defined]
     # A new server from the saved state: no object of this process is hydrated against it, so it imports the
     # module by the name the deploy recorded.
     monkeypatch.syspath_prepend(str(tmp_path))
     with serve(ControlPlaneState.from_json(state.to_json()), execute=True) as handle, client_for(handle):
         assert modal.Function.from_name("cp-deployed", "square").remote(6) == 36
         assert modal.Cls.from_name("cp-deployed", "Scaler")().scale.remote(4) == 8
+        assert set(handle.servicer.runner.origins.values()) == {"imported"}  # type: ignore[attr-defined]
     sys.modules.pop(MODULE, None)
 
 
@@ -170,10 +178,13 @@ def test_modal_run_in_a_subprocess_runs_in_the_server_process(
                 text=True,
                 timeout=120,
             )
+            origins = handle.servicer.runner.origins  # type: ignore[attr-defined]
     finally:
         sys.modules.pop(MODULE, None)
     assert result.returncode == 0, result.stderr
-    assert f"RESULT 25 [1, 4, 9] 15 {os.getpid()}\n" in result.stdout
+    assert "RESULT 25 [1, 4, 9] 15 125\n" in result.stdout
+    assert f"PID {os.getpid()}\n" in result.stdout
+    assert sorted(origins.values()) == ["imported", "imported", "imported", "serialized"]
     assert "Task exception was never retrieved" not in result.stderr
 
 

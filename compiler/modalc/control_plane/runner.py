@@ -140,6 +140,8 @@ class Runner:
 
     def __init__(self) -> None:
         self.server_url = ""
+        # How the code of each function id was found: "local", "serialized" or "imported".
+        self.origins: dict[str, str] = {}
         self._lock = threading.Lock()
         self._code: dict[str, Any] = {}
         self._instances: dict[tuple[str, bytes], _Instance] = {}
@@ -148,6 +150,7 @@ class Runner:
         """A function was (re)created under this id: its code may have changed."""
         with self._lock:
             self._code.pop(function_id, None)
+            self.origins.pop(function_id, None)
             for key in [k for k in self._instances if k[0] == function_id]:
                 del self._instances[key]
 
@@ -238,22 +241,23 @@ class Runner:
         with self._lock:
             code = self._code.get(target.function_id)
         if code is None:
-            code = self._find_code(target, client)
+            origin, code = self._find_code(target, client)
             with self._lock:
                 self._code[target.function_id] = code
+                self.origins[target.function_id] = origin
         return code
 
-    def _find_code(self, target: Target, client: Any) -> Any:
-        """The raw function, or for a class a factory `(args, kwargs) -> instance`."""
+    def _find_code(self, target: Target, client: Any) -> tuple[str, Any]:
+        """Where the code was found, and the raw function, or for a class a factory `(args, kwargs) -> instance`."""
         local = self._local_object(target)
         if local is not None:
-            return local
+            return "local", local
         definition = target.definition
         if definition.definition_type == api_pb2.Function.DEFINITION_TYPE_SERIALIZED and definition.function_serialized:
             from modal._serialization import deserialize
 
-            return deserialize(definition.function_serialized, client)
-        return self._imported(target)
+            return "serialized", deserialize(definition.function_serialized, client)
+        return "imported", self._imported(target)
 
     def _local_object(self, target: Target) -> Any:
         """The object of this process hydrated with the function id, by a client of this server.
