@@ -9,7 +9,6 @@ No `from __future__ import annotations` here: `modal.parameter` needs real annot
 
 import asyncio
 import collections
-import os
 import threading
 import time
 
@@ -99,8 +98,9 @@ def payload(n: int) -> bytes:
 
 
 @app.function()
-def pid() -> int:
-    return os.getpid()
+def payloads(n: int, size: int):
+    for _ in range(n):
+        yield b"x" * size
 
 
 # A long initial delay: the server skips it, so a test taking seconds would show that it did not.

@@ -57,6 +57,8 @@ def test_spawn_get_and_function_call_lookup(running: ControlPlaneHandle) -> None
     assert call.get() == 36
     assert call.get() == 36  # a spawned call's output stays
     assert modal.FunctionCall.from_id(call.object_id).get(timeout=5) == 36
+    assert list(exec_app.square.experimental_spawn_map([6, 7]).iter()) == [36, 49]
+    exec_app.record.spawn_map([201, 202])
     with pytest.raises(TimeoutError):
         exec_app.sleepy.spawn(0.5).get(timeout=0.01)
     cancelled = exec_app.sleepy.spawn(0.5)
@@ -112,8 +114,9 @@ def test_large_arguments_and_results_go_through_blobs(running: ControlPlaneHandl
     assert exec_app.size.spawn(b"z" * 20_000).get() == 20_000  # a spawn's limit is 8 KiB
     assert len(exec_app.payload.spawn(20_000).get()) == 20_000
     assert len(b"".join(exec_app.payload.map([big, 1]))) == big + 1
+    assert [len(item) for item in exec_app.payloads.remote_gen(2, big)] == [big, big]
     assert running.calls.count("BlobCreate") - uploads == 2
-    assert running.calls.count("BlobGet") - downloads == 3
+    assert running.calls.count("BlobGet") - downloads == 5
 
 
 def test_retries_run_on_the_server_without_their_delays(running: ControlPlaneHandle) -> None:

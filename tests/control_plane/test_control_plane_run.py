@@ -108,6 +108,18 @@ def test_app_run_publishes_an_ephemeral_app_whose_log_stream_ends(kit: Any, tmp_
     assert handle.state.deployments == []  # a run is not a deployment
 
 
+def test_a_detached_run_keeps_running_after_its_client_leaves(kit: Any, tmp_path: Path) -> None:
+    path = write_app(tmp_path, "cp-detached")
+    with serve(ControlPlaneState(), execute=True) as handle, client_for(handle), kit.imported_app(path) as module:
+        with modal.enable_output(), module.app.run(detach=True):
+            assert module.square.remote(2) == 4
+            app_id = module.app.app_id
+            finishing = time.monotonic()
+        assert time.monotonic() - finishing < 2  # its log stream ended with the disconnect
+        lifecycle = rpc(handle, "AppGetLifecycle", api_pb2.AppGetLifecycleRequest(app_id=app_id)).lifecycle
+        assert lifecycle.app_state == api_pb2.APP_STATE_DETACHED
+
+
 def test_a_server_without_execution_refuses_app_run_before_creating_anything(kit: Any, tmp_path: Path) -> None:
     path = write_app(tmp_path, "cp-refused")
     with serve(ControlPlaneState()) as handle, client_for(handle), kit.imported_app(path) as module:

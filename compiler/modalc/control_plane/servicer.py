@@ -362,18 +362,21 @@ class ControlPlaneServicer:
         # Like Modal: a disconnect stops an app that was never deployed (a failed deploy, or
         # the end of an `app.run()`), but neither a deployed nor a detached one.
         draft = self._drafts.get(req.app_id)
-        if draft is not None and draft["state"] != "detached":
-            draft["state"] = "stopped"
+        if draft is not None:
+            if draft["state"] != "detached":
+                draft["state"] = "stopped"
+            draft["disconnected"] = True
             self._notify_apps()
         return empty_pb2.Empty()
 
     async def AppGetLogs(self, req: api_pb2.AppGetLogsRequest) -> AsyncIterator[api_pb2.TaskLogsBatch]:
         """No logs are ever produced (executed code prints to this process's own stdout).
 
-        The stream says `app_done` once the app has stopped, and otherwise ends after the
-        request's timeout, when the client asks again: that is what lets `app.run()` (whose
-        log loop runs whenever output is enabled, as under `modal run`) finish cleanly,
-        even after a failed start.
+        The stream says `app_done` once the app has stopped (or, for a detached app, once
+        its client has disconnected: no log will ever come), and otherwise ends after the
+        request's timeout, when the client asks again. That is what lets `app.run()`
+        (whose log loop runs whenever output is enabled, as under `modal run`) finish at
+        once, even after a failed start, instead of waiting for its logs timeout.
         """
         deadline = time.monotonic() + max(req.timeout, 0)
         while True:
@@ -393,7 +396,8 @@ class ControlPlaneServicer:
     def _app_done(self, app_id: str) -> bool:
         if not app_id:  # logs of a task or a sandbox: there are none
             return True
-        return self._app(app_id).record["state"] == "stopped"
+        record = self._app(app_id).record
+        return record["state"] == "stopped" or bool(record.get("disconnected"))
 
     def AppPublish(self, req: api_pb2.AppPublishRequest) -> api_pb2.AppPublishResponse:
         ref = self._app(req.app_id)
