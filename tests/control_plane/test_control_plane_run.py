@@ -94,6 +94,8 @@ def test_app_run_publishes_an_ephemeral_app_whose_log_stream_ends(kit: Any, tmp_
     with serve(ControlPlaneState(), execute=True) as handle, client_for(handle), kit.imported_app(path) as module:
         with modal.enable_output(), module.app.run():
             assert module.square.remote(3) == 9
+            spawned = module.square.spawn(4)
+            assert spawned.get() == 16
             app_id = module.app.app_id
             lifecycle = rpc(handle, "AppGetLifecycle", api_pb2.AppGetLifecycleRequest(app_id=app_id)).lifecycle
             assert lifecycle.app_state == api_pb2.APP_STATE_EPHEMERAL
@@ -102,6 +104,8 @@ def test_app_run_publishes_an_ephemeral_app_whose_log_stream_ends(kit: Any, tmp_
         assert time.monotonic() - finishing < 2
         lifecycle = rpc(handle, "AppGetLifecycle", api_pb2.AppGetLifecycleRequest(app_id=app_id)).lifecycle
         assert lifecycle.app_state == api_pb2.APP_STATE_STOPPED
+        with pytest.raises(modal.exception.NotFoundError):  # a stopped run's calls are forgotten
+            modal.FunctionCall.from_id(spawned.object_id).get(timeout=1)
     calls = handle.calls
     assert calls.index("AppPublish") < calls.index("FunctionMap") < calls.index("AppClientDisconnect")
     assert "AppGetLogs" in calls

@@ -96,6 +96,7 @@ class _Call:
     entries: list[int] = field(default_factory=list)  # idx of each output, in completion order: the map cursor
     chunks: list[api_pb2.DataChunk] = field(default_factory=list)
     units: list[_Unit] = field(default_factory=list)
+    blob_ids: list[str] = field(default_factory=list)  # its arguments' and results' blobs, freed with it
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -164,6 +165,8 @@ class ExecutingServicer(ControlPlaneServicer):
             call = self._calls.pop(call_id)
             for unit in call.units:
                 unit.abandoned = True
+            for blob_id in call.blob_ids:
+                self._blobs.pop(blob_id, None)
             call.notify()
         self.runner.forget_app(app_id)
 
@@ -232,6 +235,7 @@ class ExecutingServicer(ControlPlaneServicer):
                 args = self.blob_data(item.input.args_blob_id)
                 if args is None:
                     fail(Status.NOT_FOUND, f"Blob '{item.input.args_blob_id}' was never uploaded")
+                call.blob_ids.append(item.input.args_blob_id)
             else:
                 args = item.input.args
             new = _Input(item.idx, self.state.new_id("in"), item.input, args)
@@ -340,9 +344,10 @@ class ExecutingServicer(ControlPlaneServicer):
             fail(Status.NOT_FOUND, f"Blob '{req.blob_id}' not found")
         return api_pb2.BlobGetResponse(download_url=f"{self.blob_base_url}/blobs/{req.blob_id}")
 
-    def _new_blob(self, data: bytes) -> str:
+    def _new_blob(self, call: _Call, data: bytes) -> str:
         blob_id = self.state.new_id("bl")
         self._blobs[blob_id] = {"size": len(data), "data": data}
+        call.blob_ids.append(blob_id)
         return blob_id
 
     # -- running ----------------------------------------------------------------------------
@@ -409,7 +414,7 @@ class ExecutingServicer(ControlPlaneServicer):
             return
         chunk = api_pb2.DataChunk(data_format=data_format, index=len(call.chunks) + 1)
         if len(data) > MAX_OBJECT_SIZE_BYTES:
-            chunk.data_blob_id = self._new_blob(data)
+            chunk.data_blob_id = self._new_blob(call, data)
         else:
             chunk.data = data
         call.chunks.append(chunk)
@@ -432,7 +437,7 @@ class ExecutingServicer(ControlPlaneServicer):
                 tb_line_cache=outcome.tb_line_cache,
             )
             if len(outcome.data) > limit:
-                result.data_blob_id = self._new_blob(outcome.data)
+                result.data_blob_id = self._new_blob(call, outcome.data)
             elif outcome.data:
                 result.data = outcome.data
             call.outputs[new.idx] = api_pb2.FunctionGetOutputsItem(

@@ -115,8 +115,8 @@ class ControlPlaneService:
         """Dispatch to an `async def` handler (or an async generator, for a server stream).
 
         These handlers wait: for outputs, for generator items, for an app to stop. They
-        run without the state lock (they take it only around their own reads and writes),
-        so that other requests, such as the inputs they are waiting for, get through.
+        run without the state lock (they take it only where they read the state), so that
+        other requests, such as the inputs they are waiting for, get through.
         """
         streaming = inspect.isasyncgenfunction(impl)
 
