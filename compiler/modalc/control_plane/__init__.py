@@ -1,7 +1,8 @@
 """A local fake of Modal's control plane that the real, unmodified `modal` client talks to.
 
 It records what a `modal deploy` (or `App.deploy()`) sends, answers the lookups of a
-preflight check, and never contacts Modal. See docs/control-plane.md.
+preflight check, and never contacts Modal. With `serve(state, execute=True)` it also runs
+function calls in-process (`app.run()`, `.remote()`, `.map()`). See docs/control-plane.md.
 
     from modalc.control_plane import ControlPlaneState, serve, client_for
 

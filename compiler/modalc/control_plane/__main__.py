@@ -1,9 +1,10 @@
 """Serve a fake Modal control plane until interrupted.
 
-    python -m modalc.control_plane --port 8765 --state state.json [--host 127.0.0.1]
+    python -m modalc.control_plane --port 8765 --state state.json [--host 127.0.0.1] [--execute]
 
 Loads the state file if it exists, saves it (atomically) after every change, and prints
-the environment variables that point `modal deploy` at this server.
+the environment variables that point `modal deploy` at this server. With `--execute` it
+also runs function calls (`modal run`), importing the app's modules in this process.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="state file: loaded at startup if it exists, rewritten after every change",
+    )
+    parser.add_argument(
+        "--execute",
+        action="store_true",
+        help="also run function calls (modal run, .remote, .map) in this process, which imports the app's "
+        "module by name: start it where that module is importable",
     )
     return parser.parse_args(argv)
 
@@ -66,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     with tempfile.TemporaryDirectory(prefix="modalc-control-plane-") as config_dir:
-        with serve(state, host=args.host, port=args.port, on_change=save) as handle:
+        with serve(state, host=args.host, port=args.port, on_change=save, execute=args.execute) as handle:
             print(f"modalc local control plane listening on {handle.url}", flush=True)
+            if args.execute:
+                print("It executes function calls in this process.", flush=True)
             print("Point the modal client at it with:", flush=True)
             for key, value in handle.client_env(config_dir).items():
                 print(f"export {key}={shlex.quote(value)}", flush=True)

@@ -1,7 +1,9 @@
-"""Run the fake control plane: a grpclib server plus a tiny HTTP endpoint for blob uploads.
+"""Run the fake control plane: a grpclib server plus a tiny HTTP endpoint for blobs.
 
 Both run on one event loop in a background thread, so a test (or the `python -m`
-command) keeps its own thread free for the client.
+command) keeps its own thread free for the client. With `execute=True` the servicer
+also runs function calls (see `execution.py`); user code then runs in threads of its
+own, never on this loop.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import logging
 import socket
 import threading
@@ -16,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp.web
 import grpclib.const
@@ -25,6 +28,7 @@ from grpclib import GRPCError, Status
 from grpclib.server import Stream
 from modal_proto import api_grpc
 
+from .execution import ExecutingServicer
 from .servicer import ControlPlaneServicer, fail
 from .state import ControlPlaneState
 from .version import check_client_version
@@ -73,6 +77,8 @@ class ControlPlaneService:
 
     def _handler(self, name: str, cardinality: grpclib.const.Cardinality) -> Callable[[Stream[Any, Any]], Any]:
         impl: Callable[[Any], Any] | None = getattr(self.servicer, name, None)
+        if inspect.iscoroutinefunction(impl) or inspect.isasyncgenfunction(impl):
+            return self._waiting_handler(name, impl)
         state = self.servicer.state
 
         async def handle(stream: Stream[Any, Any]) -> None:
@@ -105,6 +111,51 @@ class ControlPlaneService:
         handle.__name__ = name
         return handle
 
+    def _waiting_handler(self, name: str, impl: Callable[[Any], Any]) -> Callable[[Stream[Any, Any]], Any]:
+        """Dispatch to an `async def` handler (or an async generator, for a server stream).
+
+        These handlers wait: for outputs, for generator items, for an app to stop. They
+        run without the state lock (they take it only where they read the state), so that
+        other requests, such as the inputs they are waiting for, get through.
+        """
+        streaming = inspect.isasyncgenfunction(impl)
+
+        def bug(exc: Exception) -> NoReturn:
+            log.exception("modalc control plane: %s failed", name)
+            fail(Status.INTERNAL, f"modalc control plane bug in {name}: {exc!r}")
+
+        async def handle(stream: Stream[Any, Any]) -> None:
+            self.servicer.authenticate(stream.metadata)
+            request = await stream.recv_message()
+            self.servicer.calls.append(name)
+            log.debug("rpc %s", name)
+            if not streaming:
+                try:
+                    reply = await impl(request)
+                except GRPCError:
+                    raise
+                except Exception as exc:
+                    bug(exc)
+                await stream.send_message(reply)
+                return
+            replies = impl(request)
+            try:
+                while True:
+                    try:
+                        item = await replies.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    except GRPCError:
+                        raise
+                    except Exception as exc:
+                        bug(exc)
+                    await stream.send_message(item)
+            finally:
+                await replies.aclose()
+
+        handle.__name__ = name
+        return handle
+
 
 @dataclass
 class ControlPlaneHandle:
@@ -116,6 +167,7 @@ class ControlPlaneHandle:
     blob_url: str
     state: ControlPlaneState
     servicer: ControlPlaneServicer = field(repr=False)
+    execute: bool = False
 
     @property
     def calls(self) -> list[str]:
@@ -156,9 +208,10 @@ class _ServerThread(threading.Thread):
         host: str,
         port: int,
         on_change: Callable[[ControlPlaneState], None] | None,
+        execute: bool = False,
     ) -> None:
         super().__init__(name="modalc-control-plane", daemon=True)
-        self.servicer = ControlPlaneServicer(state)
+        self.servicer = ExecutingServicer(state) if execute else ControlPlaneServicer(state)
         self.service = ControlPlaneService(self.servicer, on_change)
         self.host = host
         self.port = port
@@ -186,6 +239,7 @@ class _ServerThread(threading.Thread):
         self.port = server._server.sockets[0].getsockname()[1]
         app = aiohttp.web.Application()
         app.router.add_put("/blobs/{blob_id}", self._put_blob)
+        app.router.add_get("/blobs/{blob_id}", self._get_blob)
         runner = aiohttp.web.AppRunner(app, access_log=None)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, self.host, 0)
@@ -193,10 +247,13 @@ class _ServerThread(threading.Thread):
         assert site._server is not None
         self.blob_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.servicer.blob_base_url = f"http://{_connect_host(self.host)}:{self.blob_port}"
+        self.servicer.started(self._loop, f"http://{_connect_host(self.host)}:{self.port}")
         self.ready.set()
         try:
             await self._stop_event.wait()
         finally:
+            # Wake the handlers that wait (long polls, log streams) so that they end now.
+            self.servicer.stopping()
             server.close()
             # Clients keep their HTTP/2 connections open; don't wait for them forever.
             with contextlib.suppress(asyncio.TimeoutError):
@@ -205,16 +262,29 @@ class _ServerThread(threading.Thread):
 
     async def _put_blob(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         md5, sha256, size = hashlib.md5(), hashlib.sha256(), 0
+        # Only an executing server needs the bytes (function arguments); a deploy keeps hashes.
+        chunks: list[bytes] | None = [] if self.servicer.keeps_blob_data else None
+        # Streamed: aiohttp's request.read() refuses bodies over 1 MiB.
         async for chunk in request.content.iter_chunked(1 << 20):
             md5.update(chunk)
             sha256.update(chunk)
             size += len(chunk)
+            if chunks is not None:
+                chunks.append(chunk)
+        data = b"".join(chunks) if chunks is not None else None
         with self.servicer.state.lock:
-            known = self.servicer.blob_uploaded(request.match_info["blob_id"], size, sha256.hexdigest())
+            known = self.servicer.blob_uploaded(request.match_info["blob_id"], size, sha256.hexdigest(), data)
         if not known:
             return aiohttp.web.Response(status=404, text="unknown blob id")
         # The client checks the ETag against the MD5 of what it sent, like S3's.
         return aiohttp.web.Response(headers={"ETag": f'"{md5.hexdigest()}"'})
+
+    async def _get_blob(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        with self.servicer.state.lock:
+            data = self.servicer.blob_data(request.match_info["blob_id"])
+        if data is None:
+            return aiohttp.web.Response(status=404, text="unknown blob id")
+        return aiohttp.web.Response(body=data)
 
     def stop(self) -> None:
         if self._loop is not None and self._stop_event is not None:
@@ -247,6 +317,7 @@ def serve(
     port: int = 0,
     on_change: Callable[[ControlPlaneState], None] | None = None,
     allow_untested_client: bool | None = None,
+    execute: bool = False,
 ) -> Iterator[ControlPlaneHandle]:
     """Run a fake Modal control plane in a background thread for the duration of the block.
 
@@ -254,10 +325,13 @@ def serve(
     called (on the server thread, under the state lock) after every request that changed
     the state. Raises `UnsupportedClientVersion` for an untested `modal` client unless
     `allow_untested_client` (or MODALC_CONTROL_PLANE_ALLOW_UNTESTED_CLIENT=1) allows it.
+
+    With `execute=True` the server also runs function calls (`app.run()`, `.remote()`,
+    `.map()`, ...) in this process: see "Executing function calls" in docs/control-plane.md.
     """
     check_client_version(allow_untested_client)
     state = state if state is not None else ControlPlaneState()
-    thread = _ServerThread(state, host, port, on_change)
+    thread = _ServerThread(state, host, port, on_change, execute)
     thread.start()
     try:
         if not thread.ready.wait(_STARTUP_TIMEOUT):
@@ -273,6 +347,7 @@ def serve(
             blob_url=thread.servicer.blob_base_url,
             state=state,
             servicer=thread.servicer,
+            execute=execute,
         )
     finally:
         thread.stop()

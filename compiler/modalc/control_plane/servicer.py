@@ -1,17 +1,22 @@
 """The RPC handlers of the fake control plane.
 
-Handlers are plain synchronous methods named after the RPC, taking the request message
-and returning the reply (a list of replies for server-streaming RPCs). They run on the
-server's event loop under the state lock, so each one is atomic. Every RPC of
+Handlers are methods named after the RPC, taking the request message and returning the
+reply. Most are plain synchronous methods returning the reply (a list of replies for
+server-streaming RPCs); they run on the server's event loop under the state lock, so each
+one is atomic. Handlers that must wait (`AppGetLogs` here, the function-call RPCs of
+`execution.py`) are `async def` methods or async generators: they run on the loop
+without the lock and take it only around their own reads. Every RPC of
 `modal_proto.api_grpc.ModalClientBase` without a handler here answers UNIMPLEMENTED.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -37,7 +42,15 @@ _APP_STATES = {
     "initializing": api_pb2.APP_STATE_INITIALIZING,
     "deployed": api_pb2.APP_STATE_DEPLOYED,
     "stopped": api_pb2.APP_STATE_STOPPED,
+    # `app.run()` apps of an executing server (never persisted: they live as drafts).
+    "ephemeral": api_pb2.APP_STATE_EPHEMERAL,
+    "detached": api_pb2.APP_STATE_DETACHED,
 }
+NOT_EXECUTING = (
+    "modalc's local control plane was started without execution, so it accepts deploys only; "
+    "to run functions (`app.run()`, `modal run`, `modalc run`), start it with `serve(state, execute=True)` "
+    "or `python -m modalc.control_plane --execute`"
+)
 _SUCCESS = api_pb2.GenericResult(status=api_pb2.GenericResult.GENERIC_STATUS_SUCCESS)
 
 
@@ -70,10 +83,20 @@ class _AppRef:
 class ControlPlaneServicer:
     """Implements the RPCs a deploy, redeploy and lookups of modal 1.6 make."""
 
+    # Whether function calls run (ExecutingServicer), and whether uploaded blob bytes are kept
+    # (an executing server reads large function arguments from them).
+    executes = False
+    keeps_blob_data = False
+
     def __init__(self, state: ControlPlaneState) -> None:
         self.state = state
         self.reg = Registry()
         self.blob_base_url = ""
+        self.url = ""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        # Replaced by a fresh event at every app state change; waiters hold the old one.
+        self._app_changed = asyncio.Event()
+        self._closing = False
         self.calls: collections.deque[str] = collections.deque(maxlen=10_000)
         self._drafts: dict[str, dict[str, Any]] = {}
         self._functions: dict[str, dict[str, Any]] = {}
@@ -86,6 +109,22 @@ class ControlPlaneServicer:
         # The client mount object is created per function at decoration time, so it may
         # have been hydrated against another server: know its id from the start.
         self.reg.mount_names[named_id("mo", "global", client_mount_name())] = client_mount_name()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def started(self, loop: asyncio.AbstractEventLoop, url: str) -> None:
+        """Called on the server loop once it listens at `url`."""
+        self.loop = loop
+        self.url = url
+
+    def stopping(self) -> None:
+        """Called on the server loop before it closes: every waiting handler returns."""
+        self._closing = True
+        self._notify_apps()
+
+    def _notify_apps(self) -> None:
+        changed, self._app_changed = self._app_changed, asyncio.Event()
+        changed.set()
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -260,6 +299,9 @@ class ControlPlaneServicer:
 
     def AppCreate(self, req: api_pb2.AppCreateRequest) -> api_pb2.AppCreateResponse:
         env = self._env(req.environment_name)
+        if not self.executes and req.app_state in (api_pb2.APP_STATE_EPHEMERAL, api_pb2.APP_STATE_DETACHED):
+            # Refused before anything is created or uploaded, rather than at AppPublish.
+            fail(Status.UNIMPLEMENTED, NOT_EXECUTING)
         app_id = self.state.new_id("ap")
         self._drafts[app_id] = {
             "environment": env,
@@ -317,19 +359,51 @@ class ControlPlaneServicer:
         return empty_pb2.Empty()
 
     def AppClientDisconnect(self, req: api_pb2.AppClientDisconnectRequest) -> empty_pb2.Empty:
-        # Like Modal: only an app that never got published is stopped by a disconnect.
-        if req.app_id in self._drafts:
-            self._drafts[req.app_id]["state"] = "stopped"
+        # Like Modal: a disconnect stops an app that was never deployed (a failed deploy, or
+        # the end of an `app.run()`), but neither a deployed nor a detached one.
+        draft = self._drafts.get(req.app_id)
+        if draft is not None:
+            if draft["state"] != "detached":
+                draft["state"] = "stopped"
+            draft["disconnected"] = True
+            self._notify_apps()
         return empty_pb2.Empty()
+
+    async def AppGetLogs(self, req: api_pb2.AppGetLogsRequest) -> AsyncIterator[api_pb2.TaskLogsBatch]:
+        """No logs are ever produced (executed code prints to this process's own stdout).
+
+        The stream says `app_done` once the app has stopped (or, for a detached app, once
+        its client has disconnected: no log will ever come), and otherwise ends after the
+        request's timeout, when the client asks again. That is what lets `app.run()`
+        (whose log loop runs whenever output is enabled, as under `modal run`) finish at
+        once, even after a failed start, instead of waiting for its logs timeout.
+        """
+        deadline = time.monotonic() + max(req.timeout, 0)
+        while True:
+            with self.state.lock:
+                done = self._app_done(req.app_id)
+            if done or self._closing:
+                if done:
+                    yield api_pb2.TaskLogsBatch(app_done=True)
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            changed = self._app_changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    def _app_done(self, app_id: str) -> bool:
+        if not app_id:  # logs of a task or a sandbox: there are none
+            return True
+        record = self._app(app_id).record
+        return record["state"] == "stopped" or bool(record.get("disconnected"))
 
     def AppPublish(self, req: api_pb2.AppPublishRequest) -> api_pb2.AppPublishResponse:
         ref = self._app(req.app_id)
         self._index_named_objects()
         if req.app_state != api_pb2.APP_STATE_DEPLOYED:
-            fail(
-                Status.UNIMPLEMENTED,
-                "only deployments (not `modal run`/`serve`) are supported",
-            )
+            fail(Status.UNIMPLEMENTED, NOT_EXECUTING)
         name = req.name or ref.name
         previous = self.state.app(ref.environment, name)
         same_app = previous is not None and previous["app_id"] == req.app_id
@@ -414,6 +488,7 @@ class ControlPlaneServicer:
         ref = self._app(req.app_id)
         ref.record["state"] = "stopped"
         self.state.touch()
+        self._notify_apps()
         return empty_pb2.Empty()
 
     def AppGetTags(self, req: api_pb2.AppGetTagsRequest) -> api_pb2.AppGetTagsResponse:
@@ -568,13 +643,22 @@ class ControlPlaneServicer:
             upload_urls=api_pb2.UploadUrlList(items=[url]),
         )
 
-    def blob_uploaded(self, blob_id: str, size: int, sha256_hex: str) -> bool:
-        """Record an HTTP PUT to a blob URL; False if the blob id was never created."""
+    def blob_uploaded(self, blob_id: str, size: int, sha256_hex: str, data: bytes | None = None) -> bool:
+        """Record an HTTP PUT to a blob URL; False if the blob id was never created.
+
+        `data` is the uploaded bytes, given only when `keeps_blob_data` is set.
+        """
         blob = self._blobs.get(blob_id)
         if blob is None:
             return False
         blob.update(size=size, sha256=sha256_hex)
+        if data is not None:
+            blob["data"] = data
         return True
+
+    def blob_data(self, blob_id: str) -> bytes | None:
+        """The bytes of a blob, for an HTTP GET of its URL; None if they are not kept."""
+        return self._blobs.get(blob_id, {}).get("data")
 
     # -- images ---------------------------------------------------------------------------
 
