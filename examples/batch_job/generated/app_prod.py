@@ -181,7 +181,7 @@ def _write_results(name: str, inputs: list, results, output: str, stdout=None) -
     except OSError as error:
         raise SystemExit(f"{output}: cannot write results: {error.strerror or error}")
     try:
-        for value, result in zip(inputs, results):
+        for value, result in zip(inputs, results, strict=True):
             if isinstance(result, BaseException):
                 failed += 1
                 record = {"input": value, "error": f"{type(result).__name__}: {result}"}
