@@ -1,0 +1,55 @@
+"""What every part of a generated module refers to: the module's fixed names, and the block model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .. import ir
+from ..pyliteral import (
+    PyCode,
+    bracketed,
+    literal,
+    raw,
+    scalar,
+    subscript,
+)
+
+IMAGES = raw("IMAGES")
+VOLUMES = raw("VOLUMES")
+SECRETS = raw("SECRETS")
+CLOUD_BUCKETS = raw("CLOUD_BUCKETS")
+QUEUES = raw("QUEUES")
+DICTS = raw("DICTS")
+MANIFEST_DIR = raw("MANIFEST_DIR")
+INSTANCE = raw("self._user_instance")
+NONE = ir.Annotation("None")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A decorated def or class, as the template lays it out."""
+
+    decorators: tuple[PyCode, ...]
+    header: PyCode
+    body: tuple[PyCode, ...]
+    members: tuple[Block, ...] = ()
+    attributes: tuple[PyCode, ...] = ()
+
+
+def local_path(path: str) -> PyCode:
+    return PyCode(f"{MANIFEST_DIR} / {scalar(path)}") if path not in (".", "") else MANIFEST_DIR
+
+
+def secret_list(aliases: Iterable[str]) -> PyCode:
+    return bracketed("[", [subscript(SECRETS, a) for a in aliases], "]")
+
+
+def keyword_pairs(pairs: Iterable[tuple[str, object]]) -> list[tuple[str, PyCode]]:
+    out = []
+    for key, value in pairs:
+        if isinstance(value, PyCode):
+            out.append((key, value))
+        else:
+            out.append((key, literal(value)))
+    return out

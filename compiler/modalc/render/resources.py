@@ -1,0 +1,120 @@
+"""Volumes, secrets, buckets and mounts, and the keyword arguments of `@app.function` / `@app.cls`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .. import ir
+from ..pyliteral import (
+    PyCode,
+    bracketed,
+    call,
+    literal,
+    raw,
+    scalar,
+    subscript,
+)
+from .common import CLOUD_BUCKETS, IMAGES, SECRETS, VOLUMES, keyword_pairs, secret_list
+
+
+def volume_expression(volume: ir.Volume) -> PyCode:
+    keywords = [("create_if_missing", literal(True))] if volume.create_if_missing else []
+    return call(raw("modal.Volume.from_name"), [scalar(volume.name)], keywords)
+
+
+def secret_expression(secret: ir.Secret) -> PyCode:
+    keywords = [("required_keys", literal(list(secret.required_keys)))] if secret.required_keys else []
+    return call(raw("modal.Secret.from_name"), [scalar(secret.name)], keywords)
+
+
+def bucket_expression(bucket: ir.CloudBucket) -> PyCode:
+    keywords = keyword_pairs(bucket.options)
+    if bucket.secret:
+        keywords.append(("secret", subscript(SECRETS, bucket.secret)))
+    return call(raw("modal.CloudBucketMount"), [scalar(bucket.bucket_name)], keywords)
+
+
+def mounts_expression(mounts: Sequence[ir.Mount], volumes: dict[str, ir.Volume]) -> PyCode:
+    items = []
+    for mount in mounts:
+        if mount.kind == "bucket":
+            value = subscript(CLOUD_BUCKETS, mount.alias)
+        else:
+            value = subscript(VOLUMES, mount.alias)
+            read_only = mount.read_only if mount.read_only is not None else volumes[mount.alias].read_only
+            options = []
+            if read_only:
+                options.append(("read_only", literal(True)))
+            if mount.sub_path is not None:
+                options.append(("sub_path", scalar(mount.sub_path)))
+            if options:
+                value = call(PyCode(f"{value}.with_mount_options"), (), options)
+        items.append(PyCode(f"{scalar(mount.path)}: {value}"))
+    return bracketed("{", items, "}")
+
+
+def gpu_expression(gpus: Sequence[str]) -> PyCode:
+    return scalar(gpus[0]) if len(gpus) == 1 else literal(list(gpus))
+
+
+def retries_expression(retries: ir.Retries) -> PyCode:
+    if not retries.is_policy:
+        return scalar(retries.max_retries)
+    keywords = [("max_retries", scalar(retries.max_retries))]
+    for name in ("backoff_coefficient", "initial_delay", "max_delay"):
+        value = getattr(retries, name)
+        if value is not None:
+            keywords.append((name, scalar(value)))
+    return call(raw("modal.Retries"), (), keywords)
+
+
+def schedule_expression(schedule: ir.Schedule) -> PyCode:
+    if schedule.cron is not None:
+        keywords = [("timezone", scalar(schedule.timezone))] if schedule.timezone else []
+        return call(raw("modal.Cron"), [scalar(schedule.cron)], keywords)
+    return call(raw("modal.Period"), (), [(k, scalar(v)) for k, v in schedule.period])
+
+
+def settings_arguments(settings: ir.Settings, volumes: dict[str, ir.Volume]) -> list[tuple[str, PyCode]]:
+    """Keyword arguments of @app.function/@app.cls, in the order of Modal's signature."""
+    out: list[tuple[str, PyCode]] = []
+    if settings.image is not None:
+        out.append(("image", subscript(IMAGES, settings.image)))
+    return out + _settings_tail(settings, volumes)
+
+
+def _settings_tail(settings: ir.Settings, volumes: dict[str, ir.Volume]) -> list[tuple[str, PyCode]]:
+    out: list[tuple[str, PyCode]] = []
+    if settings.env:
+        out.append(("env", literal(dict(settings.env))))
+    if settings.secrets:
+        out.append(("secrets", secret_list(settings.secrets)))
+    if settings.gpu:
+        out.append(("gpu", gpu_expression(settings.gpu)))
+    if settings.mounts:
+        out.append(("volumes", mounts_expression(settings.mounts, volumes)))
+    simple = [
+        ("cpu", settings.cpu),
+        ("memory", settings.memory),
+        ("ephemeral_disk", settings.ephemeral_disk),
+        ("min_containers", settings.min_containers),
+        ("max_containers", settings.max_containers),
+        ("buffer_containers", settings.buffer_containers),
+        ("scaledown_window", settings.scaledown_window),
+    ]
+    out += [(k, literal(v)) for k, v in simple if v is not None]
+    if settings.retries is not None:
+        out.append(("retries", retries_expression(settings.retries)))
+    for key, value in (
+        ("timeout", settings.timeout),
+        ("startup_timeout", settings.startup_timeout),
+        ("cloud", settings.cloud),
+        ("region", list(settings.region) if isinstance(settings.region, tuple) else settings.region),
+        ("nonpreemptible", settings.nonpreemptible),
+        ("enable_memory_snapshot", settings.memory_snapshot),
+        ("block_network", settings.block_network),
+        ("single_use_containers", settings.single_use_containers),
+    ):
+        if value is not None:
+            out.append((key, literal(value)))
+    return out
