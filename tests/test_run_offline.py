@@ -21,6 +21,7 @@ FIXTURE = REPO / "tests" / "fixtures" / "offline_run"
 def project(tmp_path: Path) -> Path:
     destination = tmp_path / "offline_run"
     shutil.copytree(FIXTURE, destination)
+    assert run_cli(["build"], cwd=destination).exit_code == 0
     return destination
 
 

@@ -453,8 +453,8 @@ def plan(
         sys.exit(EXIT_CHANGES)
 
 
-@cli.command(context_settings={"ignore_unknown_options": False})
-@click.argument("arguments", nargs=-1, metavar="[MANIFEST] ENTRYPOINT")
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="[MANIFEST] ENTRYPOINT [--ARG VALUE ...]")
 @env_option
 @out_option
 @click.option("--inputs", default=None, help="A .jsonl or .csv file (default: the manifest's inputs).")
@@ -470,14 +470,21 @@ def run(
     output: str | None,
     yes: bool,
 ) -> None:
-    """Run a declared entrypoint once (an ephemeral app), with progress over the mapped inputs."""
+    """Run a declared entrypoint once (an ephemeral app): map/starmap with progress over the inputs, or one call
+    of a remote/spawn entrypoint with its target's arguments as options (--audio-path a.wav)."""
     from .prepare import DeployError
     from .progress import LineProgress
     from .run import run_entrypoint
 
-    if len(arguments) not in (1, 2):
-        raise click.UsageError("give the entrypoint to run, optionally after the manifest: [MANIFEST] ENTRYPOINT")
-    manifest, entrypoint = (None, arguments[0]) if len(arguments) == 1 else arguments
+    positional = [a for a in arguments if not a.startswith("--")][:2]
+    manifest = positional[0] if positional and positional[0].endswith((".toml", ".yaml", ".yml")) else None
+    names = positional[1:] if manifest else positional[:1]
+    if not names or arguments.index(names[0]) > (1 if manifest else 0):
+        raise click.UsageError(
+            "give the entrypoint to run, optionally after the manifest: [MANIFEST] ENTRYPOINT [--ARG VALUE ...]"
+        )
+    entrypoint = names[0]
+    call_arguments = arguments[arguments.index(entrypoint) + 1 :]
     prepared = _prepare(manifest, environment, out_dir)
 
     def progress(total: int) -> LineProgress:
@@ -492,6 +499,7 @@ def run(
             output=output,
             progress=progress,
             confirm=_protected_confirmation(prepared, yes, "run", entrypoint),
+            call_arguments=call_arguments,
         )
     except DeployError as error:
         _refuse(error)

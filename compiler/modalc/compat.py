@@ -7,6 +7,8 @@ has selected. When Modal changes, this is the one file to change; `tests/test_co
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,33 @@ def dockerfile_context_files(dockerfile: Path, context_dir: Path) -> Iterator[Pa
     for entry in mount._entries or []:
         for local_path, _ in entry.get_files_to_upload():
             yield Path(local_path)
+
+
+@contextlib.contextmanager
+def output_on_stderr() -> Iterator[None]:
+    """`modal.enable_output()`, with everything Modal prints (status, progress, container logs) on stderr, so a
+    command's results can own stdout. Modal's rich output manager writes status to stdout by default."""
+    from modal._output.manager import OutputManager
+    from modal._output.rich import RichOutputManager
+
+    class _OnStderr(RichOutputManager):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._console = self._stderr_console
+
+        def _flush_log_buffer(self) -> None:
+            if self._log_buffer.tell() > 0:
+                sys.stderr.write(self._log_buffer.getvalue())
+                sys.stderr.flush()
+                self._log_buffer.seek(0)
+                self._log_buffer.truncate()
+
+    previous = OutputManager.get()
+    OutputManager._set(_OnStderr())
+    try:
+        yield
+    finally:
+        OutputManager._set(previous)
 
 
 def class_web_urls(cls: Any) -> dict[str, str]:

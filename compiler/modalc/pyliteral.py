@@ -38,6 +38,8 @@ RESERVED_NAMES = frozenset(
         "MODALC_ENVIRONMENT",
         "annotations",
         "modalc_app",
+        "QUEUES",
+        "DICTS",
     }
 )
 

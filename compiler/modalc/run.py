@@ -1,12 +1,19 @@
-"""`modalc run` and `modalc serve`: a declared entrypoint in an ephemeral app, or `modal serve` of a module."""
+"""`modalc run` and `modalc serve`: a declared entrypoint in an ephemeral app, or `modal serve` of a module.
+
+Results go to stdout as JSON lines; Modal's own output (status, logs) and the progress bar go to stderr, the
+bar cleared before each line so the two never share one.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import ModuleType
 from typing import Any
 
+from . import compat, ir
 from .prepare import DeployError, Prepared, import_module, select_environment, user_packages
 from .progress import LineProgress
 
@@ -20,22 +27,47 @@ def run_entrypoint(
     output: str | None,
     progress: Callable[[int], LineProgress],
     confirm: Callable[[], bool] = lambda: True,
+    call_arguments: Sequence[str] = (),
 ) -> None:
-    """An ephemeral `app.run()` of a declared entrypoint, with progress over the mapped inputs.
-
-    Results go to stdout as JSON lines; Modal's own output and the bar go to stderr, the bar cleared before
-    each line so the two never share one.
-    """
-    import modal
-
+    """Run a declared entrypoint once: a fan-out with progress, or one call with command-line arguments."""
     app = prepared.app
     entrypoints = {e.name: e for e in app.entrypoints}
     if name not in entrypoints:
         declared = ", ".join(entrypoints) or "none"
         raise DeployError(f"no entrypoint named {name!r} (declared: {declared})")
     entrypoint = entrypoints[name]
+    if entrypoint.mode in ("map", "starmap"):
+        if call_arguments:
+            raise DeployError(f"{name} maps over --inputs or --items; it takes no arguments {' '.join(call_arguments)}")
+    elif inputs is not None or items or output is not None:
+        raise DeployError(
+            f"{name} calls {entrypoint.function} once: pass its arguments as options, not --inputs, --items or --output"
+        )
     select_environment(prepared.modal_environment)
     module = import_module(prepared.module_path, user_packages(app))
+    if entrypoint.mode in ("map", "starmap"):
+        _fan_out(prepared, module, entrypoint, inputs, items, output, progress, confirm)
+    else:
+        _call_once(prepared, module, entrypoint, parse_arguments(entrypoint, call_arguments), confirm)
+
+
+def _target(module: ModuleType, entrypoint: ir.Entrypoint) -> Any:
+    owner = getattr(module, entrypoint.function)
+    if entrypoint.method is None:
+        return owner
+    return getattr(owner(**dict(entrypoint.class_parameters)), entrypoint.method)
+
+
+def _fan_out(
+    prepared: Prepared,
+    module: ModuleType,
+    entrypoint: ir.Entrypoint,
+    inputs: str | None,
+    items: str,
+    output: str | None,
+    progress: Callable[[int], LineProgress],
+    confirm: Callable[[], bool],
+) -> None:
     default_inputs = str(module.MANIFEST_DIR / entrypoint.inputs) if entrypoint.inputs else ""
     try:
         arguments = module._load_inputs(
@@ -45,23 +77,84 @@ def run_entrypoint(
         raise DeployError(str(refusal.code)) from None
     if not confirm():
         raise DeployError("run cancelled; nothing was started")
-    function = getattr(module, entrypoint.function)
     stdout, stderr = sys.stdout, sys.stderr
-    with (
-        progress(len(arguments)) as bar,
-        contextlib.redirect_stdout(bar.above(stderr)),
-        contextlib.redirect_stderr(bar.above(stderr)),
-    ):
-        with modal.enable_output(), module.app.run(environment_name=prepared.modal_environment or None):
-            results = getattr(function, entrypoint.mode)(arguments, return_exceptions=True)
+    with progress(len(arguments)) as bar, contextlib.redirect_stderr(bar.above(stderr)):
+        with compat.output_on_stderr(), module.app.run(environment_name=prepared.modal_environment or None):
+            results = getattr(_target(module, entrypoint), entrypoint.mode)(arguments, return_exceptions=True)
             try:
                 module._write_results(
-                    name, arguments, _ticking(results, bar), output or entrypoint.output, bar.above(stdout)
+                    entrypoint.name,
+                    arguments,
+                    _ticking(results, bar),
+                    output or entrypoint.output,
+                    bar.above(stdout),
                 )
             except SystemExit as finished:
                 if not isinstance(finished.code, int):
                     raise DeployError(str(finished.code)) from None
                 raise
+
+
+def _call_once(
+    prepared: Prepared,
+    module: ModuleType,
+    entrypoint: ir.Entrypoint,
+    arguments: dict[str, Any],
+    confirm: Callable[[], bool],
+) -> None:
+    if not confirm():
+        raise DeployError("run cancelled; nothing was started")
+    run = getattr(module, entrypoint.name).info.raw_f
+    # spawn starts the call on the deployed app: an ephemeral app of its own would only cancel it on exit.
+    app_run = (
+        module.app.run(environment_name=prepared.modal_environment or None)
+        if entrypoint.mode == "remote"
+        else contextlib.nullcontext()
+    )
+    with compat.output_on_stderr(), app_run:
+        try:
+            run(**arguments)
+        except Exception as error:  # noqa: BLE001 - the call's own failure is the result, as in map
+            print(json.dumps({"error": f"{type(error).__name__}: {error}"}), flush=True)
+            print(f"{entrypoint.name}: failed", file=sys.stderr)
+            raise SystemExit(1) from None
+
+
+def parse_arguments(entrypoint: ir.Entrypoint, tokens: Sequence[str]) -> dict[str, Any]:
+    """`--name value` / `--name=value` / `--flag` / `--no-flag` -> the target's arguments, converted by their
+    annotation (str, int, float, bool), as `modal run` parses a local entrypoint's options."""
+    parameters = {p.name.replace("_", "-"): p for p in entrypoint.signature.parameters}
+    accepted = ", ".join(f"--{option}" for option in parameters) or "none"
+    values: dict[str, Any] = {}
+    pending = list(tokens)
+    while pending:
+        token = pending.pop(0)
+        if not token.startswith("--"):
+            raise DeployError(f"unexpected argument {token!r}: {entrypoint.name} takes options ({accepted})")
+        option, has_value, text = token[2:].partition("=")
+        negated = option.startswith("no-") and option[3:] in parameters and _kind(parameters[option[3:]]) == "bool"
+        parameter = parameters.get(option[3:] if negated else option)
+        if parameter is None:
+            raise DeployError(f"{entrypoint.name} has no option --{option} (its options: {accepted})")
+        if _kind(parameter) == "bool":
+            values[parameter.name] = not negated
+            continue
+        if not has_value:
+            if not pending:
+                raise DeployError(f"--{option} needs a value")
+            text = pending.pop(0)
+        try:
+            values[parameter.name] = {"int": int, "float": float}.get(_kind(parameter), str)(text)
+        except ValueError:
+            raise DeployError(f"--{option}: {text!r} is not a valid {_kind(parameter)}") from None
+    missing = [f"--{option}" for option, p in parameters.items() if p.default is None and p.name not in values]
+    if missing:
+        raise DeployError(f"{entrypoint.name} needs {', '.join(missing)}")
+    return values
+
+
+def _kind(parameter: ir.Parameter) -> str:
+    return parameter.annotation.expression if parameter.annotation is not None else "str"
 
 
 def _ticking(results: Iterable[Any], bar: Any) -> Iterator[Any]:

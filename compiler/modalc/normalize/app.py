@@ -23,6 +23,11 @@ def build_app(s: Session) -> ir.App:
     volumes = tuple(storage.read_volume(s, alias, spec) for alias, spec in data.get("volumes", {}).items())
     secrets = tuple(storage.read_secret(s, alias, spec) for alias, spec in data.get("secrets", {}).items())
     buckets = tuple(storage.read_bucket(s, alias, spec) for alias, spec in data.get("cloud_buckets", {}).items())
+    stores = tuple(
+        storage.read_store(s, kind, alias, spec)
+        for section, kind in (("queues", "queue"), ("dicts", "dict"))
+        for alias, spec in data.get(section, {}).items()
+    )
     default_image = app.get("image")
     if default_image is not None:
         s.reference("images", default_image, ("app", "image"))
@@ -42,7 +47,7 @@ def build_app(s: Session) -> ir.App:
     declared_entrypoints = tuple(
         e
         for name, spec in data.get("entrypoints", {}).items()
-        if (e := entrypoints.read_entrypoint(s, name, spec, declared_functions)) is not None
+        if (e := entrypoints.read_entrypoint(s, name, spec, declared_functions, declared_classes)) is not None
     )
     # Images last: functions and classes have recorded which user packages each image must ship.
     declared_images = images.read_images(s, data.get("images", {}))
@@ -66,6 +71,7 @@ def build_app(s: Session) -> ir.App:
         volumes=volumes,
         secrets=secrets,
         cloud_buckets=buckets,
+        stores=stores,
         functions=declared_functions,
         classes=declared_classes,
         entrypoints=declared_entrypoints,

@@ -59,8 +59,17 @@ def read_class(
                     where,
                     f"{member!r} is both {names[member]} and {kind}; the generated class needs one name per member",
                 )
-    if not spec.get("methods"):
-        s.report(path, f"class {name} exposes no methods; list them under `methods`", at_key=True)
+    server = _http_server(s, spec, path, methods)
+    if not spec.get("methods") and server is None:
+        s.report(
+            path,
+            f"class {name} exposes no methods; list them under `methods` (or serve HTTP with `http_server`)",
+            at_key=True,
+        )
+    if settings.cluster is not None and len(methods) > 1:
+        s.report((*path, "clustered"), "a clustered class has one method; Modal refuses more", at_key=True)
+    if settings.cluster is not None and any(m.batched for m in methods):
+        s.report((*path, "clustered"), "a clustered class cannot have a batched method", at_key=True)
     return ir.Cls(
         name,
         handler,
@@ -70,7 +79,34 @@ def read_class(
         exit_hooks,
         methods,
         create_snap=any(h.snap for h in enter),
+        http_server=server,
         key_path=path,
+    )
+
+
+def _http_server(
+    s: Session, spec: dict[str, Any], path: KeyPath, methods: tuple[ir.Method, ...]
+) -> ir.HttpServer | None:
+    """modal.experimental.http_server: the class's enter hooks start a server on `port`; no methods besides."""
+    value = spec.get("http_server")
+    if value is None:
+        return None
+    if spec.get("methods"):
+        s.report(
+            (*path, "methods"), "an http_server class serves HTTP only; Modal refuses methods beside it", at_key=True
+        )
+    if not spec.get("enter"):
+        s.report(
+            (*path, "http_server"),
+            "an http_server class starts its server in an enter hook; list it under `enter`",
+            at_key=True,
+        )
+    return ir.HttpServer(
+        port=as_int(value["port"]),
+        proxy_regions=tuple(value["proxy_regions"]),
+        startup_timeout=as_int(value.get("startup_timeout")),
+        exit_grace_period=as_int(value.get("exit_grace_period")),
+        h2_enabled=value.get("h2_enabled"),
     )
 
 

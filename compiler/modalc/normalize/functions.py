@@ -37,7 +37,7 @@ def read_settings(
             at_key=True,
             hint="without one Modal builds an image with the deployer's Python",
         )
-    gpu = read_gpus(s, spec.get("gpu"), (*path, "gpu"))
+    gpu = read_gpus(s, spec.get("gpu") or None, (*path, "gpu"))  # false (in an environment) switches it off
     cpu = spec.get("cpu")
     memory = spec.get("memory")
     for key, value in (("cpu", cpu), ("memory", memory)):
@@ -55,16 +55,14 @@ def read_settings(
     buffer = as_int(spec.get("buffer_containers"))
     if buffer is not None and high is not None and buffer > high:
         s.report((*path, "buffer_containers"), f"buffer_containers ({buffer}) is above max_containers ({high})")
-    concurrency = None
-    if "concurrency" in spec:
-        c = spec["concurrency"]
-        target = c.get("target_inputs")
-        if target is not None and target > c["max_inputs"]:
-            s.report(
-                (*path, "concurrency", "target_inputs"),
-                f"target_inputs ({target}) is above max_inputs ({c['max_inputs']})",
-            )
-        concurrency = ir.Concurrency(as_int(c["max_inputs"]), as_int(target))
+    options = tuple(spec.get("experimental_options", {}).items())
+    concurrency = _concurrency(s, spec, path, options)
+    if dict(options).get("enable_gpu_snapshot") is True and not spec.get("memory_snapshot"):
+        s.report(
+            (*path, "experimental_options", "enable_gpu_snapshot"),
+            "enable_gpu_snapshot snapshots the GPU's memory too: it needs memory_snapshot = true",
+        )
+    cluster = _cluster(s, spec, path, gpu, (low, high, buffer))
     if spec.get("single_use_containers") and concurrency is not None:
         s.report(
             (*path, "single_use_containers"),
@@ -99,7 +97,51 @@ def read_settings(
         mounts=mounts,
         secrets=secrets,
         env=tuple(spec.get("env", {}).items()),
+        experimental_options=options,
+        cluster=cluster,
     )
+
+
+def _concurrency(
+    s: Session, spec: dict[str, Any], path: KeyPath, options: tuple[tuple[str, object], ...]
+) -> ir.Concurrency | None:
+    if "concurrency" not in spec:
+        return None
+    c = spec["concurrency"]
+    where = (*path, "concurrency")
+    most, target = as_int(c.get("max_inputs")), as_int(c.get("target_inputs"))
+    # Modal's "Flash" services (http_server classes) scale on a target and refuse a maximum; others need one.
+    flash = "http_server" in spec or bool(dict(options).get("flash"))
+    if flash and most is not None:
+        s.report(
+            (*where, "max_inputs"), "an http_server class takes target_inputs only; Modal refuses max_inputs on it"
+        )
+    elif not flash and most is None:
+        s.report(
+            where, "target_inputs needs max_inputs (only an http_server class takes target_inputs alone)", at_key=True
+        )
+    elif most is not None and target is not None and target > most:
+        s.report((*where, "target_inputs"), f"target_inputs ({target}) is above max_inputs ({most})")
+    return ir.Concurrency(most, target)
+
+
+def _cluster(
+    s: Session, spec: dict[str, Any], path: KeyPath, gpu: tuple[str, ...], scaling: tuple[int | None, ...]
+) -> ir.Cluster | None:
+    if "clustered" not in spec:
+        return None
+    where = (*path, "clustered")
+    size = as_int(spec["clustered"]["size"])
+    for key, value in zip(("min_containers", "max_containers", "buffer_containers"), scaling, strict=True):
+        if value is not None and value % size:
+            s.report((*path, key), f"{key} ({value}) must be a multiple of the cluster size ({size})")
+    if not gpu:
+        s.report(where, "a clustered function needs a gpu: Modal clusters GPU hosts", at_key=True)
+    if spec.get("web"):
+        s.report(where, "a clustered function cannot be a web endpoint", at_key=True)
+    if spec.get("batched"):
+        s.report(where, "a clustered function cannot be batched", at_key=True)
+    return ir.Cluster(size, spec["clustered"].get("rdma"))
 
 
 def read_gpus(s: Session, value: str | list[str] | None, path: KeyPath) -> tuple[str, ...]:

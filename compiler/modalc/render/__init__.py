@@ -24,11 +24,18 @@ from ..pyliteral import (
     scalar,
     subscript,
 )
-from .common import IMAGES, MANIFEST_DIR, local_path, secret_list
+from .common import IMAGES, MANIFEST_DIR, Context, local_path, secret_list
 from .entrypoints import entrypoint_block
 from .functions import class_block, function_block
-from .images import image_expression
-from .resources import bucket_expression, mounts_expression, secret_expression, volume_expression
+from .images import build_function_block, image_expression
+from .resources import (
+    bucket_expression,
+    image_reference,
+    mounts_expression,
+    secret_expression,
+    store_expression,
+    volume_expression,
+)
 
 TEMPLATE = "app.py.jinja"
 
@@ -64,22 +71,21 @@ def template_environment() -> Any:
     return environment
 
 
-def app_expression(app: ir.App) -> PyCode:
+def app_expression(app: ir.App, context: Context) -> PyCode:
     keywords: list[tuple[str, PyCode]] = []
     if app.tags:
         keywords.append(("tags", literal(dict(app.tags))))
     if app.default_image is not None:
-        keywords.append(("image", subscript(IMAGES, app.default_image)))
+        keywords.append(("image", image_reference(context.images[app.default_image])))
     if app.default_secrets:
         keywords.append(("secrets", secret_list(app.default_secrets)))
     if app.default_mounts:
-        volumes = {v.alias: v for v in app.volumes}
-        keywords.append(("volumes", mounts_expression(app.default_mounts, volumes)))
+        keywords.append(("volumes", mounts_expression(app.default_mounts, context.volumes)))
     return call(raw("modal.App"), [scalar(app.name)], keywords)
 
 
 def module_model(app: ir.App, module_path: str) -> dict[str, Any]:
-    volumes = {v.alias: v for v in app.volumes}
+    context = Context.of(app)
     environment = app.environment
     source = app.source
     header = [
@@ -112,14 +118,20 @@ def module_model(app: ir.App, module_path: str) -> dict[str, Any]:
         "modal_environment": scalar(environment.modal_environment),
         "manifest_dir": raw(manifest_dir),
         "source_dir": source_dir,
-        "images": [(scalar(i.alias), image_expression(i)) for i in app.images],
+        # Images no other declared image builds on go in the IMAGES literal; derived ones follow, in order.
+        "images": [(scalar(i.alias), image_expression(i, context.volumes)) for i in app.images if i.parent is None],
+        "derived_images": [
+            (subscript(IMAGES, i.alias), image_expression(i, context.volumes)) for i in app.images if i.parent
+        ],
+        "build_functions": [build_function_block(step) for i in app.images for step in i.steps if step.builder],
         "volumes": [(scalar(v.alias), volume_expression(v)) for v in app.volumes],
         "secrets": [(scalar(s.alias), secret_expression(s)) for s in app.secrets],
         "cloud_buckets": [(scalar(b.alias), bucket_expression(b)) for b in app.cloud_buckets],
-        "app": app_expression(app),
+        "queues": [(scalar(q.alias), store_expression(q)) for q in app.stores if q.kind == "queue"],
+        "dicts": [(scalar(d.alias), store_expression(d)) for d in app.stores if d.kind == "dict"],
+        "app": app_expression(app, context),
         "user_imports": user_imports,
-        "blocks": [function_block(f, app, volumes) for f in app.functions]
-        + [class_block(c, volumes) for c in app.classes],
+        "blocks": [function_block(f, context) for f in app.functions] + [class_block(c, context) for c in app.classes],
         "entrypoints": [entrypoint_block(e) for e in app.entrypoints],
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import ir
 from ..pyliteral import (
@@ -24,6 +25,17 @@ DICTS = raw("DICTS")
 MANIFEST_DIR = raw("MANIFEST_DIR")
 INSTANCE = raw("self._user_instance")
 NONE = ir.Annotation("None")
+
+
+class Context(NamedTuple):
+    """What rendering one part of the module needs to know about the rest of the app."""
+
+    volumes: dict[str, ir.Volume]
+    images: dict[str, ir.Image]
+
+    @classmethod
+    def of(cls, app: ir.App) -> Context:
+        return cls({v.alias: v for v in app.volumes}, {i.alias: i for i in app.images})
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,17 @@
-"""Local entrypoints: map or starmap over an inputs file, or one call with the command line's arguments."""
+"""Local entrypoints: map or starmap over an inputs file, or one call with the command line's arguments.
+
+A remote entrypoint's parameters are its target's, so `modal run module.py::name --x 1` and
+`modalc run app.toml name --x 1` take them as options; the result is printed as one JSON line. A spawn
+entrypoint starts the call on the deployed app (an ephemeral app would cancel it when the entrypoint returns)
+and prints the call's id.
+"""
 
 from __future__ import annotations
 
 from .. import ir
 from ..pyliteral import (
+    PyCode,
+    call,
     fitted_call,
     identifier,
     literal,
@@ -11,10 +19,32 @@ from ..pyliteral import (
     scalar,
 )
 from .common import NONE, Block, local_path
-from .functions import def_line
+from .functions import call_arguments, def_line, signature_items
 
 
 def entrypoint_block(entrypoint: ir.Entrypoint) -> Block:
+    if entrypoint.mode in ("map", "starmap"):
+        return _fan_out_block(entrypoint)
+    return _call_block(entrypoint)
+
+
+def _free(name: str, taken: set[str]) -> str:
+    """A local name of the entrypoint's body that none of the target's parameters takes."""
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _instance(entrypoint: ir.Entrypoint, owner: str, taken: set[str]) -> tuple[list[PyCode], str]:
+    """Statements that build the class (for a method target) and the expression of the callable."""
+    if entrypoint.method is None:
+        return [], owner
+    instance = _free("instance", taken)
+    arguments = [f"{identifier(k)}={literal(v)}" for k, v in entrypoint.class_parameters]
+    return [fitted_call(f"{instance} = ", owner, arguments, 1)], f"{instance}.{identifier(entrypoint.method)}"
+
+
+def _fan_out_block(entrypoint: ir.Entrypoint) -> Block:
     default_inputs = local_path(entrypoint.inputs) if entrypoint.inputs else scalar("")
     items = [
         f"inputs: str = str({default_inputs})" if entrypoint.inputs else 'inputs: str = ""',
@@ -29,12 +59,52 @@ def entrypoint_block(entrypoint: ir.Entrypoint) -> Block:
             ["inputs", "items", scalar(entrypoint.mode), literal(entrypoint.function_parameters)],
             1,
         ),
-        fitted_call(
-            "results = ",
-            f"{identifier(entrypoint.function)}.{entrypoint.mode}",
-            ["arguments", "return_exceptions=True"],
-            1,
-        ),
+    )
+    building, callee = _instance(
+        entrypoint, identifier(entrypoint.function), {"arguments", "inputs", "items", "output"}
+    )
+    body += (
+        *building,
+        fitted_call("results = ", f"{callee}.{entrypoint.mode}", ["arguments", "return_exceptions=True"], 1),
         fitted_call("", "_write_results", [scalar(entrypoint.name), "arguments", "results", "output"], 1),
     )
     return Block((raw("app.local_entrypoint()"),), header, body)
+
+
+def _call_block(entrypoint: ir.Entrypoint) -> Block:
+    parameters = entrypoint.signature.parameters
+    # The command line names every argument, so the entrypoint takes them all by name (no `/` or `*`) and
+    # passes them on the way the target takes them.
+    by_name = tuple(p._replace(kind="positional_or_keyword") for p in parameters)
+    ordered = sorted(by_name, key=lambda p: p.default is not None)  # required ones first
+    header = def_line(entrypoint.name, signature_items(ordered), NONE, is_async=False, indent=0)
+    arguments = call_arguments(parameters)
+    taken = {p.name for p in parameters}
+    body: list[PyCode] = []
+    owner = identifier(entrypoint.function)
+    if entrypoint.mode == "spawn":
+        owner = _free("deployed", taken)
+        lookup = raw("modal.Cls.from_name" if entrypoint.method else "modal.Function.from_name")
+        found = call(
+            lookup,
+            [raw("app.name"), scalar(entrypoint.function)],
+            [("environment_name", raw("MODAL_ENVIRONMENT or None"))],
+        )
+        body.append(PyCode(f"{owner} = {found}"))
+    building, callee = _instance(entrypoint, owner, taken)
+    body += building
+    if entrypoint.mode == "remote":
+        result = _free("result", taken)
+        body += [
+            fitted_call(f"{result} = ", f"{callee}.remote", arguments, 1),
+            fitted_call("", "_write_result", [scalar(entrypoint.name), f'{{"output": {result}}}'], 1),
+        ]
+    else:
+        started = _free("function_call", taken)
+        body += [
+            fitted_call(f"{started} = ", f"{callee}.spawn", arguments, 1),
+            fitted_call(
+                "", "_write_result", [scalar(entrypoint.name), f'{{"function_call_id": {started}.object_id}}'], 1
+            ),
+        ]
+    return Block((raw("app.local_entrypoint()"),), header, tuple(body))

@@ -16,7 +16,7 @@ from ..pyliteral import (
     raw,
     scalar,
 )
-from .common import INSTANCE, NONE, Block
+from .common import INSTANCE, NONE, Block, Context
 from .resources import schedule_expression, settings_arguments
 
 
@@ -47,8 +47,26 @@ def batched_decorator(batching: ir.Batching) -> PyCode:
     )
 
 
+def cluster_decorator(cluster: ir.Cluster) -> PyCode:
+    keywords = [("size", scalar(cluster.size))]
+    if cluster.rdma is not None:
+        keywords.append(("rdma", literal(cluster.rdma)))
+    return call(raw("modal.clustered"), (), keywords)
+
+
+def http_server_decorator(server: ir.HttpServer) -> PyCode:
+    keywords = [("port", scalar(server.port)), ("proxy_regions", literal(list(server.proxy_regions)))]
+    for name in ("startup_timeout", "exit_grace_period", "h2_enabled"):
+        value = getattr(server, name)
+        if value is not None:
+            keywords.append((name, literal(value)))
+    return call(raw("modal.experimental.http_server"), (), keywords)
+
+
 def concurrent_decorator(concurrency: ir.Concurrency) -> PyCode:
-    keywords = [("max_inputs", scalar(concurrency.max_inputs))]
+    keywords = []
+    if concurrency.max_inputs is not None:
+        keywords.append(("max_inputs", scalar(concurrency.max_inputs)))
     if concurrency.target_inputs is not None:
         keywords.append(("target_inputs", scalar(concurrency.target_inputs)))
     return call(raw("modal.concurrent"), (), keywords)
@@ -131,11 +149,13 @@ def handler_target(handler: ir.Handler, *names: str) -> str:
     return ".".join([identifier(handler.module_alias), *(identifier(n) for n in handler.qualname.split(".")), *names])
 
 
-def function_block(function: ir.Function, app: ir.App, volumes: dict[str, ir.Volume]) -> Block:
-    settings = settings_arguments(function.settings, volumes)
+def function_block(function: ir.Function, context: Context) -> Block:
+    settings = settings_arguments(function.settings, context)
     if function.schedule is not None:
         settings.insert(1 if function.settings.image else 0, ("schedule", schedule_expression(function.schedule)))
     decorators = [call(raw("app.function"), (), settings)]
+    if function.settings.cluster is not None:
+        decorators.append(cluster_decorator(function.settings.cluster))
     if function.settings.concurrency is not None:
         decorators.append(concurrent_decorator(function.settings.concurrency))
     if function.batched is not None:
@@ -158,8 +178,12 @@ def function_block(function: ir.Function, app: ir.App, volumes: dict[str, ir.Vol
     return Block(tuple(decorators), header, tuple(delegation(target, signature, 1)))
 
 
-def class_block(cls: ir.Cls, volumes: dict[str, ir.Volume]) -> Block:
-    decorators = [call(raw("app.cls"), (), settings_arguments(cls.settings, volumes))]
+def class_block(cls: ir.Cls, context: Context) -> Block:
+    decorators = [call(raw("app.cls"), (), settings_arguments(cls.settings, context))]
+    if cls.settings.cluster is not None:
+        decorators.append(cluster_decorator(cls.settings.cluster))
+    if cls.http_server is not None:
+        decorators.append(http_server_decorator(cls.http_server))
     if cls.settings.concurrency is not None:
         decorators.append(concurrent_decorator(cls.settings.concurrency))
     attributes = []

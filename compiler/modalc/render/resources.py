@@ -14,17 +14,30 @@ from ..pyliteral import (
     scalar,
     subscript,
 )
-from .common import CLOUD_BUCKETS, IMAGES, SECRETS, VOLUMES, keyword_pairs, secret_list
+from .common import CLOUD_BUCKETS, IMAGES, SECRETS, VOLUMES, Context, keyword_pairs, secret_list
+
+
+def _lookup(environment: str | None, create_if_missing: bool) -> list[tuple[str, PyCode]]:
+    """The keywords of a lookup by name, in the order of Modal's `from_name` signatures."""
+    keywords = [("environment_name", scalar(environment))] if environment is not None else []
+    return keywords + ([("create_if_missing", literal(True))] if create_if_missing else [])
 
 
 def volume_expression(volume: ir.Volume) -> PyCode:
-    keywords = [("create_if_missing", literal(True))] if volume.create_if_missing else []
+    keywords = _lookup(volume.environment, volume.create_if_missing)
     return call(raw("modal.Volume.from_name"), [scalar(volume.name)], keywords)
 
 
 def secret_expression(secret: ir.Secret) -> PyCode:
-    keywords = [("required_keys", literal(list(secret.required_keys)))] if secret.required_keys else []
+    keywords = _lookup(secret.environment, False)
+    if secret.required_keys:
+        keywords.append(("required_keys", literal(list(secret.required_keys))))
     return call(raw("modal.Secret.from_name"), [scalar(secret.name)], keywords)
+
+
+def store_expression(store: ir.Store) -> PyCode:
+    constructor = "modal.Queue.from_name" if store.kind == "queue" else "modal.Dict.from_name"
+    return call(raw(constructor), [scalar(store.name)], _lookup(store.environment, store.create_if_missing))
 
 
 def bucket_expression(bucket: ir.CloudBucket) -> PyCode:
@@ -75,12 +88,21 @@ def schedule_expression(schedule: ir.Schedule) -> PyCode:
     return call(raw("modal.Period"), (), [(k, scalar(v)) for k, v in schedule.period])
 
 
-def settings_arguments(settings: ir.Settings, volumes: dict[str, ir.Volume]) -> list[tuple[str, PyCode]]:
+def image_reference(image: ir.Image) -> PyCode:
+    """The image where a function or class uses it: its handlers' packages added here when other images build
+    on it (their build steps cannot follow a deferred mount at the image's end)."""
+    reference = subscript(IMAGES, image.alias)
+    if not image.use_packages:
+        return reference
+    return PyCode(f"{reference}." + call(raw("add_local_python_source"), [scalar(p) for p in image.use_packages]))
+
+
+def settings_arguments(settings: ir.Settings, context: Context) -> list[tuple[str, PyCode]]:
     """Keyword arguments of @app.function/@app.cls, in the order of Modal's signature."""
     out: list[tuple[str, PyCode]] = []
     if settings.image is not None:
-        out.append(("image", subscript(IMAGES, settings.image)))
-    return out + _settings_tail(settings, volumes)
+        out.append(("image", image_reference(context.images[settings.image])))
+    return out + _settings_tail(settings, context.volumes)
 
 
 def _settings_tail(settings: ir.Settings, volumes: dict[str, ir.Volume]) -> list[tuple[str, PyCode]]:
@@ -117,4 +139,6 @@ def _settings_tail(settings: ir.Settings, volumes: dict[str, ir.Volume]) -> list
     ):
         if value is not None:
             out.append((key, literal(value)))
+    if settings.experimental_options:
+        out.append(("experimental_options", literal(dict(settings.experimental_options))))
     return out

@@ -198,3 +198,9 @@ def _write_results(name: str, inputs: list, results, output: str, stdout=None) -
     )
     if failed:
         raise SystemExit(1)
+
+
+def _write_result(name: str, record: dict) -> None:
+    """The outcome of one call, as a JSON line on stdout."""
+    print(json.dumps(record, default=str), flush=True)
+    print(f"{name}: done", file=sys.stderr)
