@@ -114,7 +114,7 @@ def _call_once(
     with compat.output_on_stderr(), app_run:
         try:
             run(**arguments)
-        except Exception as error:  # noqa: BLE001 - the call's own failure is the result, as in map
+        except Exception as error:  # the call's own failure is its result, as in map
             print(json.dumps({"error": f"{type(error).__name__}: {error}"}), flush=True)
             print(f"{entrypoint.name}: failed", file=sys.stderr)
             raise SystemExit(1) from None
