@@ -369,12 +369,15 @@ def price_member(member: Member, prices: Prices) -> MemberCost:
     elif memory is None:
         notes.append(f"memory not declared: Modal's default request, {mib} MiB")
     limits = [
-        f"{what} at its request, {value}"
-        for what, value, pair in (("cpu", f"{cores} cores", cpu), ("memory", f"{mib} MiB", memory))
+        f"{what} {_number(pair[0])} of up to {_number(pair[1])} {unit}"
+        for what, unit, pair in (("cpu", "cores", cpu), ("memory", "MiB", memory))
         if isinstance(pair, tuple)
     ]
     if limits:
-        notes.append(f"{' and '.join(limits)}: Modal bills max(request, usage), so this is the floor (up to the limit)")
+        notes.append(
+            f"priced at the request{'s' if len(limits) > 1 else ''}, {' and '.join(limits)}: Modal bills "
+            "max(request, usage), so this is the floor"
+        )
     if settings.ephemeral_disk:
         disk_floor = _number(settings.ephemeral_disk) / prices.disk_mib_per_memory_mib
         if disk_floor > mib:
