@@ -30,7 +30,7 @@ from .cost import (
     price_members,
 )
 from .cost_text import format_change, format_cost
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, sort_diagnostics
 from .paths import output_path
 from .pipeline import check_manifest
 
@@ -100,7 +100,7 @@ def run_cost(
         click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
     else:
         click.echo("\n".join(texts), nl=False)
-    report(problems)
+    report(sort_diagnostics(problems))
     if problems:
         click.echo(f"modalc: {len(problems)} budget{'s' if len(problems) != 1 else ''} exceeded", err=True)
         return EXIT_INVALID

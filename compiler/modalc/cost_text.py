@@ -16,14 +16,17 @@ SMALL = Decimal("0.0001")
 
 
 def usd(value: str | Decimal | None, *, signed: bool = False) -> str:
-    """ "$3.96", "$0.0059", "unbounded" for None; with `signed`, "+$3.96" and "-$0.50"."""
+    """ "$3.96", "$0.0059", "$0.553", "unbounded" for None; with `signed`, "+$3.96" and "-$0.50"."""
     if value is None:
         return "unbounded"
     number = Decimal(value)
     quantum = CENT if abs(number) >= 1 or number == number.quantize(CENT) else SMALL
     rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
     sign = "-" if rounded < 0 else ("+" if signed else "")
-    return f"{sign}${abs(rounded)}"
+    text = str(abs(rounded))
+    while len(text.partition(".")[2]) > 2 and text.endswith("0"):
+        text = text[:-1]
+    return f"{sign}${text}"
 
 
 def per_hour(value: str | Decimal | None, *, signed: bool = False) -> str:
@@ -55,7 +58,7 @@ def format_cost(environment: Mapping[str, Any], budget: Mapping[str, Any] | None
 def member_block(member: Mapping[str, Any]) -> list[str]:
     parts = member["breakdown"]
     container = [
-        f"{member['cpu_cores']} cores {usd(parts['cpu'])}",
+        f"{member['cpu_cores']} {'core' if member['cpu_cores'] == '1' else 'cores'} {usd(parts['cpu'])}",
         f"{member['memory_mib']} MiB {usd(parts['memory'])}",
     ]
     if member["gpu"]:
@@ -115,10 +118,9 @@ def format_change(change: Mapping[str, Any]) -> str:
     """`modalc cost --diff`: the price of a change, per function and in total, against its baseline."""
     lines = [
         f"Cost of {change['environment']} against {change['baseline']}",
-        f"Prices: {change['price_source']}"
-        + (
-            f"; baseline: {change['baseline_price_source']}" if change.get("baseline_price_source") else " (both sides)"
-        ),
+        f"Prices: {change['price_source']}; baseline: {change['baseline_price_source']}"
+        if change.get("baseline_price_source")
+        else f"Prices (both sides): {change['price_source']}",
     ]
     changed = [m for m in change["functions"] if m["action"] != "same"]
     for member in changed:
@@ -158,12 +160,12 @@ def total_change_text(change: Mapping[str, Any]) -> str:
 def headline(change: Mapping[str, Any]) -> str:
     """ "+$3.96/h idle floor, +$71.23/h peak": what a reviewer reads next to the code diff."""
     idle, peak = change["idle_per_hour_delta"], change["peak_per_hour_delta"]
-    peak_text = (
-        f"{per_hour(peak, signed=True)} peak"
-        if peak is not None
-        else f"peak {per_hour(change['old']['peak_per_hour'])} -> {per_hour(change['new']['peak_per_hour'])}"
-    )
-    return f"{per_hour(idle, signed=True)} idle floor, {peak_text}"
+    idle_text = "idle floor unchanged" if Decimal(idle) == 0 else f"{per_hour(idle, signed=True)} idle floor"
+    if peak is None:
+        peak_text = f"peak {per_hour(change['old']['peak_per_hour'])} -> {per_hour(change['new']['peak_per_hour'])}"
+    else:
+        peak_text = "peak unchanged" if Decimal(peak) == 0 else f"{per_hour(peak, signed=True)} peak"
+    return f"{idle_text}, {peak_text}"
 
 
 # --- the cost lines of `modalc plan` ------------------------------------------------------------------
@@ -190,8 +192,8 @@ def plan_member_row(member: Mapping[str, Any], change: Mapping[str, Any] | None 
 def plan_total_lines(cost: Mapping[str, Any], change: Mapping[str, Any] | None) -> list[str]:
     """The plan's cost total, and what the deploy changes (functions it deletes included)."""
     lines = [
-        f"Cost: idle floor {per_hour(cost['idle_per_hour'])}, peak {per_hour(cost['peak_per_hour'])} "
-        f"({cost['price_source']})"
+        f"Cost: idle floor {per_hour(cost['idle_per_hour'])}, peak {per_hour(cost['peak_per_hour'])}; "
+        f"prices: {cost['price_source']}"
     ]
     if change is not None:
         lines.append(f"Cost change against {change['baseline']}: {headline(change)}")
