@@ -363,3 +363,12 @@ def test_a_committed_module_prices_exactly_like_the_manifest_it_came_from() -> N
 def test_a_module_that_does_not_parse_is_refused() -> None:
     with pytest.raises(PriceError, match="does not parse"):
         members_of_module("def (:\n")
+
+
+def test_the_readme_shows_the_cost_of_the_whisper_example_as_modalc_prints_it() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("<!-- cost-example:", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    command, _, shown = block.partition("\n")
+    assert command == "$ modalc cost"
+    result = run_cli(["cost"], cwd=EXAMPLES / "whisper_service")
+    assert result.exit_code == 0 and shown == result.stdout
