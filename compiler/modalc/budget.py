@@ -11,14 +11,15 @@ generated module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import ir
 from .diagnostics import Diagnostic, KeyPath
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # decimal and the cost model are imported only when a manifest has a budget
+    from decimal import Decimal
+
     from .cost import EnvironmentCost, MemberCost, Prices
     from .load import LoadedManifest
 
@@ -64,6 +65,8 @@ def read_budget(data: Mapping[str, Any], environment: ir.Environment) -> Budget 
         written.update({key: (value, ("environments", environment.name, "budget", key)) for key, value in own.items()})
     if not written:
         return None
+    from decimal import Decimal
+
     limits = {
         key: Decimal(str(value))
         for key, (value, _) in written.items()
@@ -110,11 +113,7 @@ def check_budgets(
             prices, path = budget_prices(budget, project_dir)
             cost = price_app(app, prices)
         except PriceError as error:
-            where = budget.keys.get("prices", ("budget",))
-            line, column = manifest.source_map.value_position(where)
-            diagnostics.append(
-                Diagnostic(manifest.display_name, line, column, str(error), where, code=PRICE_FILE, stage="budget")
-            )
+            diagnostics.append(price_problem(error, budget, manifest))
             if budget.prices is not None:
                 used.add((project_dir / budget.prices).resolve())
             continue
@@ -122,6 +121,13 @@ def check_budgets(
             used.add(path)
         diagnostics += over_budget(cost, budget, manifest)
     return diagnostics, used
+
+
+def price_problem(error: Exception, budget: Budget, manifest: LoadedManifest) -> Diagnostic:
+    """A price file that cannot be used, reported at the `prices` key that names it."""
+    where = budget.keys.get("prices", ("budget",))
+    line, column = manifest.source_map.value_position(where)
+    return Diagnostic(manifest.display_name, line, column, str(error), where, code=PRICE_FILE, stage="budget")
 
 
 def over_budget(cost: EnvironmentCost, budget: Budget, manifest: LoadedManifest) -> list[Diagnostic]:

@@ -287,22 +287,9 @@ def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
     )
     click.echo(text or f"modalc: {environments[0]} and {environments[1]} compile to the same module", nl=False)
     if result.manifest is not None:
-        click.echo("\n" + _environment_cost_change(result, environments), nl=False)
+        from .cost_command import environment_change
 
-
-def _environment_cost_change(result: CompileResult, environments: Sequence[str]) -> str:
-    """`modalc diff`'s last part: what the second environment costs more (or less) than the first."""
-    from .budget import budget_prices, read_budget
-    from .cost import change_json, compare, price_app
-    from .cost_text import format_change
-
-    assert result.manifest is not None
-    costs = []
-    for name in environments:
-        app = result.apps[name]
-        prices, _ = budget_prices(read_budget(result.manifest.data, app.environment), result.manifest.path.parent)
-        costs.append(price_app(app, prices))
-    return format_change(change_json(compare(costs[0], costs[1], f"environment {environments[0]}")))
+        click.echo("\n" + environment_change(result.manifest, result.apps, environments), nl=False)
 
 
 @cli.command()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .budget import Budget, budget_prices, over_budget, read_budget
+from .budget import Budget, budget_prices, over_budget, price_problem, read_budget
 from .changes import git_show, is_commit
 from .cost import (
     Member,
@@ -33,6 +33,10 @@ from .cost_text import format_change, format_cost
 from .diagnostics import Diagnostic, sort_diagnostics
 from .paths import output_path
 from .pipeline import check_manifest
+
+if TYPE_CHECKING:
+    from . import ir
+    from .load import LoadedManifest
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -81,6 +85,11 @@ def run_cost(
         budget = read_budget(manifest.data, app.environment)
         try:
             prices = override or budget_prices(budget, project_dir)[0]
+        except PriceError as error:
+            assert budget is not None  # list prices always load
+            report([price_problem(error, budget, manifest)])
+            return EXIT_INVALID
+        try:
             priced = price_app(app, prices)
             change = None
             if diff_ref is not None:
@@ -137,3 +146,15 @@ def _baseline(module: Path, ref: str, shown: str) -> tuple[tuple[Member, ...], s
 
 def _limits(budget: Budget | None) -> dict[str, Any] | None:
     return budget.to_json() if budget is not None and budget.limits else None
+
+
+def environment_change(manifest: LoadedManifest, apps: dict[str, ir.App], environments: Sequence[str]) -> str:
+    """`modalc diff`'s last part: what the second environment costs more (or less) than the first, each at the
+    prices its budget names."""
+    first, second = (
+        price_app(
+            apps[name], budget_prices(read_budget(manifest.data, apps[name].environment), manifest.path.parent)[0]
+        )
+        for name in environments
+    )
+    return format_change(change_json(compare(first, second, f"environment {environments[0]}")))
