@@ -34,6 +34,7 @@ def imported(arguments: list[str], cwd: Path) -> dict[str, bool]:
         ["build", "app.toml", "--check"],
         ["validate", "app.toml"],
         ["diff", "app.toml", "--env", "dev", "--env", "prod"],
+        ["cost", "app.toml"],
         ["schema"],
     ],
     ids=lambda a: a[0],

@@ -55,7 +55,8 @@ def test_the_sdk_registers_every_kind(project: Path, environment: str) -> None:
     assert set(registered) == expected | ({"wsgi"} if environment == "prod" else set())
     every = registered["every_setting"].settings
     assert every["gpu"] == ["H100:2", "A100-80GB"] and every["cpu"] == (1.0, 2.0) and every["memory"] == (1024, 4096)
-    assert every["region"] == ["us-east", "us-west"] and every["cloud"] == "aws" and every["nonpreemptible"]
+    assert every["region"] == ["us-east", "us-west"] and every["cloud"] == "aws"
+    assert registered["from_dockerfile"].settings["nonpreemptible"] and not every["nonpreemptible"]
     assert type(every["volumes"]["/raw"]).__name__ == "_CloudBucketMount"
     assert every["volumes"]["/raw"].bucket_name == "sink-raw" and every["volumes"]["/raw"].read_only
     server = webhook_fields(registered["server"].settings["webhook_config"])

@@ -79,7 +79,7 @@ def test_the_catalog_entry_points_at_every_published_version() -> None:
 
 def test_environments_override_exactly_what_the_compiler_merges() -> None:
     environment = published_schema()["$defs"]["environment"]["properties"]
-    assert tuple(k for k in environment if k not in ("modal_environment", "protected")) == OVERLAY_KEYS
+    assert tuple(k for k in environment if k not in ("modal_environment", "protected", "budget")) == OVERLAY_KEYS
     assert manifest.OVERLAY_SECTIONS == OVERLAY_KEYS
 
 

@@ -61,6 +61,19 @@ def git_show(path: Path, ref: str) -> str | None:
         return None
 
 
+def is_commit(directory: Path, ref: str) -> bool | None:
+    """Whether `ref` names a commit in the checkout around `directory` (None: not a git checkout)."""
+    try:
+        _git(directory, "rev-parse", "--show-toplevel")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    try:
+        _git(directory, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return True
+
+
 def find_in_history(path: Path, wanted_hash: str) -> tuple[str, str] | None:
     """(commit, source) of the newest committed version of `path` whose module hash is `wanted_hash`."""
     try:

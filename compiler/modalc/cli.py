@@ -286,6 +286,69 @@ def diff(manifest: str | None, environments: tuple[str, ...]) -> None:
         )
     )
     click.echo(text or f"modalc: {environments[0]} and {environments[1]} compile to the same module", nl=False)
+    if result.manifest is not None:
+        from .cost_command import environment_change
+
+        click.echo("\n" + environment_change(result.manifest, result.apps, environments), nl=False)
+
+
+@cli.command()
+@manifest_argument
+@click.option("--env", "environments", multiple=True, metavar="NAME", help="Only these environments (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Figures on stdout as JSON (decimal strings, US dollars).")
+@click.option(
+    "--prices",
+    "price_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Your own price file (negotiated rates) instead of the manifest's or Modal's list prices.",
+)
+@click.option(
+    "--rates",
+    type=click.Choice(["list", "workspace"]),
+    help="list: Modal's list prices (ignore the manifest's price file); workspace: your workspace's rates from "
+    "`modal billing rates` (needs a token; falls back to list prices).",
+)
+@click.option("--diff", "show_diff", is_flag=True, help="The price of the change against the committed modules.")
+@click.option("--base", "base_ref", metavar="GIT_REF", help="With --diff, compare with GIT_REF (default: HEAD).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the generated modules are (default: generated/ beside the manifest).",
+)
+def cost(
+    manifest: str | None,
+    environments: tuple[str, ...],
+    as_json: bool,
+    price_file: Path | None,
+    rates: str | None,
+    show_diff: bool,
+    base_ref: str | None,
+    out_dir: Path | None,
+) -> None:
+    """What each function and class costs per hour: one container, the idle floor, the peak, one call.
+
+    Figures are Modal's list prices (data/prices.json, dated), the manifest's `budget.prices` file, --prices
+    FILE or --rates workspace, and always name their source. Exits 1 when an environment is over its budget.
+    """
+    from .cost_command import run_cost
+
+    if price_file is not None and rates is not None:
+        raise click.UsageError("give --prices FILE or --rates, not both")
+    path = _manifest_path(manifest)
+    code = run_cost(
+        path,
+        display_name=manifest or path.name,
+        environments=environments,
+        as_json=as_json,
+        price_file=price_file,
+        rates=rates,
+        diff_ref=base_ref or ("HEAD" if show_diff else None),
+        out_dir=out_dir,
+        display=_display,
+        report=_report,
+    )
+    sys.exit(code)
 
 
 def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None = None) -> Prepared:

@@ -52,8 +52,11 @@ def check_manifest(
     environments: Sequence[str] = (),
     out_dir: Path | None = None,
     raw: bytes | None = None,
+    budgets: bool = True,
 ) -> CompileResult:
-    """Load, validate and normalize every (or each selected) environment; no rendering."""
+    """Load, validate and normalize every (or each selected) environment; no rendering.
+
+    With `budgets`, an environment over its budget is an error (`modalc cost` reports it itself)."""
     try:
         manifest = load_manifest(path, display_name, raw)
     except ManifestError as error:
@@ -118,6 +121,12 @@ def check_manifest(
         diagnostics += problems
     for tree in trees.values():
         dependencies |= tree.looked_at
+    if budgets and apps and not any(d.is_error for d in diagnostics):
+        from .budget import check_budgets  # cost stage: an environment over its budget is invalid
+
+        over, price_files = check_budgets(manifest, apps, project.directory)
+        diagnostics += over
+        dependencies |= price_files
     result = CompileResult(
         manifest, sort_diagnostics(diagnostics), apps, out_dir=project.out_dir, dependencies=frozenset(dependencies)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .changes import Baseline, Change, diff_plans, files_change, find_in_history, format_changes, git_show
+from .cost_text import plan_member_row, plan_total_lines
 from .cron import describe_cron
 from .deploy import DEPLOY_DIGEST_TAG, MODULE_HASH_TAG, deployed_tags_within, has_credentials, tag_deployment
 from .prepare import Prepared, environment_phrase, import_module, user_packages
@@ -135,6 +136,7 @@ def plan(prepared: Prepared, baseline: Baseline | None = None) -> dict[str, Any]
         "deployment": record,
         "baseline": {"description": baseline.description, "known": baseline.known},
         "changes": [c.to_json() for c in changes],
+        **plan_cost(prepared, baseline),
         "local_urls": True,  # web URLs are the local control plane's placeholders; Modal assigns the real ones
     }
 
@@ -149,8 +151,12 @@ def format_plan(plan_data: dict[str, Any]) -> str:
         f"Module: {plan_data['module']} (sha256 {plan_data['module_sha256']})",
     ]
     record = plan_data["deployment"]
+    costs, cost_changes = _member_costs(plan_data)
     for function in record["functions"]:
+        key = (function.get("kind", "function"), function["name"])
         lines += ["", *_format_member(function)]
+        if key in costs:
+            lines.append(f"  {'cost':<12}{plan_member_row(costs[key], cost_changes.get(key))}")
     for key, image in record.get("images", {}).items():
         layers = image.get("layers", [])[1:]
         lines += ["", f"image {key}: {image.get('base_image') or 'custom'} + {len(layers)} layer(s)"]
@@ -168,8 +174,42 @@ def format_plan(plan_data: dict[str, Any]) -> str:
             lines.append(
                 f"  {requirement['kind']} {requirement['name']}{detail}; used by {', '.join(requirement['used_by'])}"
             )
+    if plan_data.get("cost"):
+        lines += ["", *plan_total_lines(plan_data["cost"], plan_data.get("cost_change"))]
     text = "\n".join(lines) + "\n"
     return text + "\n" + format_changes(plan_data["changes"], plan_data["baseline"]["description"])
+
+
+# --- cost lines (modalc cost) ----------------------------------------------------------------------
+
+
+def plan_cost(prepared: Prepared, baseline: Baseline) -> dict[str, Any]:
+    """The plan's `cost` (as `modalc cost --json` has it) and, when the baseline is known, `cost_change`:
+    the baseline module's decorators priced alike, so the difference is the deploy's and not the prices'."""
+    from .budget import manifest_prices
+    from .cost import PriceError, change_json, compare, environment_json, members_of_module, price_app, price_members
+
+    app = prepared.app
+    prices = manifest_prices(prepared.project_dir / app.source.manifest_name, app.environment)
+    cost = price_app(app, prices)
+    change = None
+    if baseline.known:
+        try:
+            old = members_of_module(baseline.source) if baseline.source is not None else ()
+        except PriceError:
+            old = None
+        if old is not None:
+            before = price_members(old, prices, app=app.name, environment=app.environment.name)
+            change = change_json(compare(before, cost, baseline.description))
+    return {"cost": environment_json(cost), "cost_change": change}
+
+
+def _member_costs(plan_data: dict[str, Any]) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], Any]]:
+    cost, change = plan_data.get("cost") or {}, plan_data.get("cost_change") or {}
+    return (
+        {(m["kind"], m["name"]): m for m in cost.get("functions", [])},
+        {(m["kind"], m["name"]): m for m in change.get("functions", [])},
+    )
 
 
 def _format_member(member: dict[str, Any]) -> list[str]:

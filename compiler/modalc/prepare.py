@@ -125,7 +125,9 @@ def import_module(path: Path, user_packages: Iterable[str] = (), source: str | N
     if source is None:
         spec.loader.exec_module(module)
     else:
-        exec(compile(source, str(path), "exec"), module.__dict__)
+        # dont_inherit: this file's `from __future__ import annotations` must not turn the module's class
+        # annotations into strings (Modal reads class parameters' types as objects).
+        exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
     return module
 
 

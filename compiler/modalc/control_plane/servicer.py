@@ -243,6 +243,9 @@ class ControlPlaneServicer:
     def WorkspaceNameLookup(self, req: empty_pb2.Empty) -> api_pb2.WorkspaceNameLookupResponse:
         return api_pb2.WorkspaceNameLookupResponse(workspace_name=self.state.workspace, username="modalc")
 
+    def WorkspaceBillingRates(self, req: api_pb2.WorkspaceBillingRatesRequest) -> api_pb2.WorkspaceBillingRatesResponse:
+        return api_pb2.WorkspaceBillingRatesResponse(rates=dict(self.state.billing_rates))
+
     def EnvironmentGetOrCreate(
         self, req: api_pb2.EnvironmentGetOrCreateRequest
     ) -> api_pb2.EnvironmentGetOrCreateResponse:

@@ -58,6 +58,8 @@ class ControlPlaneState:
         self.tokens: list[dict[str, str]] = []
         self.environments: dict[str, dict[str, Any]] = {}
         self.deployments: list[dict[str, Any]] = []
+        # What WorkspaceBillingRates answers (`modal billing rates`): rate name -> decimal string per hour.
+        self.billing_rates: dict[str, str] = {}
         self.lock = threading.RLock()
         self.revision = 0
         self._next_id = 1

@@ -38,6 +38,12 @@ def read_settings(
             hint="without one Modal builds an image with the deployer's Python",
         )
     gpu = read_gpus(s, spec.get("gpu") or None, (*path, "gpu"))  # false (in an environment) switches it off
+    if spec.get("nonpreemptible") and gpu:
+        s.report(
+            (*path, "nonpreemptible"),
+            f"Modal refuses nonpreemptible on a {kind} with a GPU: GPU containers can always be preempted",
+            hint="remove nonpreemptible, or the gpu",
+        )
     cpu = spec.get("cpu")
     memory = spec.get("memory")
     for key, value in (("cpu", cpu), ("memory", memory)):

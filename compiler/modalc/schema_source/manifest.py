@@ -149,6 +149,7 @@ SOURCE: Schema = {
         "classes": named("python_name", "class"),
         "entrypoints": named("python_name", "entrypoint"),
         "environments": named("environment_name", "environment"),
+        "budget": ref("budget"),
     },
     "$defs": {
         # -- names and strings --
@@ -806,6 +807,29 @@ SOURCE: Schema = {
             "(waits for the result) or spawn (starts it on the deployed app and returns its call id). `parameters` "
             "construct a class.",
         },
+        # -- budgets (`modalc cost`) --
+        "budget": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "idle_per_hour": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "US dollars per hour with no traffic (min_containers of every function and class).",
+                },
+                "peak_per_hour": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "US dollars per hour at max_containers of every function and class.",
+                },
+                "prices": ref(
+                    "relative_path",
+                    description="A price file of negotiated rates (JSON: source, as_of, rates); default: Modal's "
+                    "list prices.",
+                ),
+            },
+            "description": "validate, build and deploy refuse an environment that costs more; see `modalc cost`.",
+        },
         # -- environments --
         "environment": {
             "type": "object",
@@ -816,6 +840,7 @@ SOURCE: Schema = {
                     description="The Modal environment to deploy to (default: this environment's name).",
                 ),
                 "protected": boolean("Deploys need --yes or an interactive confirmation."),
+                "budget": ref("budget", description="This environment's budget: replaces the keys it sets."),
                 **{section: overlay(section) for section in OVERLAY_SECTIONS},
             },
             "description": "Overrides merged onto the manifest for this environment: tables merge, lists and values "

@@ -104,7 +104,6 @@ with IMAGES["jobs"].imports():
         max_delay=60.0,
     ),
     timeout=3600,
-    nonpreemptible=True,
 )
 def reindex(limit: int | None = None) -> int:
     return _nightly_jobs.reindex(limit)
@@ -115,6 +114,7 @@ def reindex(limit: int | None = None) -> int:
         days=7,
     ),
     timeout=600,
+    nonpreemptible=True,
 )
 def compact() -> None:
     return _nightly_jobs.compact()
