@@ -25,14 +25,17 @@ def offline_deployment(prepared: Prepared, source: str | None = None) -> dict[st
     environment = prepared.modal_environment or state.default_environment
     state.add_environment(environment)
     for requirement in requirements(app):
+        where = requirement.where(environment)
         if requirement.kind == "secret":
             keys = list(requirement.required_keys)
             if not keys and any(user.startswith("image ") for user in requirement.used_by):
                 # The client checks a registry secret's keys before building; assume the generic pair.
                 keys = ["REGISTRY_USERNAME", "REGISTRY_PASSWORD"]
-            state.add_secret(environment, requirement.name, keys)
+            state.add_secret(where, requirement.name, keys)
+        elif requirement.kind == "volume" and not requirement.create_if_missing:
+            state.add_volume(where, requirement.name)
         elif not requirement.create_if_missing:
-            state.add_volume(environment, requirement.name)
+            state.add_store(where, f"{requirement.kind}s", requirement.name)
     with serve(state) as handle, client_for(handle, environment=environment):
         module = import_module(prepared.module_path, user_packages(app), source)
         if source is None:
@@ -130,6 +133,7 @@ def plan(prepared: Prepared, baseline: Baseline | None = None) -> dict[str, Any]
                     else {"create_if_missing": r.create_if_missing}
                 ),
                 "used_by": r.used_by,
+                **({"environment": r.environment} if r.environment is not None else {}),
             }
             for r in needed
         ],

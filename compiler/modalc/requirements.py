@@ -1,4 +1,4 @@
-"""What an environment needs to exist in Modal before it is deployed: its secrets and volumes."""
+"""What an environment needs to exist in Modal before it is deployed: its secrets, volumes, queues and dicts."""
 
 from __future__ import annotations
 
@@ -11,16 +11,21 @@ from .prepare import environment_phrase
 
 @dataclass
 class Requirement:
-    kind: str  # "secret" | "volume"
+    kind: str  # "secret" | "volume" | "queue" | "dict"
     name: str
     alias: str
     required_keys: tuple[str, ...] = ()
     create_if_missing: bool = False
     used_by: list[str] = field(default_factory=list)
+    environment: str | None = None  # looked up in this Modal environment, not the deploy's
+
+    def where(self, modal_environment: str) -> str:
+        """The Modal environment the lookup goes to."""
+        return self.environment if self.environment is not None else modal_environment
 
 
 def requirements(app: ir.App) -> list[Requirement]:
-    """Every secret and volume the environment's module looks up by name, with who uses it."""
+    """Every secret, volume, queue and dict the environment's module looks up by name, with who uses it."""
     secrets = {s.alias: s for s in app.secrets}
     volumes = {v.alias: v for v in app.volumes}
     buckets = {b.alias: b for b in app.cloud_buckets}
@@ -28,7 +33,10 @@ def requirements(app: ir.App) -> list[Requirement]:
 
     def need_secret(alias: str, user: str) -> None:
         secret = secrets[alias]
-        entry = found.setdefault(("secret", alias), Requirement("secret", secret.name, alias, secret.required_keys))
+        entry = found.setdefault(
+            ("secret", alias),
+            Requirement("secret", secret.name, alias, secret.required_keys, environment=secret.environment),
+        )
         if user not in entry.used_by:
             entry.used_by.append(user)
 
@@ -41,7 +49,13 @@ def requirements(app: ir.App) -> list[Requirement]:
             volume = volumes[mount.alias]
             entry = found.setdefault(
                 ("volume", mount.alias),
-                Requirement("volume", volume.name, mount.alias, create_if_missing=volume.create_if_missing),
+                Requirement(
+                    "volume",
+                    volume.name,
+                    mount.alias,
+                    create_if_missing=volume.create_if_missing,
+                    environment=volume.environment,
+                ),
             )
             if user not in entry.used_by:
                 entry.used_by.append(user)
@@ -61,6 +75,16 @@ def requirements(app: ir.App) -> list[Requirement]:
         for step in image.steps:
             for alias in step.secrets:
                 need_secret(alias, user)
+            need_mounts(step.mounts, user)
+    for store in app.stores:
+        found[(store.kind, store.alias)] = Requirement(
+            store.kind,
+            store.name,
+            store.alias,
+            create_if_missing=store.create_if_missing,
+            used_by=["handler code"],
+            environment=store.environment,
+        )
     return sorted(found.values(), key=lambda r: (r.kind, r.name))
 
 
@@ -69,35 +93,33 @@ def preflight(app: ir.App, modal_environment: str) -> list[str]:
     import modal
     from modal.exception import ConflictError, NotFoundError
 
-    where = environment_phrase(modal_environment)
     problems: list[str] = []
+    lookups = {"secret": modal.Secret, "volume": modal.Volume, "queue": modal.Queue, "dict": modal.Dict}
     for requirement in requirements(app):
-        if requirement.kind == "volume" and requirement.create_if_missing:
+        if requirement.create_if_missing:
             continue
         users = ", ".join(requirement.used_by)
+        environment = requirement.where(modal_environment)
+        where = environment_phrase(environment)
+        keys = {"required_keys": list(requirement.required_keys)} if requirement.kind == "secret" else {}
         try:
-            if requirement.kind == "secret":
-                modal.Secret.from_name(
-                    requirement.name,
-                    environment_name=modal_environment or None,
-                    required_keys=list(requirement.required_keys),
-                ).hydrate()
-            else:
-                modal.Volume.from_name(requirement.name, environment_name=modal_environment or None).hydrate()
+            lookups[requirement.kind].from_name(  # type: ignore[attr-defined]
+                requirement.name, environment_name=environment or None, **keys
+            ).hydrate()
         except NotFoundError as error:
             if str(error).startswith("Environment "):
                 return [
-                    f"Modal environment {modal_environment!r} does not exist: create it with "
-                    f"`modal environment create {modal_environment}`"
+                    f"Modal environment {environment!r} does not exist: create it with "
+                    f"`modal environment create {environment}`"
                 ]
             fix = (
-                f"modal secret create --env {modal_environment} {requirement.name} "
+                f"modal secret create --env {environment} {requirement.name} "
                 f"{' '.join(k + '=...' for k in requirement.required_keys) or 'KEY=...'}"
                 if requirement.kind == "secret"
-                else f"modal volume create --env {modal_environment} {requirement.name}"
+                else f"modal {requirement.kind} create --env {environment} {requirement.name}"
             )
-            if not modal_environment:
-                fix = fix.replace(" --env ", "").replace("--env", "")
+            if not environment:
+                fix = fix.replace(" --env ", " ").replace("  ", " ")
             problems.append(
                 f"{requirement.kind} {requirement.name!r} (used by {users}) does not exist in {where}; "
                 f"create it with `{fix}`"

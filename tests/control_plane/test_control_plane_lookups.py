@@ -179,8 +179,18 @@ def test_stopped_app_disappears_and_redeploys_as_a_new_app(
 
 def test_unimplemented_rpcs_name_the_method(control_plane: ControlPlaneHandle) -> None:
     with client_for(control_plane):
-        with pytest.raises(modal.exception.UnimplementedError, match="DictGetOrCreate"):
-            modal.Dict.from_name("cache", create_if_missing=True).hydrate()
+        with pytest.raises(modal.exception.UnimplementedError, match="is not implemented by modalc.s local control plane"):
+            modal.Sandbox.create("echo", app=modal.App.lookup("sandboxes", create_if_missing=True))
+
+
+def test_named_queues_and_dicts_exist_once_created(control_plane: ControlPlaneHandle) -> None:
+    with client_for(control_plane):
+        with pytest.raises(modal.exception.NotFoundError, match="Queue 'jobs' not found in environment"):
+            modal.Queue.from_name("jobs").hydrate()
+        modal.Queue.from_name("jobs", create_if_missing=True).hydrate()
+        modal.Queue.from_name("jobs").hydrate()
+        modal.Dict.from_name("cache", create_if_missing=True).hydrate()
+        modal.Dict.from_name("cache").hydrate()
 
 
 def test_files_over_4_mib_go_through_blob_upload(control_plane: ControlPlaneHandle, kit: Any, tmp_path: Path) -> None:

@@ -548,6 +548,29 @@ class ControlPlaneServicer:
             metadata=api_pb2.SecretMetadata(name=name, keys=keys, environment_name=env),
         )
 
+    def _store(self, kind: str, req: Any) -> tuple[str, str]:
+        """A named queue or dict: found, created if the request says so, else NOT_FOUND (as Modal answers)."""
+        env = self._env(req.environment_name)
+        name = req.deployment_name
+        prefix = {"queues": "qu", "dicts": "di"}[kind]
+        if req.object_creation_type in _ANONYMOUS:
+            return self.state.new_id(prefix), env
+        stores = self.state.environments[env][kind]
+        if name not in stores:
+            if req.object_creation_type in (_CREATE, _CREATE_NEW) or self.state.permissive:
+                self.state.add_store(env, kind, name)
+            else:
+                fail(Status.NOT_FOUND, f"{kind[:-1].capitalize()} '{name}' not found in environment '{env}'")
+        return named_id(prefix, env, name), env
+
+    def QueueGetOrCreate(self, req: api_pb2.QueueGetOrCreateRequest) -> api_pb2.QueueGetOrCreateResponse:
+        queue_id, _ = self._store("queues", req)
+        return api_pb2.QueueGetOrCreateResponse(queue_id=queue_id, metadata=api_pb2.QueueMetadata(name=req.deployment_name))
+
+    def DictGetOrCreate(self, req: api_pb2.DictGetOrCreateRequest) -> api_pb2.DictGetOrCreateResponse:
+        dict_id, _ = self._store("dicts", req)
+        return api_pb2.DictGetOrCreateResponse(dict_id=dict_id, metadata=api_pb2.DictMetadata(name=req.deployment_name))
+
     def VolumeGetOrCreate(self, req: api_pb2.VolumeGetOrCreateRequest) -> api_pb2.VolumeGetOrCreateResponse:
         env = self._env(req.environment_name)
         metadata = api_pb2.VolumeMetadata(name=req.deployment_name, version=req.version)

@@ -84,6 +84,8 @@ class ControlPlaneState:
                     "web_suffix": web_suffix,
                     "secrets": {},
                     "volumes": {},
+                    "queues": {},
+                    "dicts": {},
                     "apps": {},
                 }
             self.touch()
@@ -103,6 +105,13 @@ class ControlPlaneState:
         with self.lock:
             self.add_environment(env)
             self.environments[env]["volumes"].setdefault(name, {})
+            self.touch()
+
+    def add_store(self, env: str, kind: str, name: str) -> None:
+        """Create a named queue (`kind="queues"`) or dict (`kind="dicts"`) in `env`."""
+        with self.lock:
+            self.add_environment(env)
+            self.environments[env][kind].setdefault(name, {})
             self.touch()
 
     def add_token(self, token_id: str, token_secret: str) -> None:
@@ -175,7 +184,7 @@ class ControlPlaneState:
         for name, env in data.get("environments", {}).items():
             state.add_environment(name, web_suffix=env.get("web_suffix"))
             entry = state.environments[name]
-            for key in ("secrets", "volumes", "apps"):
+            for key in ("secrets", "volumes", "queues", "dicts", "apps"):
                 entry[key] = copy.deepcopy(dict(env.get(key, {})))
         state.deployments = copy.deepcopy(list(data.get("deployments", [])))
         state._next_id = 1 + max(_persisted_id_numbers(state.environments), default=0)
