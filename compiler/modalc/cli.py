@@ -81,7 +81,8 @@ def _complete_environments(ctx: click.Context, param: click.Parameter, incomplet
     """Shell completion of --env: the environments of the manifest on the command line (or the default one)."""
     from click.shell_completion import CompletionItem
 
-    given = ctx.params.get("manifest") or next(iter(ctx.params.get("manifests") or ()), None)
+    # While an option's value is completed, click may leave the positional arguments unparsed in ctx.args.
+    given = ctx.params.get("manifest") or next(iter(ctx.params.get("manifests") or ctx.args), None)
     try:
         from .load import load_manifest
 

@@ -92,9 +92,8 @@ def default_package(app_name: str) -> str:
     package = re.sub(r"[^a-z0-9]+", "_", app_name.lower()).strip("_") or "app"
     if package[0].isdigit():
         package = f"app{package}"
-    if package_problem(package):
-        package = f"{package}_app"
-    return package
+    candidates = (package, f"{package}_app", f"my_{package}")
+    return next((c for c in candidates if package_problem(c) is None), "my_app")
 
 
 def package_problem(package: str) -> str | None:
