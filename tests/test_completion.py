@@ -97,3 +97,27 @@ def test_bash_completes_with_the_script() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["deploy", "rolling recreate", "dev prod"]
+
+
+def test_the_readmes_completion_commands(tmp_path: Path) -> None:
+    """Each line of the README's completion block, as a user runs it (zsh's in zsh, when zsh is installed)."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    block = readme.split("Shell completion", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    bash_line, zsh_line, fish_line = (line.split("  #")[0].strip() for line in block.splitlines())
+    home = tmp_path / "home"
+    (home / ".config" / "fish" / "completions").mkdir(parents=True)
+    variables = environment(HOME=str(home), PATH=f"{MODALC.parent}{os.pathsep}{os.environ['PATH']}")
+
+    def run(shell: list[str], script: str) -> str:
+        result = subprocess.run([*shell, script], env=variables, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (script, result.stderr)
+        return result.stdout
+
+    bash = ["bash", "--norc", "--noprofile", "-c"]
+    assert run(bash, bash_line + "; complete -p modalc").strip() == "complete -o nosort -F _modalc_completion modalc"
+    assert zsh_line == 'eval "$(modalc completion zsh)"'
+    assert "compdef _modalc_completion modalc" in run(bash, "modalc completion zsh")
+    if shutil.which("zsh"):
+        run(["zsh", "-f", "-c"], "autoload -U compinit && compinit -u; " + zsh_line)
+    run(bash, fish_line)
+    assert "_MODALC_COMPLETE" in (home / ".config" / "fish" / "completions" / "modalc.fish").read_text()
