@@ -171,8 +171,8 @@ def test_init_in_an_existing_repository_adds_to_gitignore_and_keeps_pre_commit_c
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "README.md").read_text() == "# mine\n"
     assert (tmp_path / ".pre-commit-config.yaml").read_text() == "repos: []\n"
-    assert ".pre-commit-config.yaml: kept as it is; add these hooks to it:\n" in result.stderr
-    assert "      - id: modalc-validate" in result.stderr
+    kept = ".pre-commit-config.yaml: kept as it is; add these lines to its `repos:`\n    - repo: https://github.com/"
+    assert kept in result.stderr and "\n        - id: modalc-validate" in result.stderr
     lines = (tmp_path / ".gitignore").read_text().splitlines()
     assert lines[:2] == ["node_modules/", ".venv/"] and lines.count(".venv/") == 1 and "__pycache__/" in lines
     assert f".gitignore: {len(starters.GITIGNORE) - 1} line(s) added" in result.stderr

@@ -612,7 +612,11 @@ STARTER_NAMES = ("hello", "api", "batch", "whisper")
     "mapped over a JSONL file), whisper (a GPU class with a volume).",
 )
 @click.option(
-    "--format", "manifest_format", type=click.Choice(["toml", "yaml"]), default=None, help="The manifest's format."
+    "--format",
+    "manifest_format",
+    type=click.Choice(["toml", "yaml"]),
+    default=None,
+    help="The manifest's format (default: toml).",
 )
 @click.option("--name", "app_name", metavar="NAME", help="The Modal app name (default: the directory's name).")
 @click.option("--package", metavar="NAME", help="The handler package's name (default: from the app name).")
@@ -674,8 +678,8 @@ def init(
         click.echo(f"{_display(target / '.gitignore')}: {state}", err=True)
     for name in kept:
         click.echo(
-            f"{_display(target / name)}: kept as it is; add these hooks to it:\n"
-            + "".join(f"    {line}\n" for line in starters.pre_commit_config().splitlines()[2:]),
+            f"{_display(target / name)}: kept as it is; add these lines to its `repos:`\n"
+            + "".join(f"  {line}\n" for line in starters.pre_commit_config().splitlines() if line.startswith("  ")),
             nl=False,
             err=True,
         )
@@ -756,10 +760,10 @@ def _first_build(manifest: Path) -> None:
 @cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
-    """Print the completion script for SHELL: add `eval "$(modalc completion bash)"` to ~/.bashrc.
+    """Print the shell completion script for SHELL (bash, zsh or fish).
 
-    The same as click's `_MODALC_COMPLETE=bash_source modalc` (zsh_source, fish_source); fish:
-    `modalc completion fish > ~/.config/fish/completions/modalc.fish`.
+    Add `eval "$(modalc completion bash)"` to ~/.bashrc (zsh alike, in ~/.zshrc); for fish, write it to
+    ~/.config/fish/completions/modalc.fish. The same as click's `_MODALC_COMPLETE=bash_source modalc`.
     """
     from click.shell_completion import get_completion_class
 
