@@ -116,10 +116,10 @@ def matcher_annotations(matcher: dict[str, Any], log: str) -> list[dict[str, str
 # --- GitHub Actions -----------------------------------------------------------------------------------------
 
 
-def github(project: Path, tmp_path: Path) -> GitHubActions:
+def github(project: Path, tmp_path: Path, *, secrets: bool = True) -> GitHubActions:
     contexts = {
-        "secrets.MODAL_TOKEN_ID": TOKEN["id"],
-        "secrets.MODAL_TOKEN_SECRET": TOKEN["secret"],
+        "secrets.MODAL_TOKEN_ID": TOKEN["id"] if secrets else "",  # a fork's pull request gets no secrets
+        "secrets.MODAL_TOKEN_SECRET": TOKEN["secret"] if secrets else "",
         "github.token": "ghs_stand-in",
         "github.event.pull_request.number": "42",
     }
@@ -149,6 +149,14 @@ def test_github_workflow_deploys_main_and_plans_a_pull_request(tmp_path: Path) -
     assert arguments == ["pr", "comment", "42", "--body-file", "plan.md"]
     assert_plan_posted(body, project / "plan.json")
     assert (tmp_path / "runner" / "plan.summary.md").read_text() == body
+
+
+def test_github_plan_without_secrets_still_posts_a_plan(tmp_path: Path) -> None:
+    project = new_project(tmp_path, GITHUB)
+    (plan,) = github(project, tmp_path, secrets=False).run("pull_request", only=["plan"]).values()
+    assert plan.ok, plan.output()
+    body = (tmp_path / "runner" / "posted" / "gh.body").read_text()
+    assert "Changes against what is deployed in Modal environment 'prod', unknown without Modal credentials:" in body
 
 
 def test_github_problem_matcher_annotates_modalc_output(tmp_path: Path) -> None:

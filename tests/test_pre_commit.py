@@ -69,6 +69,9 @@ def test_the_config_init_writes_is_valid_and_names_both_hooks(tmp_path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
     (repository,) = yaml.safe_load(config.read_text())["repos"]
     assert [hook["id"] for hook in repository["hooks"]] == ["modalc-validate", "modalc-check"]
+    git(tmp_path / "demo", "init", "-q")
+    installed = pre_commit("install", cwd=tmp_path / "demo", home=tmp_path / "home")  # what the config says to run
+    assert installed.returncode == 0 and (tmp_path / "demo" / ".git" / "hooks" / "pre-commit").is_file()
 
 
 @pytest.mark.parametrize(
