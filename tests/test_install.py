@@ -50,3 +50,23 @@ def test_wheel_install_builds_an_example_elsewhere(tmp_path: Path) -> None:
         assert (project / "generated" / name).read_text() == (
             EXAMPLES / "whisper_service" / "generated" / name
         ).read_text()
+    # The starters ship whole (manifests, data, dotfiles and code), and `modalc init` works from the wheel.
+    import zipfile
+
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    starters = REPO / "compiler" / "modalc" / "starters"
+    expected = {
+        "modalc/starters/" + p.relative_to(starters).as_posix()
+        for p in starters.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert expected and expected <= shipped, sorted(expected - shipped)
+    result = subprocess.run(
+        [str(venv / "bin" / "modalc"), "init", "new", "--example", "batch", "--format", "yaml"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "new" / "data" / "items.jsonl").is_file() and (tmp_path / "new" / "generated").is_dir()

@@ -72,7 +72,37 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-manifest_argument = click.argument("manifest", required=False, metavar="[MANIFEST]")
+manifest_argument = click.argument("manifest", required=False, metavar="[MANIFEST]", type=click.Path(dir_okay=False))
+# build and validate take several manifests (pre-commit passes every matching file at once)
+manifests_argument = click.argument("manifests", nargs=-1, metavar="[MANIFEST]...", type=click.Path(dir_okay=False))
+
+
+def _complete_environments(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of --env: the environments of the manifest on the command line (or the default one)."""
+    from click.shell_completion import CompletionItem
+
+    # While an option's value is completed, click may leave the positional arguments unparsed in ctx.args.
+    given = ctx.params.get("manifest") or next(iter(ctx.params.get("manifests") or ctx.args), None)
+    try:
+        from .load import load_manifest
+
+        environments = load_manifest(_manifest_path(given)).data.get("environments")
+    except Exception:  # completion must never fail: offer nothing instead
+        return []
+    names = [str(name) for name in environments] if isinstance(environments, dict) else []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+def _each(manifests: Sequence[str], command: Any) -> int:
+    """Run a one-manifest command for each manifest; the worst exit code (every manifest is checked)."""
+    worst = EXIT_OK
+    for manifest in manifests:
+        try:
+            command(manifest)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else EXIT_INVALID if exit_.code else EXIT_OK
+            worst = max(worst, code)
+    return worst
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,8 +116,15 @@ def cli() -> None:
 
 
 @cli.command()
-@manifest_argument
-@click.option("--env", "environments", multiple=True, metavar="NAME", help="Build only these environments.")
+@manifests_argument
+@click.option(
+    "--env",
+    "environments",
+    multiple=True,
+    metavar="NAME",
+    help="Build only these environments.",
+    shell_complete=_complete_environments,
+)
 @click.option(
     "--out",
     "out_dir",
@@ -103,6 +140,23 @@ def cli() -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Compile even if nothing changed since the last build.")
 def build(
+    manifests: tuple[str, ...],
+    environments: tuple[str, ...],
+    out_dir: Path | None,
+    check: bool,
+    show_diff: bool,
+    no_cache: bool,
+) -> None:
+    """Validate each MANIFEST and write one Python module per environment."""
+    if len(manifests) <= 1:
+        _build(next(iter(manifests), None), environments, out_dir, check, show_diff, no_cache)
+        return
+    if out_dir is not None:
+        raise click.UsageError("--out needs a single manifest")
+    sys.exit(_each(manifests, lambda m: _build(m, environments, None, check, show_diff, no_cache)))
+
+
+def _build(
     manifest: str | None,
     environments: tuple[str, ...],
     out_dir: Path | None,
@@ -110,7 +164,6 @@ def build(
     show_diff: bool,
     no_cache: bool,
 ) -> None:
-    """Validate MANIFEST and write one Python module per environment."""
     path = _manifest_path(manifest)
     cache, raw = (None, None) if no_cache else _open_cache(path, out_dir, environments)
     if cache is not None and (record := cache.lookup()) is not None:
@@ -212,34 +265,48 @@ def _remember(cache: BuildCache | None, result: CompileResult) -> None:
 
 
 @cli.command()
-@manifest_argument
+@manifests_argument
 @click.option(
     "--format",
     "output_format",
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="json: a machine-readable report on stdout.",
+    help="json: a machine-readable report on stdout (one report for all the manifests).",
 )
-@click.option("--env", "environments", multiple=True, metavar="NAME", help="Check only these environments.")
-def validate(manifest: str | None, output_format: str, environments: tuple[str, ...]) -> None:
-    """Check MANIFEST (schema, references, handlers) without writing anything."""
+@click.option(
+    "--env",
+    "environments",
+    multiple=True,
+    metavar="NAME",
+    help="Check only these environments.",
+    shell_complete=_complete_environments,
+)
+def validate(manifests: tuple[str, ...], output_format: str, environments: tuple[str, ...]) -> None:
+    """Check each MANIFEST (schema, references, handlers) without writing anything."""
     from .diagnostics import render_json
     from .pipeline import check_manifest
 
-    path = _manifest_path(manifest)
-    result = check_manifest(path, display_name=manifest or path.name, environments=environments)
-    errors = sum(1 for d in result.diagnostics if d.is_error)
-    if output_format == "json":
-        click.echo(render_json(result.diagnostics), nl=False)
-    else:
+    several = len(manifests) > 1
+    diagnostics: list[Any] = []
+    for manifest in manifests or (None,):
+        path = _manifest_path(manifest)
+        result = check_manifest(path, display_name=manifest or path.name, environments=environments)
+        diagnostics += result.diagnostics
+        if output_format == "json":
+            continue
+        errors = sum(1 for d in result.diagnostics if d.is_error)
         _report(result.diagnostics)
         if errors:
-            click.echo(f"modalc: {_summary(errors, len(result.diagnostics) - errors)}{_staged(result)}", err=True)
+            where = f"{manifest}: " if several else ""
+            summary = _summary(errors, len(result.diagnostics) - errors)
+            click.echo(f"modalc: {where}{summary}{_staged(result)}", err=True)
         else:
             names = ", ".join(result.environments)
             click.echo(f"{manifest or path.name}: valid ({names})", err=True)
-    sys.exit(EXIT_INVALID if errors else EXIT_OK)
+    if output_format == "json":
+        click.echo(render_json(diagnostics), nl=False)
+    sys.exit(EXIT_INVALID if any(d.is_error for d in diagnostics) else EXIT_OK)
 
 
 @cli.command()
@@ -378,7 +445,13 @@ def _refuse(error: Exception | str) -> None:
     sys.exit(EXIT_INVALID)
 
 
-env_option = click.option("--env", "environment", metavar="NAME", help="The manifest environment (e.g. dev, prod).")
+env_option = click.option(
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="The manifest environment (e.g. dev, prod).",
+    shell_complete=_complete_environments,
+)
 out_option = click.option(
     "--out",
     "out_dir",
@@ -591,6 +664,183 @@ def serve(manifest: str | None, environment: str | None, out_dir: Path | None, y
     command = serve_command(prepared)
     click.echo("+ " + " ".join(command), err=True)
     sys.exit(subprocess.call(command))
+
+
+# --- modalc init -------------------------------------------------------------------------------------------
+
+# The starters' names, kept here so that `modalc --help` imports nothing; tests check them against modalc.init.
+STARTER_NAMES = ("hello", "api", "batch", "whisper")
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--example",
+    "starter",
+    type=click.Choice(STARTER_NAMES),
+    default=None,
+    help="The starter project: hello (default: one function), api (FastAPI endpoints), batch (a function "
+    "mapped over a JSONL file), whisper (a GPU class with a volume).",
+)
+@click.option(
+    "--format",
+    "manifest_format",
+    type=click.Choice(["toml", "yaml"]),
+    default=None,
+    help="The manifest's format (default: toml).",
+)
+@click.option("--name", "app_name", metavar="NAME", help="The Modal app name (default: the directory's name).")
+@click.option("--package", metavar="NAME", help="The handler package's name (default: from the app name).")
+@click.option("--interactive", is_flag=True, help="Ask for each choice (the options give the default answers).")
+def init(
+    directory: Path | None,
+    starter: str | None,
+    manifest_format: str | None,
+    app_name: str | None,
+    package: str | None,
+    interactive: bool,
+) -> None:
+    """Create a project in DIRECTORY (default: here) and build it once.
+
+    It writes a manifest with a dev and a prod environment, a handler package with tests that call it with
+    .local(), .gitignore lines, a pre-commit config and requirements-dev.txt, then runs `modalc build`. It never
+    overwrites a file: if one exists, nothing is written.
+    """
+    from . import init as starters
+
+    if interactive:
+        directory, starter, manifest_format, app_name, package = _ask_init(
+            directory, starter, manifest_format, app_name, package
+        )
+    target = directory or Path(".")
+    if target.exists() and not target.is_dir():
+        raise click.UsageError(f"{target} is not a directory")
+    app_name = app_name or starters.default_app_name(target)
+    try:
+        project = starters.render(
+            starter or starters.DEFAULT_STARTER,
+            manifest_format or "toml",
+            app_name,
+            package or starters.default_package(app_name),
+        )
+    except starters.InitError as error:
+        raise click.UsageError(str(error)) from None
+    where = _display(target) + "/" if _display(target) != "." else "this directory"
+    if target.is_dir() and (taken := starters.conflicts(target, project)):
+        click.echo(f"modalc: {where} already has {', '.join(taken)}; nothing written (init never overwrites)", err=True)
+        sys.exit(EXIT_INVALID)
+    kept = starters.kept(target) if target.is_dir() else []
+    gitignore = starters.missing_gitignore_lines(target, project)
+    had_gitignore = (target / ".gitignore").exists()
+    target.mkdir(parents=True, exist_ok=True)
+    for relative, text in project.files.items():
+        if relative in kept:
+            continue
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8", newline="\n") as handle:  # "x": never replace a file
+            handle.write(text)
+        click.echo(f"{_display(path)}: created", err=True)
+    if gitignore:
+        with (target / ".gitignore").open("a", encoding="utf-8", newline="\n") as handle:
+            existing = (target / ".gitignore").read_text(encoding="utf-8") if had_gitignore else ""
+            handle.write(("\n" if existing and not existing.endswith("\n") else "") + "\n".join(gitignore) + "\n")
+        state = f"{len(gitignore)} line(s) added" if had_gitignore else "created"
+        click.echo(f"{_display(target / '.gitignore')}: {state}", err=True)
+    for name in kept:
+        click.echo(
+            f"{_display(target / name)}: kept as it is; add these lines to its `repos:`\n"
+            + "".join(f"  {line}\n" for line in starters.pre_commit_config().splitlines() if line.startswith("  ")),
+            nl=False,
+            err=True,
+        )
+    _first_build(target / project.manifest)
+    steps = [f"cd {_display(target)}"] if _display(target) != "." else []
+    steps += [
+        "python -m pip install -r requirements-dev.txt",
+        "python -m pytest tests              # the handlers, through .local()",
+        "pre-commit install                  # modalc validate and build --check on every commit",
+        "modalc plan --env dev               # what a deploy would send",
+        "modalc deploy --env dev",
+    ]
+    click.echo(
+        f"modalc: created {project.app_name} ({starter or starters.DEFAULT_STARTER} starter, {project.manifest}); "
+        "next:\n" + "".join(f"  {step}\n" for step in steps),
+        nl=False,
+        err=True,
+    )
+
+
+def _ask_init(
+    directory: Path | None, starter: str | None, manifest_format: str | None, app_name: str | None, package: str | None
+) -> tuple[Path, str, str, str, str]:
+    """`init --interactive`: each choice, asked on stderr, with the options' values as the defaults."""
+    from . import init as starters
+
+    target = Path(click.prompt("Directory", default=str(directory or "."), err=True))
+    click.echo("Starters:\n" + "".join(f"  {n:8} {d}\n" for n, d in starters.STARTERS.items()), nl=False, err=True)
+    starter = click.prompt(
+        "Starter", type=click.Choice(list(starters.STARTERS)), default=starter or starters.DEFAULT_STARTER, err=True
+    )
+    manifest_format = click.prompt(
+        "Manifest format", type=click.Choice(starters.FORMATS), default=manifest_format or "toml", err=True
+    )
+
+    def checked(problem: Any) -> Any:
+        def convert(value: str) -> str:
+            if (reason := problem(value)) is not None:
+                raise click.BadParameter(reason)
+            return value
+
+        return convert
+
+    app_name = click.prompt(
+        "Modal app name",
+        default=app_name or starters.default_app_name(target),
+        value_proc=checked(lambda v: None if starters.APP_NAME.match(v) else "letters, digits, '_', '-' and '.'"),
+        err=True,
+    )
+    package = click.prompt(
+        "Handler package",
+        default=package or starters.default_package(app_name),
+        value_proc=checked(starters.package_problem),
+        err=True,
+    )
+    return target, starter, manifest_format, app_name, package
+
+
+def _first_build(manifest: Path) -> None:
+    """`modalc build` of the new project: its modules are written and reported as build reports them."""
+    from .pipeline import compile_manifest
+    from .write import apply_changes, plan_changes
+
+    result = compile_manifest(manifest, display_name=_display(manifest))
+    _report(result.diagnostics)
+    if not result.ok or result.out_dir is None:
+        click.echo(f"modalc: the first build failed; fix the manifest, then run `modalc build {manifest}`", err=True)
+        sys.exit(EXIT_INVALID)
+    changes = plan_changes(result.outputs, result.out_dir, manifest.name)
+    apply_changes(changes)
+    for change in changes:
+        click.echo(f"{_display(change.path)}: created", err=True)
+
+
+# --- shell completion --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    Add `eval "$(modalc completion bash)"` to ~/.bashrc (zsh alike, in ~/.zshrc); for fish, write it to
+    ~/.config/fish/completions/modalc.fish. The same as click's `_MODALC_COMPLETE=bash_source modalc`.
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # every choice is one of click's shells
+    click.echo(completer(cli, {}, "modalc", "_MODALC_COMPLETE").source())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
