@@ -179,7 +179,9 @@ def test_stopped_app_disappears_and_redeploys_as_a_new_app(
 
 def test_unimplemented_rpcs_name_the_method(control_plane: ControlPlaneHandle) -> None:
     with client_for(control_plane):
-        with pytest.raises(modal.exception.UnimplementedError, match="is not implemented by modalc.s local control plane"):
+        with pytest.raises(
+            modal.exception.UnimplementedError, match="is not implemented by modalc.s local control plane"
+        ):
             modal.Sandbox.create("echo", app=modal.App.lookup("sandboxes", create_if_missing=True))
 
 

@@ -565,7 +565,9 @@ class ControlPlaneServicer:
 
     def QueueGetOrCreate(self, req: api_pb2.QueueGetOrCreateRequest) -> api_pb2.QueueGetOrCreateResponse:
         queue_id, _ = self._store("queues", req)
-        return api_pb2.QueueGetOrCreateResponse(queue_id=queue_id, metadata=api_pb2.QueueMetadata(name=req.deployment_name))
+        return api_pb2.QueueGetOrCreateResponse(
+            queue_id=queue_id, metadata=api_pb2.QueueMetadata(name=req.deployment_name)
+        )
 
     def DictGetOrCreate(self, req: api_pb2.DictGetOrCreateRequest) -> api_pb2.DictGetOrCreateResponse:
         dict_id, _ = self._store("dicts", req)
