@@ -418,14 +418,21 @@ def cost(
     sys.exit(code)
 
 
-def _prepare(manifest: str | None, environment: str | None, out_dir: Path | None = None) -> Prepared:
+def _prepare(
+    manifest: str | None, environment: str | None, out_dir: Path | None = None, app_alias: str | None = None
+) -> Prepared:
     """Compile one environment and insist the committed module is its output; exit 1 otherwise."""
     from .prepare import DeployError, EnvironmentRequired, prepare
 
     path = _manifest_path(manifest)
     try:
         prepared, diagnostics = prepare(
-            path, environment, display_name=manifest or path.name, out_dir=out_dir, display=_display
+            path,
+            environment,
+            display_name=manifest or path.name,
+            out_dir=out_dir,
+            display=_display,
+            app_alias=app_alias,
         )
     except EnvironmentRequired as error:
         raise click.UsageError(str(error)) from None
@@ -458,6 +465,9 @@ out_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the generated modules are (default: generated/ beside the manifest).",
 )
+app_option = click.option(
+    "--app", "app_alias", metavar="ALIAS", help="Another app of the manifest (under [apps]) instead of the main one."
+)
 yes_option = click.option("--yes", is_flag=True, help="Do not ask before acting on a protected environment.")
 
 
@@ -465,18 +475,26 @@ yes_option = click.option("--yes", is_flag=True, help="Do not ask before acting 
 @manifest_argument
 @env_option
 @out_option
+@app_option
 @yes_option
 @click.option("--tag", default="", help="A deployment tag of your own (Modal shows it in the app's history).")
 @click.option("--strategy", type=click.Choice(["rolling", "recreate"]), default="rolling", show_default=True)
 @click.option("--force", is_flag=True, help="Deploy even when the deployed module is the same.")
 def deploy(
-    manifest: str | None, environment: str | None, out_dir: Path | None, yes: bool, tag: str, strategy: str, force: bool
+    manifest: str | None,
+    environment: str | None,
+    out_dir: Path | None,
+    app_alias: str | None,
+    yes: bool,
+    tag: str,
+    strategy: str,
+    force: bool,
 ) -> None:
     """Deploy the committed module of one environment, after checking it is up to date and its secrets exist."""
     from .deploy import deploy as run_deploy
     from .prepare import DeployError
 
-    prepared = _prepare(manifest, environment, out_dir)
+    prepared = _prepare(manifest, environment, out_dir, app_alias)
     try:
         run_deploy(
             prepared,
@@ -545,6 +563,7 @@ def _modal_errors() -> tuple[type[BaseException], ...]:
 @manifest_argument
 @env_option
 @out_option
+@app_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan on stdout.")
 @click.option(
     "--base",
@@ -558,6 +577,7 @@ def plan(
     manifest: str | None,
     environment: str | None,
     out_dir: Path | None,
+    app_alias: str | None,
     as_json: bool,
     base_ref: str | None,
     offline: bool,
@@ -574,7 +594,7 @@ def plan(
     from .plan import plan as compute_plan
     from .prepare import DeployError
 
-    prepared = _prepare(manifest, environment, out_dir)
+    prepared = _prepare(manifest, environment, out_dir, app_alias)
     try:
         result = compute_plan(prepared, find_baseline(prepared, base_ref, lookup=not offline))
     except DeployError as error:
@@ -647,15 +667,18 @@ def run(
 @manifest_argument
 @env_option
 @out_option
+@app_option
 @yes_option
-def serve(manifest: str | None, environment: str | None, out_dir: Path | None, yes: bool) -> None:
+def serve(
+    manifest: str | None, environment: str | None, out_dir: Path | None, app_alias: str | None, yes: bool
+) -> None:
     """Serve an environment's module with `modal serve` (hot reload); rebuild to pick up manifest changes."""
     import subprocess
 
     from .prepare import DeployError
     from .run import serve_command
 
-    prepared = _prepare(manifest, environment, out_dir)
+    prepared = _prepare(manifest, environment, out_dir, app_alias)
     try:
         if not _protected_confirmation(prepared, yes, "serve")():
             _refuse("serve cancelled; nothing was started")

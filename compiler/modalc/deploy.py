@@ -63,7 +63,7 @@ def tag_deployment(module: ModuleType, prepared: Prepared) -> None:
     import modal
 
     tags = {DEPLOY_DIGEST_TAG: prepared.digest, MODULE_HASH_TAG: prepared.module_hash}
-    module.app.include(modal.App(tags=tags), inherit_tags=True)
+    prepared.modal_app(module).include(modal.App(tags=tags), inherit_tags=True)
 
 
 @dataclass
@@ -105,7 +105,9 @@ def deploy(
     tag_deployment(module, prepared)
     output = modal.enable_output() if show_progress else _nothing()
     with output:
-        module.app.deploy(name=app.name, environment_name=prepared.modal_environment, tag=tag, strategy=strategy)
+        prepared.modal_app(module).deploy(
+            name=app.name, environment_name=prepared.modal_environment, tag=tag, strategy=strategy
+        )
     endpoints = web_endpoints(module, app)
     say(
         f"{app.name}: deployed to {environment_phrase(prepared.modal_environment)} "

@@ -251,6 +251,7 @@ class Function(NamedTuple):
     web: WebEndpoint | None = None
     batched: Batching | None = None
     key_path: KeyPath = ()
+    app: str | None = None  # the alias of the app (under [apps]) it belongs to; None: the main app
 
 
 class ClassParameter(NamedTuple):
@@ -285,6 +286,7 @@ class Cls(NamedTuple):
     create_snap: bool = False  # the user's object is created in the pre-snapshot phase
     http_server: HttpServer | None = None
     key_path: KeyPath = ()
+    app: str | None = None
 
 
 class Entrypoint(NamedTuple):
@@ -316,6 +318,17 @@ class SourceInfo(NamedTuple):
     user_modules: tuple[tuple[str, str, str | None], ...] = ()  # (module, alias, image alias for imports())
 
 
+class OtherApp(NamedTuple):
+    """Another Modal app of the same module ([apps.ALIAS]); the module names it `app_ALIAS`."""
+
+    alias: str
+    name: str
+    tags: tuple[tuple[str, str], ...] = ()
+    default_image: str | None = None
+    default_secrets: tuple[str, ...] = ()
+    default_mounts: tuple[Mount, ...] = ()
+
+
 class App(NamedTuple):
     name: str
     environment: Environment
@@ -332,3 +345,5 @@ class App(NamedTuple):
     functions: tuple[Function, ...] = ()
     classes: tuple[Cls, ...] = ()
     entrypoints: tuple[Entrypoint, ...] = ()
+    other_apps: tuple[OtherApp, ...] = ()
+    include: tuple[str, ...] = ()  # aliases of other apps whose functions deploy with this one

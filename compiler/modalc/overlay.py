@@ -18,6 +18,7 @@ from .diagnostics import MISSING_KEY, Diagnostic, KeyPath, did_you_mean
 
 OVERLAY_KEYS = (
     "app",
+    "apps",
     "images",
     "volumes",
     "secrets",
@@ -30,6 +31,7 @@ OVERLAY_KEYS = (
 )
 DEFAULT_ENVIRONMENT = "default"
 _KINDS = {
+    "apps": "app",
     "functions": "function",
     "classes": "class",
     "entrypoints": "entrypoint",

@@ -40,7 +40,7 @@ def offline_deployment(prepared: Prepared, source: str | None = None) -> dict[st
         module = import_module(prepared.module_path, user_packages(app), source)
         if source is None:
             tag_deployment(module, prepared)
-        module.app.deploy(name=app.name, environment_name=environment)
+        prepared.modal_app(module).deploy(name=app.name, environment_name=environment)
         ids = {alias: image.object_id for alias, image in getattr(module, "IMAGES", {}).items()}
     record = dict(state.deployments[-1])
     record.pop("version", None)

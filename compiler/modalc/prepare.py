@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from . import compat, ir
 from .diagnostics import Diagnostic
@@ -32,12 +33,16 @@ class EnvironmentRequired(DeployError):
 
 @dataclass(frozen=True)
 class Prepared:
-    app: ir.App
+    app: ir.App  # the target app's view of the module (see `target_app`)
     module_path: Path
     display_path: str
     source: str
     manifest_display: str
     project_dir: Path
+    variable: str = "app"  # the module-level name of the Modal app to deploy, plan or serve
+
+    def modal_app(self, module: ModuleType) -> Any:
+        return getattr(module, self.variable)
 
     @property
     def module_hash(self) -> str:
@@ -63,8 +68,10 @@ def prepare(
     display_name: str,
     out_dir: Path | None = None,
     display: Callable[[Path], str] = str,
+    app_alias: str | None = None,
 ) -> tuple[Prepared | None, list[Diagnostic]]:
-    """Compile one environment and check the committed module against it."""
+    """Compile one environment and check the committed module against it; `app_alias` picks another app of
+    the module (under [apps]) than the main one."""
     result = compile_manifest(
         manifest, display_name=display_name, environments=[environment] if environment else [], out_dir=out_dir
     )
@@ -103,7 +110,44 @@ def prepare(
             f"Run `{rebuild}`, review the diff and commit it (or see it first with `modalc build {display_name} --diff`)"
         )
     project_dir = manifest.resolve().parent
-    return Prepared(app, path, shown, compiled, display_name, project_dir), result.diagnostics
+    target, variable = target_app(app, app_alias, display_name)
+    return Prepared(target, path, shown, compiled, display_name, project_dir, variable), result.diagnostics
+
+
+def target_app(app: ir.App, alias: str | None, display_name: str = "the manifest") -> tuple[ir.App, str]:
+    """One app's view of the module's IR, and the module-level name of its Modal app.
+
+    The main app brings the apps it includes (their functions deploy with it); another app is its own
+    functions and classes, with its own name, tags and defaults. The images, storage and entrypoints are the
+    module's, unchanged.
+    """
+    if alias is None:
+        members = {None, *app.include}
+        return (
+            app._replace(
+                functions=tuple(f for f in app.functions if f.app in members),
+                classes=tuple(c for c in app.classes if c.app in members),
+            ),
+            "app",
+        )
+    other = next((o for o in app.other_apps if o.alias == alias), None)
+    if other is None:
+        declared = ", ".join(o.alias for o in app.other_apps) or "none"
+        raise DeployError(f"{display_name} declares no app {alias!r} under [apps] (declared: {declared})")
+    return (
+        app._replace(
+            name=other.name,
+            tags=other.tags,
+            default_image=other.default_image,
+            default_secrets=other.default_secrets,
+            default_mounts=other.default_mounts,
+            functions=tuple(f for f in app.functions if f.app == alias),
+            classes=tuple(c for c in app.classes if c.app == alias),
+            entrypoints=(),
+            include=(),
+        ),
+        f"app_{alias}",
+    )
 
 
 def import_module(path: Path, user_packages: Iterable[str] = (), source: str | None = None) -> ModuleType:

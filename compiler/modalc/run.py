@@ -168,4 +168,5 @@ def serve_command(prepared: Prepared) -> list[str]:
     command = [sys.executable, "-m", "modal", "serve"]
     if prepared.modal_environment:
         command += ["--env", prepared.modal_environment]
-    return command + [str(prepared.module_path)]
+    target = str(prepared.module_path)
+    return command + [target if prepared.variable == "app" else f"{target}::{prepared.variable}"]

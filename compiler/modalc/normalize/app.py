@@ -33,22 +33,31 @@ def build_app(s: Session) -> ir.App:
         s.reference("images", default_image, ("app", "image"))
     default_secrets = tuple(s.secret_refs(app.get("secrets", []), ("app", "secrets")))
     default_mounts = storage.read_mounts(s, app.get("volumes", {}), ("app", "volumes"))
+    other_apps = _other_apps(s)
+    defaults = {
+        None: (default_image, default_mounts),
+        **{o.alias: (o.default_image, o.default_mounts) for o in other_apps},
+    }
+    include = tuple(a for i, a in enumerate(app.get("include", [])) if _app_reference(s, a, ("app", "include", i)))
     _check_names(s)
     declared_functions = tuple(
-        f
+        f._replace(app=owner)
         for name, spec in data.get("functions", {}).items()
-        if (f := functions.read_function(s, name, spec, default_image, default_mounts)) is not None
+        if (owner := _owner(s, ("functions", name), spec)) is not False
+        and (f := functions.read_function(s, name, spec, *defaults[owner])) is not None
     )
     declared_classes = tuple(
-        c
+        c._replace(app=owner)
         for name, spec in data.get("classes", {}).items()
-        if (c := classes.read_class(s, name, spec, default_image, default_mounts)) is not None
+        if (owner := _owner(s, ("classes", name), spec)) is not False
+        and (c := classes.read_class(s, name, spec, *defaults[owner])) is not None
     )
     declared_entrypoints = tuple(
         e
         for name, spec in data.get("entrypoints", {}).items()
         if (e := entrypoints.read_entrypoint(s, name, spec, declared_functions, declared_classes)) is not None
     )
+    _check_entrypoint_apps(s, declared_entrypoints, declared_functions, declared_classes, include)
     # Images last: functions and classes have recorded which user packages each image must ship.
     declared_images = images.read_images(s, data.get("images", {}))
     _check_app_references(s)
@@ -75,7 +84,67 @@ def build_app(s: Session) -> ir.App:
         functions=declared_functions,
         classes=declared_classes,
         entrypoints=declared_entrypoints,
+        other_apps=other_apps,
+        include=include,
     )
+
+
+def _other_apps(s: Session) -> tuple[ir.OtherApp, ...]:
+    out = []
+    for alias, spec in s.data.get("apps", {}).items():
+        path: KeyPath = ("apps", alias)
+        if spec["name"] == s.data["app"]["name"]:
+            s.report((*path, "name"), f"app {alias!r} has the main app's name {spec['name']!r}; each app needs its own")
+        image = spec.get("image")
+        if image is not None:
+            s.reference("images", image, (*path, "image"))
+        out.append(
+            ir.OtherApp(
+                alias,
+                spec["name"],
+                tags=tuple(sorted(spec.get("tags", {}).items())),
+                default_image=image,
+                default_secrets=tuple(s.secret_refs(spec.get("secrets", []), (*path, "secrets"))),
+                default_mounts=storage.read_mounts(s, spec.get("volumes", {}), (*path, "volumes")),
+            )
+        )
+    return tuple(out)
+
+
+def _app_reference(s: Session, alias: str, path: KeyPath) -> bool:
+    declared = s.data.get("apps", {})
+    if alias in declared:
+        return True
+    s.report(path, f"no app named {alias!r} under [apps]" + suggest(alias, declared))
+    return False
+
+
+def _owner(s: Session, path: KeyPath, spec: dict[str, object]) -> str | None | bool:
+    """The app a function or class belongs to: None for the main app, an alias, or False when it names none."""
+    alias = spec.get("app")
+    if alias is None:
+        return None
+    return str(alias) if _app_reference(s, str(alias), (*path, "app")) else False
+
+
+def _check_entrypoint_apps(
+    s: Session,
+    declared: tuple[ir.Entrypoint, ...],
+    functions: tuple[ir.Function, ...],
+    classes: tuple[ir.Cls, ...],
+    include: tuple[str, ...],
+) -> None:
+    """A local entrypoint runs the main app: what it calls must be in it, or in an app it includes."""
+    owners = {f.name: f.app for f in functions} | {c.name: c.app for c in classes}
+    for entrypoint in declared:
+        owner = owners.get(entrypoint.function)
+        if owner is not None and owner not in include and entrypoint.mode != "spawn":
+            s.report(
+                (*entrypoint.key_path, entrypoint.mode),
+                f"{entrypoint.function} belongs to app {owner!r}, which the main app does not include; an "
+                "entrypoint runs the main app",
+                hint=f"add {owner!r} to [app] include",
+            )
 
 
 def _check_app_references(s: Session) -> None:
@@ -142,7 +211,8 @@ def _output_depth(s: Session) -> int:
 
 
 def _check_names(s: Session) -> None:
-    seen: dict[str, KeyPath] = {}
+    # Every other app is the module-level `app_ALIAS`: no function, class or entrypoint may take that name.
+    seen: dict[str, KeyPath] = {f"app_{alias}": ("apps", alias) for alias in s.data.get("apps", {})}
     for section in ("functions", "classes", "entrypoints"):
         for name in s.data.get(section, {}):
             path = (section, name)

@@ -24,7 +24,7 @@ from ..pyliteral import (
     scalar,
     subscript,
 )
-from .common import IMAGES, MANIFEST_DIR, Context, local_path, secret_list
+from .common import IMAGES, MANIFEST_DIR, Context, app_variable, local_path, secret_list
 from .entrypoints import entrypoint_block
 from .functions import class_block, function_block
 from .images import build_function_block, image_expression
@@ -71,7 +71,7 @@ def template_environment() -> Any:
     return environment
 
 
-def app_expression(app: ir.App, context: Context) -> PyCode:
+def app_expression(app: ir.App | ir.OtherApp, context: Context) -> PyCode:
     keywords: list[tuple[str, PyCode]] = []
     if app.tags:
         keywords.append(("tags", literal(dict(app.tags))))
@@ -130,6 +130,8 @@ def module_model(app: ir.App, module_path: str) -> dict[str, Any]:
         "queues": [(scalar(q.alias), store_expression(q)) for q in app.stores if q.kind == "queue"],
         "dicts": [(scalar(d.alias), store_expression(d)) for d in app.stores if d.kind == "dict"],
         "app": app_expression(app, context),
+        "other_apps": [(app_variable(o.alias), app_expression(o, context)) for o in app.other_apps],
+        "includes": [call(raw("app.include"), [app_variable(alias)]) for alias in app.include],
         "user_imports": user_imports,
         "blocks": [function_block(f, context) for f in app.functions] + [class_block(c, context) for c in app.classes],
         "entrypoints": [entrypoint_block(e) for e in app.entrypoints],

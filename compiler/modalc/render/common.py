@@ -10,6 +10,7 @@ from .. import ir
 from ..pyliteral import (
     PyCode,
     bracketed,
+    identifier,
     literal,
     raw,
     scalar,
@@ -25,6 +26,11 @@ DICTS = raw("DICTS")
 MANIFEST_DIR = raw("MANIFEST_DIR")
 INSTANCE = raw("self._user_instance")
 NONE = ir.Annotation("None")
+
+
+def app_variable(alias: str | None) -> PyCode:
+    """The module-level name of an app: `app` for the main one, `app_ALIAS` for the others."""
+    return raw("app") if alias is None else PyCode(f"app_{identifier(alias)}")
 
 
 class Context(NamedTuple):

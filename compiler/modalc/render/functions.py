@@ -16,7 +16,7 @@ from ..pyliteral import (
     raw,
     scalar,
 )
-from .common import INSTANCE, NONE, Block, Context
+from .common import INSTANCE, NONE, Block, Context, app_variable
 from .resources import schedule_expression, settings_arguments
 
 
@@ -153,7 +153,7 @@ def function_block(function: ir.Function, context: Context) -> Block:
     settings = settings_arguments(function.settings, context)
     if function.schedule is not None:
         settings.insert(1 if function.settings.image else 0, ("schedule", schedule_expression(function.schedule)))
-    decorators = [call(raw("app.function"), (), settings)]
+    decorators = [call(PyCode(f"{app_variable(function.app)}.function"), (), settings)]
     if function.settings.cluster is not None:
         decorators.append(cluster_decorator(function.settings.cluster))
     if function.settings.concurrency is not None:
@@ -179,7 +179,7 @@ def function_block(function: ir.Function, context: Context) -> Block:
 
 
 def class_block(cls: ir.Cls, context: Context) -> Block:
-    decorators = [call(raw("app.cls"), (), settings_arguments(cls.settings, context))]
+    decorators = [call(PyCode(f"{app_variable(cls.app)}.cls"), (), settings_arguments(cls.settings, context))]
     if cls.settings.cluster is not None:
         decorators.append(cluster_decorator(cls.settings.cluster))
     if cls.http_server is not None:

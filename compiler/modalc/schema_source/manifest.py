@@ -32,6 +32,7 @@ FILE_MATCH = ("**/modalc*.toml", "**/modalc*.yaml", "**/modalc*.yml")
 # Top-level sections an environment may override (overlay.OVERLAY_KEYS; a test keeps the two equal).
 OVERLAY_SECTIONS = (
     "app",
+    "apps",
     "images",
     "volumes",
     "secrets",
@@ -139,6 +140,7 @@ SOURCE: Schema = {
     "properties": {
         "version": {"const": VERSION, "description": "Manifest schema version."},
         "app": ref("app"),
+        "apps": named("python_name", "other_app"),
         "images": named("alias", "image"),
         "volumes": named("alias", "volume"),
         "secrets": named("alias", "secret"),
@@ -223,6 +225,27 @@ SOURCE: Schema = {
                     description="Where handler packages live, relative to the manifest (default: the manifest's "
                     "directory).",
                 ),
+                "include": {
+                    "type": "array",
+                    "items": ref("python_name"),
+                    "uniqueItems": True,
+                    "description": "Other apps of this manifest (under [apps]) whose functions and classes "
+                    "deploy with this one (App.include).",
+                },
+            },
+        },
+        "other_app": {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "description": "Another Modal app in the same module: functions and classes join it with `app = ALIAS`; "
+            "it deploys on its own (`modalc deploy --app ALIAS`) or with the main app (`include`).",
+            "properties": {
+                "name": ref("modal_name", description="The Modal app name."),
+                "tags": {"type": "object", "propertyNames": ref("tag"), "additionalProperties": ref("tag")},
+                "image": ref("alias", description="Default image of this app's functions and classes."),
+                "secrets": ref("aliases", description="Secrets this app's functions and classes get."),
+                "volumes": ref("mounts", description="Mounts this app's functions and classes get."),
             },
         },
         # -- images --
@@ -647,6 +670,7 @@ SOURCE: Schema = {
         "settings": {  # mixin: what functions and classes share
             "properties": {
                 "handler": ref("handler"),
+                "app": ref("python_name", description="The app (under [apps]) this belongs to; default: [app]."),
                 "image": ref("alias"),
                 "gpu": ref("gpu"),
                 "cpu": {
