@@ -134,7 +134,7 @@ def module_model(app: ir.App, module_path: str) -> dict[str, Any]:
         "includes": [call(raw("app.include"), [app_variable(alias)]) for alias in app.include],
         "user_imports": user_imports,
         "blocks": [function_block(f, context) for f in app.functions] + [class_block(c, context) for c in app.classes],
-        "entrypoints": [entrypoint_block(e) for e in app.entrypoints],
+        "entrypoints": [entrypoint_block(e, context) for e in app.entrypoints],
     }
 
 

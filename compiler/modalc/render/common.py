@@ -38,10 +38,12 @@ class Context(NamedTuple):
 
     volumes: dict[str, ir.Volume]
     images: dict[str, ir.Image]
+    owners: dict[str, str | None]  # function or class name -> the alias of its app (None: the main app)
 
     @classmethod
     def of(cls, app: ir.App) -> Context:
-        return cls({v.alias: v for v in app.volumes}, {i.alias: i for i in app.images})
+        owners = {f.name: f.app for f in app.functions} | {c.name: c.app for c in app.classes}
+        return cls({v.alias: v for v in app.volumes}, {i.alias: i for i in app.images}, owners)
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,14 @@ from ..pyliteral import (
     raw,
     scalar,
 )
-from .common import NONE, Block, local_path
+from .common import NONE, Block, Context, app_variable, local_path
 from .functions import call_arguments, def_line, signature_items
 
 
-def entrypoint_block(entrypoint: ir.Entrypoint) -> Block:
+def entrypoint_block(entrypoint: ir.Entrypoint, context: Context) -> Block:
     if entrypoint.mode in ("map", "starmap"):
         return _fan_out_block(entrypoint)
-    return _call_block(entrypoint)
+    return _call_block(entrypoint, context)
 
 
 def _free(name: str, taken: set[str]) -> str:
@@ -71,7 +71,7 @@ def _fan_out_block(entrypoint: ir.Entrypoint) -> Block:
     return Block((raw("app.local_entrypoint()"),), header, body)
 
 
-def _call_block(entrypoint: ir.Entrypoint) -> Block:
+def _call_block(entrypoint: ir.Entrypoint, context: Context) -> Block:
     parameters = entrypoint.signature.parameters
     # The command line names every argument, so the entrypoint takes them all by name (no `/` or `*`) and
     # passes them on the way the target takes them.
@@ -85,9 +85,10 @@ def _call_block(entrypoint: ir.Entrypoint) -> Block:
     if entrypoint.mode == "spawn":
         owner = _free("deployed", taken)
         lookup = raw("modal.Cls.from_name" if entrypoint.method else "modal.Function.from_name")
+        owner_app = app_variable(context.owners.get(entrypoint.function))
         found = call(
             lookup,
-            [raw("app.name"), scalar(entrypoint.function)],
+            [PyCode(f"{owner_app}.name"), scalar(entrypoint.function)],
             [("environment_name", raw("MODAL_ENVIRONMENT or None"))],
         )
         body.append(PyCode(f"{owner} = {found}"))
