@@ -126,8 +126,44 @@ def user_packages(manifest: dict[str, Any]) -> list[str]:
     return sorted({s["handler"].split(".")[0].split(":")[0] for s in specs})
 
 
+def owner_app(manifest: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The app table a function or class belongs to ([app], or [apps.X] with `app = "X"`)."""
+    return manifest["apps"][spec["app"]] if spec.get("app") else manifest["app"]
+
+
+def image_alias(manifest: dict[str, Any], spec: dict[str, Any]) -> str:
+    return spec.get("image", owner_app(manifest, spec).get("image"))
+
+
+def expected_steps(manifest: dict[str, Any], alias: str) -> list[dict[str, Any]]:
+    """An image's steps up its `from` chain, as Modal builds them: a run_function step's package is copied in
+    before it unless an earlier step copies it already."""
+    image = manifest["images"][alias]
+    steps = expected_steps(manifest, image["from"]) if "from" in image else []
+    for step in image.get("steps", []):
+        if "run_function" in step:
+            package = step["run_function"].split(":")[0].split(".")[0]
+            copied = [m.split(".")[0] for s in steps if s.get("copy") for m in s.get("python_source", [])]
+            if package not in copied:
+                steps.append({"python_source": [package], "copy": True})
+        steps.append(step)
+    return steps
+
+
+def root_image(manifest: dict[str, Any], alias: str) -> dict[str, Any]:
+    image = manifest["images"][alias]
+    return root_image(manifest, image["from"]) if "from" in image else image
+
+
+def base_command(image: dict[str, Any]) -> str:
+    """The start of the first command of an image's base layer."""
+    if image["base"] == "registry":
+        return "FROM " + image["tag"]
+    return "FROM python:" + image["python"]
+
+
 def expected_mounts(manifest: dict[str, Any], spec: dict[str, Any]) -> dict[str, tuple[str, bool]]:
-    mounts = {**manifest["app"].get("volumes", {}), **spec.get("volumes", {})}
+    mounts = {**owner_app(manifest, spec).get("volumes", {}), **spec.get("volumes", {})}
     out = {}
     for path, value in mounts.items():
         value = {"volume": value} if isinstance(value, str) else value
@@ -162,6 +198,17 @@ def assert_step_layer(step: dict[str, Any], commands: list[str]) -> None:
         assert all(f"RUN {c}" in text for c in step["run"]), text
     elif "workdir" in step:
         assert f"WORKDIR {step['workdir']}" in text, text
+    elif any(kind in step for kind in ("entrypoint", "cmd", "shell")):
+        kind = next(k for k in ("entrypoint", "cmd", "shell") if k in step)
+        import json
+
+        assert f"{kind.upper()} {json.dumps(step[kind])}" in commands, commands
+    elif "dockerfile_commands" in step:
+        assert all(command in commands for command in step["dockerfile_commands"]), commands
+    elif "run_function" in step:
+        assert [c for c in commands if not c.startswith("FROM ")] == [], commands  # a build function's layer
+    elif "python_source" in step and step.get("copy"):
+        assert "COPY . /" in text, text
 
 
 def toml_dumps(data: dict[str, Any]) -> str:

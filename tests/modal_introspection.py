@@ -43,6 +43,8 @@ class Capture:
                 out.append(("dockerfile", list(commands)))
                 bases = recorded.get("base_images") or {}
                 image = next(iter(bases.values()), None)
+            elif image._deps is None:
+                break  # a base Modal builds itself (a registry image's Python), below the first layer
             else:
                 dependencies = image._deps()
                 out.append(("mount", [_describe_mount(m) for m in dependencies[1:]]))

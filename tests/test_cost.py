@@ -125,6 +125,31 @@ EXPECTED = {
 }
 
 
+EXPECTED["llm_platform"] = {
+    # Server on an L40S (1.95) in dev, an H100 (3.95) in prod; Generator likewise, A100-80GB a fallback priced at
+    # the dearest entry; finetune on 8 GPUs in a cluster of 2: one 86400 s call runs 2 containers; the batch
+    # app's three functions run on Modal's default 0.125 cores and 128 MiB, 300 s calls.
+    "dev": {
+        "finetune": (D("20.0069125"), D(0), None, D("960.3318")),
+        "nightly_eval": (DEFAULTS, D(0), None, D("0.000576")),
+        "score": (DEFAULTS, D(0), None, D("0.000576")),
+        "notify": (DEFAULTS, D(0), None, D("0.000576")),
+        "Server": (D("1.9569125"), D(0), None, D("0.163076")),
+        "Generator": (D("1.9569125"), D(0), D("1.9569125"), D("0.163076")),
+        "total": (D(0), None),
+    },
+    "prod": {
+        "finetune": (D("31.6069125"), D(0), None, D("1517.1318")),
+        "nightly_eval": (DEFAULTS, D(0), None, D("0.000576")),
+        "score": (DEFAULTS, D(0), None, D("0.000576")),
+        "notify": (DEFAULTS, D(0), None, D("0.000576")),
+        "Server": (D("3.9569125"), D("3.9569125"), None, D("0.329743")),
+        "Generator": (D("3.9569125"), D("3.9569125"), D("39.569125"), D("0.329743")),
+        "total": (D("7.913825"), None),
+    },
+}
+
+
 def test_every_example_is_pinned() -> None:
     assert set(EXPECTED) == {p.name for p in EXAMPLES.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
 

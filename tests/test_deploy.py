@@ -17,6 +17,11 @@ from helpers import (
     CliResult,
     assert_golden,
     assert_step_layer,
+    base_command,
+    expected_steps,
+    image_alias,
+    owner_app,
+    root_image,
     examples,
     manifest_of,
     merged_manifest,
@@ -41,10 +46,10 @@ def seed(state: ControlPlaneState, manifest: dict[str, Any], modal_env: str, *, 
     for alias, secret in manifest.get("secrets", {}).items():
         name = secret.get("name", alias)
         if name != skip_secret:
-            state.add_secret(modal_env, name, secret.get("required_keys", []))
+            state.add_secret(secret.get("environment", modal_env), name, secret.get("required_keys", []))
     for alias, volume in manifest.get("volumes", {}).items():
         if not volume.get("create_if_missing"):
-            state.add_volume(modal_env, volume.get("name", alias))
+            state.add_volume(volume.get("environment", modal_env), volume.get("name", alias))
 
 
 def project_state(project: Path, environment: str, *, skip_secret: str | None = None) -> ControlPlaneState:
@@ -126,7 +131,7 @@ def assert_settings(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[s
         assert scaling.get(key) == spec.get(key), (sent["name"], key)
     concurrency = spec.get("concurrency")
     if concurrency:
-        assert sent["concurrency"]["max_inputs"] == concurrency["max_inputs"]
+        assert sent["concurrency"]["max_inputs"] == concurrency.get("max_inputs")
         assert sent["concurrency"].get("target_inputs") in (concurrency.get("target_inputs"), None, 0) or sent[
             "concurrency"
         ]["target_inputs"] == concurrency.get("target_inputs", concurrency["max_inputs"])
@@ -149,10 +154,17 @@ def assert_settings(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[s
             assert sent["webhook"]["method"] == web.get("method", "GET")
     else:
         assert sent.get("webhook") is None
-    secret_aliases = [*manifest["app"].get("secrets", []), *spec.get("secrets", [])]
+    app = owner_app(manifest, spec)
+    secret_aliases = [*app.get("secrets", []), *spec.get("secrets", [])]
     named = [s for s in sent["secrets"] if "name" in s]
-    assert named == [{"name": manifest["secrets"][a].get("name", a), "environment": modal_env} for a in secret_aliases]
-    mounts = {**manifest["app"].get("volumes", {}), **spec.get("volumes", {})}
+    assert named == [
+        {
+            "name": manifest["secrets"][a].get("name", a),
+            "environment": manifest["secrets"][a].get("environment", modal_env),
+        }
+        for a in secret_aliases
+    ]
+    mounts = {**app.get("volumes", {}), **spec.get("volumes", {})}
     volumes = {v["mount_path"]: v for v in sent["volumes"]}
     assert set(volumes) == set(mounts)
     for path, value in mounts.items():
@@ -164,10 +176,14 @@ def assert_settings(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[s
 
 
 def assert_image(sent: dict[str, Any], spec: dict[str, Any], manifest: dict[str, Any], record: dict[str, Any]) -> None:
-    image = manifest["images"][spec.get("image", manifest["app"].get("image"))]
+    alias = image_alias(manifest, spec)
     layers = record["images"][sent["image"]]["layers"]
-    assert layers[0]["dockerfile_commands"][0].startswith("FROM python:" + image["python"])
-    steps = image.get("steps", [])
+    root = root_image(manifest, alias)
+    if root["base"] == "registry":  # its first layers install Python; the manifest's steps come after them
+        layers = layers[len(layers) - len(expected_steps(manifest, alias)) - 1 :]
+    else:
+        assert layers[0]["dockerfile_commands"][0].startswith(base_command(root))
+    steps = expected_steps(manifest, alias)
     assert len(layers) == 1 + len(steps)
     for step, layer in zip(steps, layers[1:], strict=True):
         assert_step_layer(step, layer["dockerfile_commands"])

@@ -12,11 +12,16 @@ import pytest
 
 from helpers import (
     assert_step_layer,
+    base_command,
     examples,
     expected_gpu,
     expected_mounts,
+    expected_steps,
+    image_alias,
     manifest_of,
     merged_manifest,
+    owner_app,
+    root_image,
     user_packages,
 )
 from modal_introspection import (
@@ -48,7 +53,7 @@ def registered(request: pytest.FixtureRequest):
 
 def test_registers_exactly_the_declared_functions_and_classes(registered) -> None:
     manifest, module, captured = registered
-    names = set(captured.by_name())
+    names = {name for name, r in captured.by_name().items() if not r.settings.get("is_builder_function")}
     assert names == set(manifest.get("functions", {})) | set(manifest.get("classes", {}))
     assert module.app.name == manifest["app"]["name"]
 
@@ -56,7 +61,6 @@ def test_registers_exactly_the_declared_functions_and_classes(registered) -> Non
 def test_settings_equal_the_manifest(registered) -> None:
     manifest, _, captured = registered
     by_name = captured.by_name()
-    app = manifest["app"]
     for section in ("functions", "classes"):
         for name, spec in manifest.get(section, {}).items():
             settings = by_name[name].settings
@@ -79,6 +83,7 @@ def test_settings_equal_the_manifest(registered) -> None:
             assert settings["enable_memory_snapshot"] == spec.get("memory_snapshot", False), name
             mounts = {path: (volume_name(v), volume_read_only(v)) for path, v in settings["volumes"].items()}
             assert mounts == expected_mounts(manifest, spec), name
+            app = owner_app(manifest, spec)
             wanted_secrets = [
                 manifest["secrets"][a].get("name", a) for a in [*app.get("secrets", []), *spec.get("secrets", [])]
             ]
@@ -160,14 +165,18 @@ def test_image_layers_follow_the_manifest_steps(registered) -> None:
     by_name = captured.by_name()
     for section in ("functions", "classes"):
         for name, spec in manifest.get(section, {}).items():
-            alias = spec.get("image", manifest["app"].get("image"))
-            image = manifest["images"][alias]
+            alias = image_alias(manifest, spec)
             layers = captured.layers(by_name[name].settings["image"])
             kind, base_commands = layers[0]
-            assert kind == "dockerfile" and base_commands[0].startswith("FROM python:" + image["python"])
+            root = root_image(manifest, alias)
+            if root["base"] == "registry":
+                # Modal builds a registry image with its Python below the first layer it records.
+                layers = [("dockerfile", [base_command(root)]), *layers]
+            else:
+                assert kind == "dockerfile" and base_commands[0].startswith(base_command(root))
             built = [commands for kind, commands in layers[1:] if kind == "dockerfile"]
             mounts = [entries for kind, entries in layers[1:] if kind == "mount"]
-            steps = image.get("steps", [])
+            steps = expected_steps(manifest, alias)
             assert len(built) == len(steps), (name, built)
             for step, commands in zip(steps, built, strict=True):
                 assert_step_layer(step, commands)

@@ -96,6 +96,14 @@ def output_on_stderr() -> Iterator[None]:
         OutputManager._set(previous)
 
 
+def object_id(obj: Any) -> str | None:
+    """A Modal object's id once it is hydrated, else None (the public property raises before that)."""
+    from modal._utils.async_utils import synchronizer
+
+    inner = synchronizer._translate_in(obj)  # type: ignore[no-untyped-call]
+    return str(inner.object_id) if inner._is_hydrated else None
+
+
 def class_web_urls(cls: Any) -> dict[str, str]:
     """Method -> URL of a deployed class. Modal 1.6 keeps them in the class service function's metadata (what
     `modal deploy` prints); the public way, `Cls().method.get_web_url()`, would bind parameter values first."""

@@ -210,18 +210,30 @@ def members_of_module(source: str) -> tuple[Member, ...]:
     for node in tree.body:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
+        registration, cluster = None, None
         for decorator in node.decorator_list:
-            if (
+            if not (
                 isinstance(decorator, ast.Call)
                 and isinstance(decorator.func, ast.Attribute)
                 and isinstance(decorator.func.value, ast.Name)
-                and decorator.func.value.id == "app"
-                and decorator.func.attr in ("function", "cls")
             ):
-                kind: Kind = "class" if decorator.func.attr == "cls" else "function"
-                found.append(Member(kind, node.name, _settings_of(decorator.keywords)))
-                break
+                continue
+            owner, attribute = decorator.func.value.id, decorator.func.attr
+            if (owner == "app" or owner.startswith("app_")) and attribute in ("function", "cls"):
+                registration = decorator
+            elif owner == "modal" and attribute == "clustered":
+                cluster = _cluster_of(decorator.keywords)
+        if registration is not None:
+            kind: Kind = "class" if registration.func.attr == "cls" else "function"  # type: ignore[attr-defined]
+            found.append(Member(kind, node.name, _settings_of(registration.keywords)._replace(cluster=cluster)))
     return tuple(found)
+
+
+def _cluster_of(keywords: Iterable[ast.keyword]) -> ir.Cluster | None:
+    for keyword in keywords:
+        if keyword.arg == "size" and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, int):
+            return ir.Cluster(keyword.value.value)
+    return None
 
 
 def _settings_of(keywords: Iterable[ast.keyword]) -> ir.Settings:
@@ -396,7 +408,10 @@ def price_member(member: Member, prices: Prices) -> MemberCost:
     memory_part = factor * np * (mib / MIB_PER_GIB) * prices.rates[MEMORY_RATE]
     per_hour = gpu_part + cpu_part + memory_part
     timeout = settings.timeout if settings.timeout is not None else prices.default_timeout
-    per_call = (per_hour * timeout / HOUR_SECONDS).quantize(CALL_QUANTUM, rounding=ROUND_HALF_UP)
+    nodes = settings.cluster.size if settings.cluster is not None else 1
+    if nodes > 1:
+        notes.append(f"clustered: one call runs on {nodes} containers at once")
+    per_call = (per_hour * timeout * nodes / HOUR_SECONDS).quantize(CALL_QUANTUM, rounding=ROUND_HALF_UP)
     return MemberCost(
         kind=member.kind,
         name=member.name,

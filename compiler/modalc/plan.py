@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import compat
 from .changes import Baseline, Change, diff_plans, files_change, find_in_history, format_changes, git_show
 from .cost_text import plan_member_row, plan_total_lines
 from .cron import describe_cron
@@ -41,7 +42,8 @@ def offline_deployment(prepared: Prepared, source: str | None = None) -> dict[st
         if source is None:
             tag_deployment(module, prepared)
         prepared.modal_app(module).deploy(name=app.name, environment_name=environment)
-        ids = {alias: image.object_id for alias, image in getattr(module, "IMAGES", {}).items()}
+        # Only the images the deployed app uses were built (another app of the module may use the others).
+        ids = {alias: compat.object_id(image) for alias, image in getattr(module, "IMAGES", {}).items()}
     record = dict(state.deployments[-1])
     record.pop("version", None)
     by_key = {state.last_image_keys[i]: alias for alias, i in reversed(ids.items()) if i in state.last_image_keys}

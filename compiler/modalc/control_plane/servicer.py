@@ -98,6 +98,9 @@ class ControlPlaneServicer:
         self._app_changed = asyncio.Event()
         self._closing = False
         self.calls: collections.deque[str] = collections.deque(maxlen=10_000)
+        # The contents of named queues and dicts, by id (pickled values as the client sends them); in memory only.
+        self._queue_items: dict[str, collections.deque[bytes]] = collections.defaultdict(collections.deque)
+        self._dict_items: dict[str, dict[bytes, bytes]] = collections.defaultdict(dict)
         self._drafts: dict[str, dict[str, Any]] = {}
         self._functions: dict[str, dict[str, Any]] = {}
         self._file_sizes: dict[str, int] = {}
@@ -562,6 +565,36 @@ class ControlPlaneServicer:
             else:
                 fail(Status.NOT_FOUND, f"{kind[:-1].capitalize()} '{name}' not found in environment '{env}'")
         return named_id(prefix, env, name), env
+
+    def QueuePut(self, req: api_pb2.QueuePutRequest) -> empty_pb2.Empty:
+        self._queue_items[req.queue_id].extend(req.values)
+        return empty_pb2.Empty()
+
+    def QueueGet(self, req: api_pb2.QueueGetRequest) -> api_pb2.QueueGetResponse:
+        # What is there now, at most n_values; the client asks again until its own timeout.
+        items = self._queue_items[req.queue_id]
+        values = [items.popleft() for _ in range(min(len(items), max(req.n_values, 1)))]
+        return api_pb2.QueueGetResponse(values=values)
+
+    def QueueLen(self, req: api_pb2.QueueLenRequest) -> api_pb2.QueueLenResponse:
+        return api_pb2.QueueLenResponse(len=len(self._queue_items[req.queue_id]))
+
+    def DictUpdate(self, req: api_pb2.DictUpdateRequest) -> api_pb2.DictUpdateResponse:
+        items = self._dict_items[req.dict_id]
+        for entry in req.updates:
+            if not (req.if_not_exists and entry.key in items):
+                items[entry.key] = entry.value
+        return api_pb2.DictUpdateResponse(created=True)
+
+    def DictGet(self, req: api_pb2.DictGetRequest) -> api_pb2.DictGetResponse:
+        items = self._dict_items[req.dict_id]
+        return api_pb2.DictGetResponse(found=req.key in items, value=items.get(req.key, b""))
+
+    def DictContains(self, req: api_pb2.DictContainsRequest) -> api_pb2.DictContainsResponse:
+        return api_pb2.DictContainsResponse(found=req.key in self._dict_items[req.dict_id])
+
+    def DictLen(self, req: api_pb2.DictLenRequest) -> api_pb2.DictLenResponse:
+        return api_pb2.DictLenResponse(len=len(self._dict_items[req.dict_id]))
 
     def QueueGetOrCreate(self, req: api_pb2.QueueGetOrCreateRequest) -> api_pb2.QueueGetOrCreateResponse:
         queue_id, _ = self._store("queues", req)

@@ -113,6 +113,7 @@ def build_function_block(step: ir.Step) -> Block:
         (
             comment(f"{format_key_path(step.key_path)}: runs {builder.module}:{builder.qualname} in the image builder"),
             PyCode(f"from {module} import {identifier(builder.qualname)} as handler"),
+            PyCode(""),
             PyCode("return handler(*args, **kwargs)"),
         ),
     )
