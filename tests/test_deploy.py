@@ -18,13 +18,13 @@ from helpers import (
     assert_golden,
     assert_step_layer,
     base_command,
+    examples,
     expected_steps,
     image_alias,
-    owner_app,
-    root_image,
-    examples,
     manifest_of,
     merged_manifest,
+    owner_app,
+    root_image,
     run_cli,
 )
 from modalc.control_plane import ControlPlaneState, client_for, serve
