@@ -168,7 +168,8 @@ def format_plan(plan_data: dict[str, Any]) -> str:
         lines += ["", f"image {key}: {image.get('base_image') or 'custom'} + {len(layers)} layer(s)"]
         for number, layer in enumerate(layers, 1):
             commands = [c for c in layer.get("dockerfile_commands", []) if not c.startswith("FROM ")]
-            lines.append(f"  {number}. " + ("; ".join(commands) or "(context files)"))
+            empty = "(a build function: run_function)" if layer.get("build_function") else "(context files)"
+            lines.append(f"  {number}. " + ("; ".join(commands) or empty))
     if plan_data["requires"]:
         lines += ["", f"Requires in {where}:"]
         for requirement in plan_data["requires"]:
@@ -241,8 +242,17 @@ def _format_member(member: dict[str, Any]) -> list[str]:
         rows.append(("autoscaling", ", ".join(scale)))
     if member.get("concurrency"):
         concurrency = member["concurrency"]
-        target = f" (target {concurrency['target_inputs']})" if concurrency.get("target_inputs") else ""
-        rows.append(("concurrency", f"{concurrency['max_inputs']} inputs per container{target}"))
+        if concurrency.get("max_inputs"):
+            target = f" (target {concurrency['target_inputs']})" if concurrency.get("target_inputs") else ""
+            rows.append(("concurrency", f"{concurrency['max_inputs']} inputs per container{target}"))
+        else:
+            rows.append(("concurrency", f"target {concurrency['target_inputs']} inputs per container"))
+    if member.get("cluster"):
+        cluster = member["cluster"]
+        rows.append(("cluster", f"{cluster['size']} containers per call" + (", RDMA" if cluster.get("rdma") else "")))
+    if member.get("http_server"):
+        server = member["http_server"]
+        rows.append(("http server", f"port {server['port']}, proxied from {', '.join(server['proxy_regions'])}"))
     if member.get("batching"):
         rows.append(("batching", f"up to {member['batching']['max_size']} inputs, {member['batching']['wait_ms']} ms"))
     if member.get("retries"):
@@ -286,11 +296,13 @@ def _format_member(member: dict[str, Any]) -> list[str]:
         name
         for key, name in (
             ("memory_snapshot", "memory snapshot"),
+            ("gpu_snapshot", "GPU snapshot"),
             ("single_use_containers", "single use"),
             ("block_network", "no network"),
         )
         if member.get(key)
     ]
+    flags += [f"{key}={value}" for key, value in (member.get("experimental_options") or {}).items()]
     if flags:
         rows.append(("options", ", ".join(flags)))
     if member.get("image"):

@@ -293,6 +293,20 @@ def _function_record(tag: str, data: api_pb2.FunctionData, reg: Registry, images
         "nonpreemptible": placement.nonpreemptible,
         "memory_snapshot": fn.checkpointing_enabled,
         "gpu_snapshot": fn.enable_gpu_snapshot or fn._experimental_enable_gpu_snapshot,
+        "cluster": (
+            {"size": fn._experimental_group_size, "rdma": res.rdma} if fn._experimental_group_size else None
+        ),
+        "http_server": (
+            {
+                "port": fn.http_config.port,
+                "proxy_regions": list(fn.http_config.proxy_regions),
+                "startup_timeout": fn.http_config.startup_timeout,
+                "exit_grace_period": fn.http_config.exit_grace_period,
+            }
+            if fn.HasField("http_config")
+            else None
+        ),
+        "experimental_options": dict(sorted(fn.experimental_options.items())) or None,
         "single_use_containers": fn.single_use_containers,
         "block_network": fn.block_network,
         "image": images.key(fn.image_id),
