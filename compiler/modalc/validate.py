@@ -381,7 +381,9 @@ class _Reporter:
             return None
         if kind not in typed:
             message = f"{_show(kind)} is not one of {quote_choices(typed)}"
-            if isinstance(kind, str) and (suggestion := did_you_mean(kind, typed)):
+            if kind == "http_server":  # a different Modal feature than web_server, which difflib would suggest
+                message += "; an http_server is a class setting (classes.NAME.http_server), not a web endpoint"
+            elif isinstance(kind, str) and (suggestion := did_you_mean(kind, typed)):
                 message += f"; did you mean {suggestion!r}?"
             self.add((*path, "type"), message)
             return None

@@ -293,9 +293,7 @@ def _function_record(tag: str, data: api_pb2.FunctionData, reg: Registry, images
         "nonpreemptible": placement.nonpreemptible,
         "memory_snapshot": fn.checkpointing_enabled,
         "gpu_snapshot": fn.enable_gpu_snapshot or fn._experimental_enable_gpu_snapshot,
-        "cluster": (
-            {"size": fn._experimental_group_size, "rdma": res.rdma} if fn._experimental_group_size else None
-        ),
+        "cluster": ({"size": fn._experimental_group_size, "rdma": res.rdma} if fn._experimental_group_size else None),
         "http_server": (
             {
                 "port": fn.http_config.port,

@@ -120,7 +120,10 @@ def _class_parameters(
         value = as_int(value) if parameter.type == "int" else value
         python = {"str": str, "bytes": str, "int": int, "bool": bool}[parameter.type]
         if not isinstance(value, python) or (parameter.type != "bool" and isinstance(value, bool)):
-            s.report((*path, "parameters", name), f"{cls.name}.{name} is a {parameter.type} parameter, not {value!r}")
+            article = "an" if parameter.type == "int" else "a"
+            s.report(
+                (*path, "parameters", name), f"{cls.name}.{name} is {article} {parameter.type} parameter, not {value!r}"
+            )
             continue
         out.append((name, value.encode("utf-8") if parameter.type == "bytes" else value))
     missing = [p.name for p in cls.parameters if not p.has_default and p.name not in given]

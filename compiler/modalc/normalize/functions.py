@@ -33,7 +33,8 @@ def read_settings(
     elif default_image is None:
         s.report(
             path,
-            f"{kind} has no image: set `image` here or a default `image` under [app]",
+            f"{kind} has no image: set `image` here or a default `image` under "
+            + (f"[apps.{spec['app']}]" if spec.get("app") else "[app]"),
             at_key=True,
             hint="without one Modal builds an image with the deployer's Python",
         )
