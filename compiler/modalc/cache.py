@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import write_atomic
+from .paths import resolve_or_absolute
 
 FORMAT = 1
 _PACKAGE_ROOTS = ("modalc",)  # its code, templates, schema and data files all live inside it
@@ -73,10 +74,10 @@ class BuildCache:
         directory = cache_dir()
         if directory is None:
             return None
-        manifest = manifest.resolve()
+        manifest = resolve_or_absolute(manifest)
         options: dict[str, object] = {
             "manifest": str(manifest),
-            "out_dir": str(out_dir.resolve()),
+            "out_dir": str(resolve_or_absolute(out_dir)),
             "environments": list(environments),
         }
         name = _hash(json.dumps(options, sort_keys=True).encode())[:32]

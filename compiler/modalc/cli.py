@@ -66,8 +66,10 @@ def _staged(result: object) -> str:
 
 def _display(path: Path) -> str:
     """Paths as the user would type them: relative to the working directory when inside it."""
+    from .paths import resolve_or_absolute
+
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return resolve_or_absolute(path).relative_to(resolve_or_absolute(Path.cwd())).as_posix()
     except ValueError:
         return str(path)
 
@@ -117,6 +119,7 @@ def build(
         _replay(record, check)
         return
 
+    from .paths import describe_os_error
     from .pipeline import compile_manifest
     from .write import OutputConflict, apply_changes, plan_changes, unified_diff
 
@@ -134,6 +137,9 @@ def build(
         changes = plan_changes(result.outputs, result.out_dir, result.manifest.path.name)
     except OutputConflict as error:
         click.echo(f"modalc: {error}; nothing written", err=True)
+        sys.exit(EXIT_INVALID)
+    except OSError as error:
+        click.echo(f"modalc: cannot read {describe_os_error(error)}; nothing written", err=True)
         sys.exit(EXIT_INVALID)
     if environments:  # a partial build does not judge the modules of other environments
         changes = [c for c in changes if c.new is not None]
@@ -206,8 +212,10 @@ def _replay(record: dict[str, Any], check: bool) -> None:
 
 
 def _remember(cache: BuildCache | None, result: CompileResult) -> None:
+    from .paths import resolve_or_absolute
+
     if cache is not None and result.manifest is not None:
-        inputs = {*result.dependencies, result.manifest.path.resolve()}
+        inputs = {*result.dependencies, resolve_or_absolute(result.manifest.path)}
         cache.store(inputs, result.outputs, [d.render() for d in result.diagnostics])
 
 
@@ -389,20 +397,28 @@ def _protected_confirmation(prepared: Any, yes: bool, action: str, detail: str =
 
 def _modal_failure(error: BaseException, what: str, outcome: str) -> str:
     from modal.exception import AuthError
+    from modal.exception import ConnectionError as ModalConnectionError
 
+    from . import compat
+    from .deploy import server_url
+
+    then = f"; {outcome}" if outcome else ""
     if isinstance(error, AuthError) and "Token missing" in str(error):
-        return "no Modal credentials: run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET" + (
-            f"; {outcome}" if outcome else ""
-        )
+        return "no Modal credentials: run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET" + then
+    if isinstance(error, ModalConnectionError):
+        return f"cannot reach {server_url()}: {error}{then}"
+    if isinstance(error, compat.transport_errors()):
+        return f"the connection to {server_url()} failed: {compat.describe_transport_error(error)}{then}"
     return f"{what}: {type(error).__name__}: {error}"
 
 
 def _modal_errors() -> tuple[type[BaseException], ...]:
     from modal.exception import Error as ModalError
 
+    from . import compat
     from .control_plane import UnsupportedClientVersion
 
-    return (ModalError, UnsupportedClientVersion)
+    return (ModalError, UnsupportedClientVersion, *compat.transport_errors())
 
 
 @cli.command()
@@ -540,6 +556,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_OK)
     except SystemExit:
         raise
+    except OSError as error:
+        # The file system or the network refused something (a permission, a full disk, a name too long) where no
+        # command reports it with more context: the user's condition, not a bug in modalc.
+        from .paths import describe_os_error
+
+        click.echo(f"modalc: {describe_os_error(error, Path.cwd())}", err=True)
+        sys.exit(EXIT_INVALID)
     except Exception as error:
         report = _save_crash_report()
         click.echo(

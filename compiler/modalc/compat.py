@@ -7,6 +7,8 @@ has selected. When Modal changes, this is the one file to change; `tests/test_co
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,65 @@ def class_web_urls(cls: Any) -> dict[str, str]:
     service = synchronizer._translate_in(cls)._get_class_service_function()  # type: ignore[no-untyped-call]
     metadata = service._method_handle_metadata or {}
     return {name: data.web_url for name, data in metadata.items() if data.web_url}
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """What the client raises when the control plane misbehaves rather than refuses: a connection closed or reset
+    (`StreamTerminatedError`, `ConnectionError`), an HTTP error status where a gRPC answer belongs (Modal's
+    `ServiceError`, or grpclib's `GRPCError` where Modal does not wrap it), an HTTP/2 protocol violation."""
+    from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+    from h2.exceptions import ProtocolError as H2ProtocolError
+    from modal.exception import ServiceError
+
+    return (
+        StreamTerminatedError,
+        ServiceError,
+        GRPCError,
+        ProtocolError,
+        H2ProtocolError,
+        ConnectionError,
+        TimeoutError,
+    )
+
+
+def describe_transport_error(error: BaseException) -> str:
+    """One line for a transport error (Modal's wrappers warn when grpclib's attributes are read: not here)."""
+    from grpclib.exceptions import GRPCError
+    from modal.exception import Error
+
+    if isinstance(error, GRPCError) and not isinstance(error, Error):
+        return f"GRPCError: {error.status.name}: {error.message or 'no message'}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+@contextlib.contextmanager
+def quiet_heartbeats() -> Iterator[None]:
+    """While deploying or running: a failed app heartbeat is one line, not the SDK's traceback.
+
+    The SDK beats for the app in a background loop (`TaskContext.infinite_loop`) and logs every failure with
+    `logger.exception`. When the control plane restarts mid-deploy, the deploy's own calls retry and either
+    succeed or fail with their own error, so the heartbeat's traceback only buries the outcome.
+    """
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("modal-utils", "modal-client")]  # the loop logs to the first
+    said: list[bool] = []
+
+    def one_line(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not (message.startswith("Loop attempt for ") and "heartbeat" in message):
+            return True
+        if not said:
+            said.append(True)
+            error = record.exc_info[1] if record.exc_info else None
+            reason = describe_transport_error(error) if error is not None else "no answer"
+            print(f"modalc: a heartbeat to Modal failed ({reason}); carrying on", file=sys.stderr, flush=True)
+        return False
+
+    for logger in loggers:
+        logger.addFilter(one_line)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(one_line)

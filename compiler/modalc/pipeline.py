@@ -15,12 +15,12 @@ from pathlib import Path
 
 from . import ir
 from .credentials import find_credentials
-from .diagnostics import Diagnostic, ManifestError, sort_diagnostics
+from .diagnostics import FILE_LEVEL, Diagnostic, ManifestError, sort_diagnostics
 from .handlers import SourceTree
 from .load import LoadedManifest, load_manifest
 from .normalize import Project, normalize_app
 from .overlay import apply_environment, declared_environments, explain_new_entries, select_environments
-from .paths import default_out_dir, output_path
+from .paths import default_out_dir, describe_os_error, output_path, resolve, resolve_or_absolute
 from .validate import validate_document
 
 STRUCTURE = "structure"  # CompileResult.stage when schema errors stopped the semantic checks
@@ -67,7 +67,8 @@ def check_manifest(
         manifest.source_map.key_position(("environments",)),
     )
     diagnostics += unknown
-    project = Project(manifest_path=path.resolve(), out_dir=(out_dir or default_out_dir(path)).resolve())
+    wanted_out = out_dir or default_out_dir(path)
+    project = Project(manifest_path=resolve_or_absolute(path), out_dir=resolve_or_absolute(wanted_out))
     if not project.out_dir.is_relative_to(project.directory):
         # The generated module finds the manifest's directory relative to itself.
         diagnostics.append(
@@ -78,6 +79,8 @@ def check_manifest(
                 f"the output directory {project.out_dir} is outside the manifest's directory",
             )
         )
+    elif problem := _unusable_directory(wanted_out):
+        diagnostics.append(Diagnostic(manifest.display_name, 1, 1, f"the output directory {problem}"))
     overlays = []
     for environment in selected:
         overlaid = apply_environment(manifest.data, environment)
@@ -99,16 +102,23 @@ def check_manifest(
     apps: dict[str, ir.App] = {}
     dependencies: set[Path] = set()
     for environment, overlaid in overlays:
-        root = (project.directory / str(overlaid.data["app"].get("source_dir", "."))).resolve()
+        root = resolve_or_absolute(project.directory / str(overlaid.data["app"].get("source_dir", ".")))
         tree = trees.setdefault(root, SourceTree(root, project.directory))
-        normalized = normalize_app(
-            overlaid,
-            source_map=manifest.source_map,
-            environment=environment,
-            project=project,
-            manifest_format=manifest.format,
-            source_tree=tree,
-        )
+        try:
+            normalized = normalize_app(
+                overlaid,
+                source_map=manifest.source_map,
+                environment=environment,
+                project=project,
+                manifest_format=manifest.format,
+                source_tree=tree,
+            )
+        except OSError as error:
+            # A path the manifest names that the file system refuses to look at (a name too long, say) where
+            # no check of its own reports it: the user's condition, not a bug.
+            message = f"cannot use a path: {describe_os_error(error, project.directory)}"
+            diagnostics.append(Diagnostic(manifest.display_name, FILE_LEVEL, FILE_LEVEL, message))
+            continue
         dependencies |= normalized.dependencies
         problems = normalized.diagnostics
         if not environment.declared and overlays[-1][0].declared:
@@ -141,7 +151,7 @@ def compile_manifest(
     from .formatting import format_module
     from .render import render_app
 
-    manifest_dir = result.manifest.path.resolve().parent
+    manifest_dir = resolve_or_absolute(result.manifest.path).parent
     for name, app in result.apps.items():
         target = output_path(result.out_dir, name)
         try:
@@ -150,3 +160,16 @@ def compile_manifest(
             shown = target.name
         result.outputs[target] = format_module(render_app(app, shown))
     return result
+
+
+def _unusable_directory(directory: Path) -> str | None:
+    """Why `directory` cannot hold generated modules (a file, a symlink loop, a name too long), or None."""
+    try:
+        resolve(directory).stat()
+    except FileNotFoundError:
+        return None  # created by the first build
+    except OSError as error:
+        return f"{directory.name} cannot be used: {error.strerror or error}"
+    if not directory.is_dir():
+        return f"{directory.name} is not a directory"
+    return None

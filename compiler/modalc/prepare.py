@@ -17,7 +17,7 @@ from types import ModuleType
 
 from . import compat, ir
 from .diagnostics import Diagnostic
-from .paths import output_path
+from .paths import output_path, resolve_or_absolute
 from .pipeline import compile_manifest
 from .shipped import deploy_digest, module_hash, shipped_files
 
@@ -85,6 +85,10 @@ def prepare(
         committed = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         committed = None
+    except UnicodeDecodeError:
+        committed = ""  # not what modalc wrote: stale
+    except OSError as error:
+        raise DeployError(f"cannot read {shown}: {error.strerror or error}") from None
     rebuild = (
         f"modalc build {display_name} --env {environment}"
         if app.environment.declared
@@ -102,7 +106,7 @@ def prepare(
             f"{shown} is stale: it is not what {display_name} compiles to now, so it is not what was reviewed. "
             f"Run `{rebuild}`, review the diff and commit it (or see it first with `modalc build {display_name} --diff`)"
         )
-    project_dir = manifest.resolve().parent
+    project_dir = resolve_or_absolute(manifest).parent
     return Prepared(app, path, shown, compiled, display_name, project_dir), result.diagnostics
 
 

@@ -64,7 +64,7 @@ def requirements(app: ir.App) -> list[Requirement]:
     return sorted(found.values(), key=lambda r: (r.kind, r.name))
 
 
-def preflight(app: ir.App, modal_environment: str) -> list[str]:
+async def preflight(app: ir.App, modal_environment: str) -> list[str]:
     """Check, before anything is created, that every secret and volume exists where the deploy goes."""
     import modal
     from modal.exception import ConflictError, NotFoundError
@@ -77,13 +77,13 @@ def preflight(app: ir.App, modal_environment: str) -> list[str]:
         users = ", ".join(requirement.used_by)
         try:
             if requirement.kind == "secret":
-                modal.Secret.from_name(
+                await modal.Secret.from_name(
                     requirement.name,
                     environment_name=modal_environment or None,
                     required_keys=list(requirement.required_keys),
-                ).hydrate()
+                ).hydrate.aio()
             else:
-                modal.Volume.from_name(requirement.name, environment_name=modal_environment or None).hydrate()
+                await modal.Volume.from_name(requirement.name, environment_name=modal_environment or None).hydrate.aio()
         except NotFoundError as error:
             if str(error).startswith("Environment "):
                 return [

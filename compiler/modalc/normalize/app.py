@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .. import handlers, ir, pyliteral
+from .. import handlers, ir, paths, pyliteral
 from ..diagnostics import KeyPath, suggest
 from . import classes, entrypoints, functions, images, storage
 from .session import Session
@@ -116,14 +116,17 @@ def _check_environment(s: Session) -> None:
 
 def _check_source_dir(s: Session) -> None:
     project = s.project.directory
-    resolved = (project / s.source_dir).resolve()
-    s.dependencies.add(resolved)
-    if not resolved.is_relative_to(project):
-        s.report(("app", "source_dir"), f"{s.source_dir!r} is outside the manifest's directory")
-    elif not resolved.is_dir():
-        s.report(("app", "source_dir"), f"{s.source_dir!r} is not a directory")
-    else:
-        return
+    try:
+        resolved = paths.resolve(project / s.source_dir)
+        s.dependencies.add(resolved)
+        if not resolved.is_relative_to(project):
+            s.report(("app", "source_dir"), f"{s.source_dir!r} is outside the manifest's directory")
+        elif not resolved.is_dir():
+            s.report(("app", "source_dir"), f"{s.source_dir!r} is not a directory")
+        else:
+            return
+    except OSError as error:
+        s.report(("app", "source_dir"), f"{s.source_dir!r} cannot be used as a directory: {error.strerror or error}")
     s.source_ok = False  # handlers cannot be resolved; saying so once is enough
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from .. import handlers, ir
 from ..diagnostics import ERROR, WARNING, Diagnostic, KeyPath, did_you_mean, quote_choices
 from ..load import SourceMap
+from ..paths import resolve
 
 
 def as_int(value: Any) -> Any:
@@ -107,7 +108,7 @@ class Session:
             self.report(path, f"{relative!r} must be relative to the manifest's directory")
             return None
         try:
-            resolved = (project / relative).resolve()
+            resolved = resolve(project / relative)
             self.dependencies.add(resolved)
             if not resolved.is_relative_to(project):
                 self.report(path, f"{relative!r} points outside the manifest's directory")
@@ -133,7 +134,7 @@ class Session:
         if Path(relative).is_absolute() or relative.startswith("~"):
             return False
         try:
-            return (project / relative).resolve().is_relative_to(project)
+            return resolve(project / relative).is_relative_to(project)
         except (OSError, ValueError):
             return False
 
