@@ -149,6 +149,15 @@ class SourceTree:
             self._signatures[key] = read_signature(node, module_alias, drop_first=drop_first)
         return self._signatures[key]
 
+    def argument_names(self, module_name: str) -> frozenset[str]:
+        """Every parameter name of every function in a module (empty if it cannot be read): a wrapper's parameters
+        are named like its handler's, so the module alias its body calls through must be none of them."""
+        try:
+            tree = self.module(module_name).tree
+        except HandlerError:
+            return frozenset()
+        return frozenset(node.arg for node in ast.walk(tree) if isinstance(node, ast.arg))
+
     def _exists(self, module_name: str) -> bool:
         try:
             self.module(module_name)

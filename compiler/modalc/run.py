@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from . import compat
 from .prepare import DeployError, Prepared, import_module, select_environment, user_packages
 from .progress import LineProgress
 
@@ -52,7 +53,11 @@ def run_entrypoint(
         contextlib.redirect_stdout(bar.above(stderr)),
         contextlib.redirect_stderr(bar.above(stderr)),
     ):
-        with modal.enable_output(), module.app.run(environment_name=prepared.modal_environment or None):
+        with (
+            modal.enable_output(),
+            compat.quiet_heartbeats(),
+            module.app.run(environment_name=prepared.modal_environment or None),
+        ):
             results = getattr(function, entrypoint.mode)(arguments, return_exceptions=True)
             try:
                 module._write_results(

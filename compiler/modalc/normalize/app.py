@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+from collections.abc import Iterable, Sequence
 
 from .. import handlers, ir, paths, pyliteral
 from ..diagnostics import KeyPath, suggest
@@ -44,6 +46,8 @@ def build_app(s: Session) -> ir.App:
         for name, spec in data.get("entrypoints", {}).items()
         if (e := entrypoints.read_entrypoint(s, name, spec, declared_functions)) is not None
     )
+    _check_shadowed_builtins(s, declared_functions, declared_classes)
+    _check_entrypoint_targets(s, declared_entrypoints)
     # Images last: functions and classes have recorded which user packages each image must ship.
     declared_images = tuple(images.read_image(s, alias, spec) for alias, spec in data.get("images", {}).items())
     _check_app_references(s)
@@ -147,6 +151,10 @@ def _check_names(s: Session) -> None:
                 s.report(path, f"{name!r} is a Python keyword and cannot name a {section[:-1]}", at_key=True)
             elif name in pyliteral.RESERVED_NAMES:
                 s.report(path, f"{name!r} is a name the generated module defines; choose another", at_key=True)
+            elif name in pyliteral.TEMPLATE_BUILTINS:
+                s.report(
+                    path, f"{name!r} is a Python builtin that the generated module calls; choose another", at_key=True
+                )
             if name in seen:
                 other = ".".join(map(str, seen[name]))
                 s.report(
@@ -157,6 +165,62 @@ def _check_names(s: Session) -> None:
                 )
             else:
                 seen[name] = path
+
+
+def _annotation_names(signatures: Iterable[ir.Signature]) -> set[str]:
+    """The names the plain (unquoted) annotations of these signatures read when the module is imported."""
+    names: set[str] = set()
+    for signature in signatures:
+        annotations = [p.annotation for p in signature.parameters] + [signature.returns]
+        for annotation in annotations:
+            if annotation is not None and not annotation.quoted:
+                tree = ast.parse(annotation.expression, mode="eval")
+                names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return names
+
+
+def _check_shadowed_builtins(s: Session, functions: Sequence[ir.Function], classes: Sequence[ir.Cls]) -> None:
+    """A builtin the wrappers' annotations read (`-> bytes`, `x: list[str]`, a class parameter's `str`) must not
+    be replaced by a function or class of the same name (module level) or a member (inside the class body)."""
+    signatures = [f.handler.signature for f in functions]
+    for cls in classes:
+        signatures += [m.signature for m in (*cls.enter, *cls.exit, *cls.methods)]
+    used = (_annotation_names(signatures) | {p.type for c in classes for p in c.parameters}) & handlers.BUILTIN_NAMES
+    used -= pyliteral.TEMPLATE_BUILTINS  # reported by _check_names
+    for section, entries in (("functions", functions), ("classes", classes)):
+        for entry in entries:
+            if entry.name in used:
+                s.report(
+                    (section, entry.name),
+                    f"{entry.name!r} would replace the builtin {entry.name} that the generated module's annotations "
+                    "use; choose another name",
+                    at_key=True,
+                )
+    for cls in classes:
+        body = _annotation_names([m.signature for m in (*cls.enter, *cls.exit, *cls.methods)])
+        body |= {p.type for p in cls.parameters}
+        members = [("parameters", p.name) for p in cls.parameters]
+        members += [("methods", m.name) for m in cls.methods] + [("enter", h.name) for h in cls.enter]
+        members += [("exit", h.name) for h in cls.exit]
+        for key, name in members:
+            if name in body & handlers.BUILTIN_NAMES:
+                where = ("classes", cls.name, "parameters", name) if key == "parameters" else ("classes", cls.name, key)
+                s.report(
+                    where,
+                    f"{name!r} cannot name a member of class {cls.name}: the generated class body uses the builtin "
+                    f"{name} (in an annotation or a parameter type); rename it",
+                    at_key=key == "parameters",
+                )
+
+
+def _check_entrypoint_targets(s: Session, declared: Sequence[ir.Entrypoint]) -> None:
+    for entrypoint in declared:
+        if entrypoint.function in pyliteral.ENTRYPOINT_LOCALS:
+            s.report(
+                ("entrypoints", entrypoint.name, entrypoint.mode),
+                f"an entrypoint cannot call a function named {entrypoint.function!r}: the generated entrypoint's "
+                f"own `{entrypoint.function}` stands for it there; rename the function",
+            )
 
 
 def _check_unused(s: Session) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import handlers, ir
+from .. import handlers, ir, pyliteral
 from ..diagnostics import ERROR, WARNING, Diagnostic, KeyPath, did_you_mean, quote_choices
 from ..load import SourceMap
 from ..paths import resolve
@@ -142,7 +142,8 @@ class Session:
         self.module_users.setdefault(module, user)
         if module not in self.module_aliases:
             alias = "_" + module.replace(".", "_")
-            taken = set(self.module_aliases.values())
+            # Never a name the module defines, nor one a wrapper's parameter would shadow in its body.
+            taken = {*self.module_aliases.values(), *pyliteral.RESERVED_NAMES, *self.tree.argument_names(module)}
             base, n = alias, 2
             while alias in taken:
                 alias, n = f"{base}_{n}", n + 1
