@@ -179,12 +179,16 @@ def _annotation_names(signatures: Iterable[ir.Signature]) -> set[str]:
     return names
 
 
+def _member_signatures(cls: ir.Cls) -> list[ir.Signature]:
+    return [h.signature for h in cls.enter] + [h.signature for h in cls.exit] + [m.signature for m in cls.methods]
+
+
 def _check_shadowed_builtins(s: Session, functions: Sequence[ir.Function], classes: Sequence[ir.Cls]) -> None:
     """A builtin the wrappers' annotations read (`-> bytes`, `x: list[str]`, a class parameter's `str`) must not
     be replaced by a function or class of the same name (module level) or a member (inside the class body)."""
     signatures = [f.handler.signature for f in functions]
     for cls in classes:
-        signatures += [m.signature for m in (*cls.enter, *cls.exit, *cls.methods)]
+        signatures += _member_signatures(cls)
     used = (_annotation_names(signatures) | {p.type for c in classes for p in c.parameters}) & handlers.BUILTIN_NAMES
     used -= pyliteral.TEMPLATE_BUILTINS  # reported by _check_names
     for section, entries in (("functions", functions), ("classes", classes)):
@@ -197,7 +201,7 @@ def _check_shadowed_builtins(s: Session, functions: Sequence[ir.Function], class
                     at_key=True,
                 )
     for cls in classes:
-        body = _annotation_names([m.signature for m in (*cls.enter, *cls.exit, *cls.methods)])
+        body = _annotation_names(_member_signatures(cls))
         body |= {p.type for p in cls.parameters}
         members = [("parameters", p.name) for p in cls.parameters]
         members += [("methods", m.name) for m in cls.methods] + [("enter", h.name) for h in cls.enter]
