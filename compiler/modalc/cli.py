@@ -212,11 +212,10 @@ def _replay(record: dict[str, Any], check: bool) -> None:
 
 
 def _remember(cache: BuildCache | None, result: CompileResult) -> None:
-    from .paths import resolve_or_absolute
-
+    # The manifest is in the record's key (the hash of the bytes this build compiled); every other input is an
+    # observation the compiler made before reading or checking it.
     if cache is not None and result.manifest is not None:
-        inputs = {*result.dependencies, resolve_or_absolute(result.manifest.path)}
-        cache.store(inputs, result.outputs, [d.render() for d in result.diagnostics])
+        cache.store(result.observations, result.outputs, [d.render() for d in result.diagnostics])
 
 
 @cli.command()

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import observe
 from .diagnostics import suggest
 from .ir import Annotation, Default, Parameter, Signature
 
@@ -64,7 +65,9 @@ class SourceTree:
     def __init__(self, root: Path, project_dir: Path):
         self.root = root
         self.project_dir = project_dir
-        self.looked_at: set[Path] = set()  # every file looked for, found or not (the build cache depends on them)
+        # Every file looked for, found or not, and every file read: the build cache depends on them.
+        self.looked_at = observe.ObservedPaths()
+        self.read: dict[Path, observe.Observation] = {}
         self._modules: dict[str, ParsedModule] = {}
         # Each environment resolves the same handlers again; parse, index and read each of them once.
         self._definitions: dict[str, dict[str, ast.stmt]] = {}
@@ -93,7 +96,7 @@ class SourceTree:
             raise HandlerError(f"module {name!r} resolves to {resolved}, outside the project directory")
         relative = path.relative_to(self.project_dir).as_posix() if path.is_relative_to(self.project_dir) else str(path)
         try:
-            source = path.read_text(encoding="utf-8")
+            source = observe.read_bytes(path, self.read).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise HandlerError(f"cannot read {relative}: {exc}") from None
         try:

@@ -19,6 +19,7 @@ from .diagnostics import FILE_LEVEL, Diagnostic, ManifestError, sort_diagnostics
 from .handlers import SourceTree
 from .load import LoadedManifest, load_manifest
 from .normalize import Project, normalize_app
+from .observe import Observation, merge
 from .overlay import apply_environment, declared_environments, explain_new_entries, select_environments
 from .paths import default_out_dir, describe_os_error, output_path, resolve, resolve_or_absolute
 from .validate import validate_document
@@ -35,6 +36,7 @@ class CompileResult:
     out_dir: Path | None = None
     stage: str = ""  # STRUCTURE when schema errors stopped the semantic checks
     dependencies: frozenset[Path] = frozenset()  # files and directories the result depends on
+    observations: dict[Path, Observation] = field(default_factory=dict)  # how each was when the compiler looked
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,7 @@ def check_manifest(
     trees: dict[Path, SourceTree] = {}
     apps: dict[str, ir.App] = {}
     dependencies: set[Path] = set()
+    observed: list[dict[Path, Observation]] = []
     for environment, overlaid in overlays:
         root = resolve_or_absolute(project.directory / str(overlaid.data["app"].get("source_dir", ".")))
         tree = trees.setdefault(root, SourceTree(root, project.directory))
@@ -120,6 +123,7 @@ def check_manifest(
             diagnostics.append(Diagnostic(manifest.display_name, FILE_LEVEL, FILE_LEVEL, message))
             continue
         dependencies |= normalized.dependencies
+        observed.append(normalized.observations)
         problems = normalized.diagnostics
         if not environment.declared and overlays[-1][0].declared:
             problems = [d for d in problems if d.is_error]  # "unused" may be used by an environment
@@ -127,9 +131,15 @@ def check_manifest(
             apps[environment.name] = normalized.app
         diagnostics += problems
     for tree in trees.values():
-        dependencies |= tree.looked_at
+        dependencies |= tree.looked_at | set(tree.read)
+        observed += [tree.read, tree.looked_at.seen]
     result = CompileResult(
-        manifest, sort_diagnostics(diagnostics), apps, out_dir=project.out_dir, dependencies=frozenset(dependencies)
+        manifest,
+        sort_diagnostics(diagnostics),
+        apps,
+        out_dir=project.out_dir,
+        dependencies=frozenset(dependencies),
+        observations=merge(*observed),
     )
     if not result.ok:
         result.apps = {}

@@ -17,6 +17,7 @@ from typing import Any
 from .. import handlers, ir, pyliteral
 from ..diagnostics import ERROR, WARNING, Diagnostic, KeyPath, did_you_mean, quote_choices
 from ..load import SourceMap
+from ..observe import ObservedPaths
 from ..paths import resolve
 
 
@@ -52,7 +53,7 @@ class Session:
     tree: handlers.SourceTree
     replaced: dict[KeyPath, Any] = field(default_factory=dict)  # base values the overlay replaced
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    dependencies: set[Path] = field(default_factory=set)
+    dependencies: set[Path] = field(default_factory=ObservedPaths)  # each stat taken when added, before the check
     used: dict[str, set[str]] = field(
         default_factory=lambda: {"images": set(), "volumes": set(), "secrets": set(), "cloud_buckets": set()}
     )
