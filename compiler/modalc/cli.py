@@ -406,7 +406,7 @@ def _modal_failure(error: BaseException, what: str, outcome: str) -> str:
         return "no Modal credentials: run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET" + then
     if isinstance(error, ModalConnectionError):
         return f"cannot reach {server_url()}: {error}{then}"
-    if isinstance(error, compat.transport_errors()):
+    if compat.is_transport_error(error):
         return f"the connection to {server_url()} failed: {compat.describe_transport_error(error)}{then}"
     return f"{what}: {type(error).__name__}: {error}"
 

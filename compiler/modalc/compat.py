@@ -79,23 +79,26 @@ def class_web_urls(cls: Any) -> dict[str, str]:
     return {name: data.web_url for name, data in metadata.items() if data.web_url}
 
 
-def transport_errors() -> tuple[type[BaseException], ...]:
-    """What the client raises when the control plane misbehaves rather than refuses: a connection closed or reset
-    (`StreamTerminatedError`, `ConnectionError`), an HTTP error status where a gRPC answer belongs (Modal's
-    `ServiceError`, or grpclib's `GRPCError` where Modal does not wrap it), an HTTP/2 protocol violation."""
+def is_transport_error(error: BaseException) -> bool:
+    """Whether the client failed because the control plane misbehaved rather than refused: a connection closed or
+    reset (`StreamTerminatedError`, `ConnectionError`), an HTTP error status where a gRPC answer belongs (Modal's
+    `ServiceError`, or a bare grpclib `GRPCError`), an HTTP/2 protocol violation, a timeout. Modal's other errors
+    (`InvalidError`, `NotFoundError`, ...) subclass `GRPCError` too, for now; they are refusals, not this."""
     from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
     from h2.exceptions import ProtocolError as H2ProtocolError
-    from modal.exception import ServiceError
+    from modal.exception import Error, ServiceError
 
-    return (
-        StreamTerminatedError,
-        ServiceError,
-        GRPCError,
-        ProtocolError,
-        H2ProtocolError,
-        ConnectionError,
-        TimeoutError,
-    )
+    if isinstance(error, (StreamTerminatedError, ProtocolError, H2ProtocolError, ConnectionError, TimeoutError)):
+        return True
+    return isinstance(error, ServiceError) or (isinstance(error, GRPCError) and not isinstance(error, Error))
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """The exception types `is_transport_error` sorts from (an `except` clause, then `is_transport_error`)."""
+    from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+    from h2.exceptions import ProtocolError as H2ProtocolError
+
+    return (StreamTerminatedError, GRPCError, ProtocolError, H2ProtocolError, ConnectionError, TimeoutError)
 
 
 def describe_transport_error(error: BaseException) -> str:

@@ -49,7 +49,8 @@ class NoAnswer(DeployError):
 
 
 def server_url() -> str:
-    return compat.configured("server_url") or "Modal"
+    """The control plane the client talks to, as configured (Modal's default lists two; the first is tried)."""
+    return (compat.configured("server_url") or "Modal").split(",")[0]
 
 
 def within(seconds: float, what: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -64,6 +65,8 @@ def within(seconds: float, what: str, call: Callable[[], Awaitable[T]]) -> T:
     except TimeoutError:
         raise NoAnswer(f"{server_url()} did not answer {what} within {seconds:g} s") from None
     except compat.transport_errors() as error:
+        if not compat.is_transport_error(error):
+            raise
         raise NoAnswer(f"{server_url()} failed {what}: {compat.describe_transport_error(error)}") from None
 
 
@@ -131,6 +134,8 @@ def deploy(
         with output, compat.quiet_heartbeats():
             module.app.deploy(name=app.name, environment_name=prepared.modal_environment, tag=tag, strategy=strategy)
     except compat.transport_errors() as error:
+        if not compat.is_transport_error(error):
+            raise
         raise NoAnswer(
             f"the connection to {server_url()} failed during the deploy ({compat.describe_transport_error(error)}); "
             'it may not have completed: run `modalc deploy` again (it says "no changes" if it did)'

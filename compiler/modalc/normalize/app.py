@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from .. import handlers, ir, paths, pyliteral
 from ..diagnostics import KeyPath, suggest
-from . import classes, entrypoints, functions, images, storage
+from . import classes, entrypoints, functions, images, sdk_rules, storage
 from .session import Session
 
 APP_ID_SHAPE = re.compile(r"^ap-[a-zA-Z0-9]{22}$")
@@ -50,6 +50,7 @@ def build_app(s: Session) -> ir.App:
     _check_entrypoint_targets(s, declared_entrypoints)
     # Images last: functions and classes have recorded which user packages each image must ship.
     declared_images = tuple(images.read_image(s, alias, spec) for alias, spec in data.get("images", {}).items())
+    sdk_rules.check_images(s, declared_images)
     _check_app_references(s)
     _check_unused(s)
     source = ir.SourceInfo(
