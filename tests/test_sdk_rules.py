@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_hardening import BASE, make_project
 
 from helpers import run_cli, toml_dumps
-from test_hardening import BASE, make_project
 
 Change = tuple[tuple[str | int, ...], Any]
 
