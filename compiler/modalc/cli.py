@@ -113,15 +113,19 @@ def build(
     no_cache: bool,
 ) -> None:
     """Validate MANIFEST and write one Python module per environment."""
+    from .paths import default_out_dir
+    from .write import interrupted_write
+
     path = _manifest_path(manifest)
-    cache, raw = (None, None) if no_cache else _open_cache(path, out_dir, environments)
+    unfinished = interrupted_write(out_dir or default_out_dir(path))
+    cache, raw = (None, None) if no_cache or unfinished else _open_cache(path, out_dir, environments)
     if cache is not None and (record := cache.lookup()) is not None:
         _replay(record, check)
         return
 
     from .paths import describe_os_error
     from .pipeline import compile_manifest
-    from .write import OutputConflict, apply_changes, plan_changes, unified_diff
+    from .write import OutputConflict, apply_changes, finish_interrupted, plan_changes, unified_diff
 
     result = compile_manifest(
         path, display_name=manifest or path.name, environments=environments, out_dir=out_dir, raw=raw
@@ -133,6 +137,15 @@ def build(
             f"modalc: {_summary(errors, len(result.diagnostics) - errors)}; nothing written{_staged(result)}", err=True
         )
         sys.exit(EXIT_INVALID)
+    if unfinished:
+        hint = f"modalc build {manifest or ''}".rstrip()
+        if check or show_diff:
+            click.echo(f"modalc: {unfinished}; run `{hint}` to finish it", err=True)
+            sys.exit(EXIT_INVALID)
+        if not finish_interrupted(result.out_dir):
+            click.echo(f"modalc: {unfinished}; nothing written", err=True)
+            sys.exit(EXIT_INVALID)
+        click.echo(f"modalc: {unfinished}; finished its write, then built", err=True)
     try:
         changes = plan_changes(result.outputs, result.out_dir, result.manifest.path.name)
     except OutputConflict as error:
@@ -537,8 +550,30 @@ def serve(manifest: str | None, environment: str | None, out_dir: Path | None, y
     sys.exit(subprocess.call(command))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as SIGINT is: every cleanup runs (writes wait for their replacements, see write.py)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: every failure that is not the user's becomes exit 123 with a short report."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="modalc", standalone_mode=False)
     except click.exceptions.Exit as exit_:
@@ -546,9 +581,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_INVALID)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        # click turns an interrupt into Abort; the exit code still says which signal it was (128 + number).
         click.echo("Aborted.", err=True)
-        sys.exit(EXIT_INVALID)
+        cause = abort.__cause__
+        sys.exit(
+            143 if isinstance(cause, Terminated) else 130 if isinstance(cause, KeyboardInterrupt) else EXIT_INVALID
+        )
+    except Terminated:
+        sys.exit(143)  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:

@@ -20,6 +20,7 @@ from .diagnostics import Diagnostic
 from .paths import output_path, resolve_or_absolute
 from .pipeline import compile_manifest
 from .shipped import deploy_digest, module_hash, shipped_files
+from .write import interrupted_write
 
 
 class DeployError(Exception):
@@ -79,6 +80,8 @@ def prepare(
         environment = next(iter(result.apps))
     app = result.apps[environment]
     path = output_path(result.out_dir, environment)
+    if unfinished := interrupted_write(result.out_dir):
+        raise DeployError(f"{unfinished}: run `modalc build {display_name}` to finish it, review and commit")
     compiled = result.outputs[path]
     shown = display(path)
     try:
