@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .atomic import write_atomic
+from .atomic import remove_stale, write_atomic
 from .observe import Observation, stat_of
 from .paths import resolve_or_absolute
 
@@ -131,6 +131,7 @@ class BuildCache:
         }
         try:
             write_atomic(self.record_path, json.dumps(record).encode("utf-8"))
+            remove_stale(self.record_path.parent)  # what a killed build left
         except OSError:
             pass
 
