@@ -9,7 +9,6 @@ used to surface from `modalc plan` as an internal error). `tests/test_sdk_rules.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 
 from .. import ir, observe
@@ -39,6 +38,8 @@ def _check_packages(s: Session, step: ir.Step) -> None:
 
 
 def _check_pyproject(s: Session, step: ir.Step) -> None:
+    import tomllib  # here: a YAML manifest without a pyproject step never loads the TOML parser
+
     where = (*step.key_path, "pip_pyproject")
     relative = str(step.local_path)
     path = s.project.directory / relative
