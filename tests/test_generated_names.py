@@ -115,6 +115,14 @@ def test_a_parameter_named_like_the_module_alias_does_not_shadow_it(project: Pat
     assert module.f.local("a") == "ab"
 
 
+def test_a_parameter_of_a_re_exported_handler_named_like_the_alias_is_refused(project: Path) -> None:
+    (project / "pkg" / "impl.py").write_text("def f(_pkg_api: str) -> str:\n    return _pkg_api\n")
+    (project / "pkg" / "api.py").write_text("from .impl import f\n")
+    code, stderr = build(project, '[functions.f]\nhandler = "pkg.api:f"\n')
+    assert code == 1
+    assert "f() has a parameter named '_pkg_api', the name the generated module imports its module as" in stderr
+
+
 def test_a_module_named_like_a_helper_gets_another_alias(project: Path) -> None:
     (project / "load_inputs.py").write_text("def g(item: str) -> str:\n    return item * 2\n")
     code, stderr = build(

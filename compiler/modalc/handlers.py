@@ -73,6 +73,7 @@ class SourceTree:
         self._definitions: dict[str, dict[str, ast.stmt]] = {}
         self._classes: dict[tuple[str, str], ClassInfo] = {}
         self._signatures: dict[tuple[int, str, bool], Signature] = {}
+        self._arguments: dict[str, frozenset[str]] = {}
 
     def module(self, name: str) -> ParsedModule:
         if name in self._modules:
@@ -153,13 +154,25 @@ class SourceTree:
         return self._signatures[key]
 
     def argument_names(self, module_name: str) -> frozenset[str]:
-        """Every parameter name of every function in a module (empty if it cannot be read): a wrapper's parameters
-        are named like its handler's, so the module alias its body calls through must be none of them."""
-        try:
-            tree = self.module(module_name).tree
-        except HandlerError:
-            return frozenset()
-        return frozenset(node.arg for node in ast.walk(tree) if isinstance(node, ast.arg))
+        """Every parameter name of the module's functions and methods (empty if it cannot be read): a wrapper's
+        parameters are named like its handler's, so the module alias its body calls through must be none of them.
+        """
+        if module_name not in self._arguments:
+            try:
+                tree = self.module(module_name).tree
+            except HandlerError:
+                return frozenset()
+            functions: list[ast.stmt] = []
+            for statement in _top_level_statements(tree):
+                functions += statement.body if isinstance(statement, ast.ClassDef) else [statement]
+            names = set()
+            for function in functions:
+                if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    arguments = function.args
+                    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+                    names |= {a.arg for a in (*every, arguments.vararg, arguments.kwarg) if a is not None}
+            self._arguments[module_name] = frozenset(names)
+        return self._arguments[module_name]
 
     def _exists(self, module_name: str) -> bool:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -47,6 +48,7 @@ def build_app(s: Session) -> ir.App:
         if (e := entrypoints.read_entrypoint(s, name, spec, declared_functions)) is not None
     )
     _check_shadowed_builtins(s, declared_functions, declared_classes)
+    _check_alias_shadowing(s, declared_functions)
     _check_entrypoint_targets(s, declared_entrypoints)
     # Images last: functions and classes have recorded which user packages each image must ship.
     declared_images = tuple(images.read_image(s, alias, spec) for alias, spec in data.get("images", {}).items())
@@ -175,9 +177,14 @@ def _annotation_names(signatures: Iterable[ir.Signature]) -> set[str]:
         annotations = [p.annotation for p in signature.parameters] + [signature.returns]
         for annotation in annotations:
             if annotation is not None and not annotation.quoted:
-                tree = ast.parse(annotation.expression, mode="eval")
-                names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+                names |= _names_in(annotation.expression)
     return names
+
+
+@functools.cache
+def _names_in(expression: str) -> frozenset[str]:
+    """The names an expression reads (annotations repeat: `str`, `int`, `list[str]`, so each is parsed once)."""
+    return frozenset(n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name))
 
 
 def _member_signatures(cls: ir.Cls) -> list[ir.Signature]:
@@ -216,6 +223,20 @@ def _check_shadowed_builtins(s: Session, functions: Sequence[ir.Function], class
                     f"{name} (in an annotation or a parameter type); rename it",
                     at_key=key == "parameters",
                 )
+
+
+def _check_alias_shadowing(s: Session, functions: Sequence[ir.Function]) -> None:
+    """A wrapper calls its handler as `alias.name(...)`: a parameter of that name would stand for the module. The
+    alias avoids the parameter names of the module it imports; a handler re-exported from another module
+    (`from .impl import f`) brings parameters from there."""
+    for function in functions:
+        alias = function.handler.module_alias
+        if any(p.name == alias for p in function.handler.signature.parameters):
+            s.report(
+                ("functions", function.name, "handler"),
+                f"{function.handler.qualname}() has a parameter named {alias!r}, the name the generated module "
+                "imports its module as; rename the parameter",
+            )
 
 
 def _check_entrypoint_targets(s: Session, declared: Sequence[ir.Entrypoint]) -> None:
