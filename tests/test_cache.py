@@ -84,3 +84,116 @@ def test_warnings_are_replayed(tmp_path: Path, no_compiler: None, monkeypatch: p
     monkeypatch.setattr(modalc.pipeline, "compile_manifest", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     second = run_cli(["build"], cwd=project)
     assert second.stderr == first.stderr.replace("updated", "unchanged")
+
+
+# --- the cache never answers "unchanged" for a changed input -----------------------------------------
+
+SERVICE = Path("whisper_app") / "service.py"
+SAME_SIZE_EDIT = ("audio_bytes: bytes", "audio_bytez: bytes")  # the wrapper's parameter name changes
+
+
+def _edit_same_size(path: Path, *, keep_mtime: bool) -> None:
+    import os
+
+    before = path.stat()
+    text = path.read_text()
+    assert SAME_SIZE_EDIT[0] in text
+    path.write_text(text.replace(*SAME_SIZE_EDIT))
+    assert path.stat().st_size == before.st_size
+    if keep_mtime:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert path.stat().st_mtime_ns == before.st_mtime_ns
+
+
+def test_an_edit_during_a_build_is_not_recorded_as_compiled(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler changes after the compiler read it and before the build finished: the next build compiles."""
+    import modalc.pipeline
+
+    real = modalc.pipeline.compile_manifest
+
+    def compile_then_edit(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        _edit_same_size(project / SERVICE, keep_mtime=False)
+        return result
+
+    (project / "app.toml").write_text((project / "app.toml").read_text().replace("timeout = 600", "timeout = 601"))
+    monkeypatch.setattr(modalc.pipeline, "compile_manifest", compile_then_edit)
+    assert run_cli(["build"], cwd=project).exit_code == 0
+    monkeypatch.undo()
+    check = run_cli(["build", "--check"], cwd=project)
+    assert check.exit_code == 1, check.stderr
+    assert "generated/app_dev.py: stale" in check.stderr
+
+
+def test_a_same_size_edit_with_the_modification_time_restored_is_seen(project: Path) -> None:
+    _edit_same_size(project / SERVICE, keep_mtime=True)
+    check = run_cli(["build", "--check"], cwd=project)
+    assert check.exit_code == 1, check.stderr
+
+
+def test_a_racy_stat_is_not_trusted(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a file system whose timestamps did not move (coarse, or not kept), an input read moments after it was
+    written is still compared by content."""
+    import modalc.cache
+
+    (project / SERVICE).write_text((project / SERVICE).read_text())  # written just now: racy when read
+    assert run_cli(["build"], cwd=project).exit_code == 0
+    recorded = {str(p.resolve()): modalc.cache.stat_of(p.resolve()) for p in [project / SERVICE]}
+    _edit_same_size(project / SERVICE, keep_mtime=True)
+    real = modalc.cache.stat_of
+    monkeypatch.setattr(modalc.cache, "stat_of", lambda path: recorded.get(str(path)) or real(path))
+    check = run_cli(["build", "--check"], cwd=project)
+    assert check.exit_code == 1, check.stderr
+
+
+def test_a_path_removed_during_a_build_is_not_recorded_as_present(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modalc.pipeline
+
+    project = tmp_path / "batch"
+    shutil.copytree(EXAMPLES / "batch_job", project)
+    real = modalc.pipeline.compile_manifest
+
+    def compile_then_remove(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        (project / "data" / "items.jsonl").unlink()  # an entrypoint's default inputs: checked to exist
+        return result
+
+    monkeypatch.setattr(modalc.pipeline, "compile_manifest", compile_then_remove)
+    assert run_cli(["build"], cwd=project).exit_code == 0
+    monkeypatch.undo()
+    check = run_cli(["build", "--check"], cwd=project)
+    assert check.exit_code == 1 and "'data/items.jsonl' does not exist" in check.stderr, check.stderr
+
+
+def test_every_dependency_is_observed(project: Path) -> None:
+    from modalc.pipeline import compile_manifest
+
+    result = compile_manifest(project / "app.toml")
+    assert result.ok and result.dependencies
+    assert set(result.observations) == result.dependencies
+    read = [p for p, seen in result.observations.items() if seen.sha256 is not None]
+    assert (project / SERVICE).resolve() in read
+
+
+def test_edits_racing_builds_never_make_the_cache_disagree_with_a_compile(project: Path) -> None:
+    """Builds with an edit landing at a random moment (the race the first cache lost 6 times in 20): whatever
+    each build recorded, `build --check` from the cache says what a compile says."""
+    import random
+    import threading
+    import time
+
+    service = project / SERVICE
+    texts = [service.read_text(), service.read_text().replace(*SAME_SIZE_EDIT)]
+    chance = random.Random(20)
+    for attempt in range(12):
+        delay = chance.uniform(0, 0.06)
+        editor = threading.Timer(delay, lambda n=attempt: service.write_text(texts[(n + 1) % 2]))
+        editor.start()
+        run_cli(["build"], cwd=project)
+        editor.join()
+        time.sleep(0.002)
+        cached = run_cli(["build", "--check"], cwd=project).exit_code
+        compiled = run_cli(["build", "--check", "--no-cache"], cwd=project).exit_code
+        assert cached == compiled, f"attempt {attempt}: the cache said {cached}, a compile {compiled}"

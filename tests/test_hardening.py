@@ -116,7 +116,7 @@ FIELDS: list[tuple[tuple[str | int, ...], str]] = [
     (("images", "registry", "tag"), "{}"),
     (("functions", "process", "env", "GREETING"), "{}"),
     (("functions", "process", "volumes", "/data", "sub_path"), "{}"),
-    (("cloud_buckets", "raw", "key_prefix"), "{}"),
+    (("cloud_buckets", "raw", "key_prefix"), "{}/"),  # Modal wants the trailing /
     (("cloud_buckets", "raw", "endpoint_url"), "https://{}"),
     (("classes", "Model", "parameters", "name", "default"), "{}"),
     (("classes", "Model", "parameters", "blob", "default"), "{}"),

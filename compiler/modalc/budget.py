@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import ir
 from .diagnostics import Diagnostic, KeyPath
+from .observe import Observation
 
 if TYPE_CHECKING:  # decimal and the cost model are imported only when a manifest has a budget
     from decimal import Decimal
@@ -81,7 +82,9 @@ def read_budget(data: Mapping[str, Any], environment: ir.Environment) -> Budget 
     )
 
 
-def budget_prices(budget: Budget | None, project_dir: Path) -> tuple[Prices, Path | None]:
+def budget_prices(
+    budget: Budget | None, project_dir: Path, observed: dict[Path, Observation] | None = None
+) -> tuple[Prices, Path | None]:
     """The prices an environment is judged by: its budget's price file, or Modal's list prices.
     Raises cost.PriceError (the caller reports it at the `prices` key)."""
     from .cost import PriceError, list_prices, load_price_file
@@ -92,13 +95,17 @@ def budget_prices(budget: Budget | None, project_dir: Path) -> tuple[Prices, Pat
     path = (project_dir / relative).resolve()
     if Path(relative).is_absolute() or not path.is_relative_to(project_dir.resolve()):
         raise PriceError(f"{relative!r} must be a path inside the manifest's directory")
-    return load_price_file(path, relative), path
+    return load_price_file(path, relative, observed), path
 
 
 def check_budgets(
-    manifest: LoadedManifest, apps: Mapping[str, ir.App], project_dir: Path
+    manifest: LoadedManifest,
+    apps: Mapping[str, ir.App],
+    project_dir: Path,
+    observed: dict[Path, Observation] | None = None,
 ) -> tuple[list[Diagnostic], set[Path]]:
-    """Every environment over its budget, reported at the budget key; and the price files read."""
+    """Every environment over its budget, reported at the budget key; and the price files read (observed as
+    they are read, into `observed`)."""
     if not declares_budget(manifest.data):
         return [], set()
     from .cost import PriceError, price_app
@@ -110,7 +117,7 @@ def check_budgets(
         if budget is None:
             continue
         try:
-            prices, path = budget_prices(budget, project_dir)
+            prices, path = budget_prices(budget, project_dir, observed)
             cost = price_app(app, prices)
         except PriceError as error:
             diagnostics.append(price_problem(error, budget, manifest))

@@ -1,10 +1,14 @@
 """A build cache: a rebuild with nothing changed answers from a small record instead of compiling again.
 
 The record of a successful build holds what it depended on (the manifest's hash, the modalc that built it,
-the options, and the size and modification time of every file and directory it looked at: handler modules,
-local paths) and the hash of every module it wrote. If all of that is as recorded and the modules on disk
-still have those hashes, the build's result is known. Anything else, or any trouble reading the record, means
-a normal build: the cache can make a build faster, never different.
+the options, and how every file and directory it looked at was when it looked) and the hash of every module it
+wrote. Inputs are observed before they are read (see `observe`): a handler module's stat is taken on the open
+file before its bytes are read, and the record keeps the hash of those bytes, so an edit made during a build
+makes the next build compile. A stat that matches is proof only when it is not racy (the file changed within
+`RACY_NS` of being read, where a same-size edit in the same timestamp tick leaves the stat as it was); then, and
+whenever the stat differs, the content is hashed and compared. Paths whose existence the compile checked are
+compared by kind (file, directory, missing). Anything else, or any trouble reading the record, means a normal
+build: the cache can make a build faster, never different.
 
 Records live in $MODALC_CACHE_DIR, else $XDG_CACHE_HOME/modalc, else ~/.cache/modalc; MODALC_NO_CACHE=1 or
 `modalc build --no-cache` turns it off.
@@ -16,14 +20,19 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .atomic import write_atomic
+from .atomic import remove_stale, write_atomic
+from .observe import Observation, stat_of
+from .paths import resolve_or_absolute
 
-FORMAT = 1
+FORMAT = 2
+# A stat within this much of the moment its file was read may not show an edit made right after (timestamps
+# are coarse: a jiffy on Linux, 1 or 2 s on some file systems): such an input is always hashed.
+RACY_NS = 2_000_000_000
 _PACKAGE_ROOTS = ("modalc",)  # its code, templates, schema and data files all live inside it
 
 
@@ -73,10 +82,10 @@ class BuildCache:
         directory = cache_dir()
         if directory is None:
             return None
-        manifest = manifest.resolve()
+        manifest = resolve_or_absolute(manifest)
         options: dict[str, object] = {
             "manifest": str(manifest),
-            "out_dir": str(out_dir.resolve()),
+            "out_dir": str(resolve_or_absolute(out_dir)),
             "environments": list(environments),
         }
         name = _hash(json.dumps(options, sort_keys=True).encode())[:32]
@@ -89,8 +98,8 @@ class BuildCache:
             record = json.loads(self.record_path.read_text(encoding="utf-8"))
             if record.get("key") != self.key:
                 return None
-            for path, stat in record["inputs"]:
-                if _stat(Path(path)) != stat:
+            for entry in record["inputs"]:
+                if not _unchanged(entry):
                     return None
             outputs: dict[str, str] = record["outputs"]
             for path, digest in outputs.items():
@@ -106,15 +115,38 @@ class BuildCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def store(self, inputs: Iterable[Path], outputs: Mapping[Path, str], warnings: Sequence[str]) -> None:
+    def store(
+        self, observations: Mapping[Path, Observation], outputs: Mapping[Path, str], warnings: Sequence[str]
+    ) -> None:
         """Record a successful build; failures to write the record are ignored (it is only a cache)."""
+        inputs = []
+        for path, seen in sorted(observations.items()):
+            racy = seen.stat is not None and max(seen.stat[2], seen.stat[3]) >= seen.at_ns - RACY_NS
+            inputs.append({"path": str(path), "stat": seen.stat, "sha256": seen.sha256, "racy": racy})
         record = {
             "key": self.key,
-            "inputs": sorted([str(p), _stat(p)] for p in set(inputs)),
+            "inputs": inputs,
             "outputs": {str(p): _hash(text.encode("utf-8")) for p, text in sorted(outputs.items())},
             "warnings": list(warnings),
         }
         try:
             write_atomic(self.record_path, json.dumps(record).encode("utf-8"))
+            remove_stale(self.record_path.parent)  # what a killed build left
         except OSError:
             pass
+
+
+def _unchanged(entry: dict[str, object]) -> bool:
+    """Whether an input is as the compile saw it: by kind for a path it only checked, by content for one it read."""
+    recorded = entry["stat"]
+    now = stat_of(str(entry["path"]))
+    if entry["sha256"] is None:
+        return (now[0] if now else None) == (recorded[0] if isinstance(recorded, list) else None)
+    if now is None or now[0] != "file":
+        return False
+    if isinstance(recorded, list) and list(now) == recorded and not entry["racy"]:
+        return True  # stat-identical and not racy: proof enough, without reading
+    try:
+        return _hash(Path(str(entry["path"])).read_bytes()) == entry["sha256"]
+    except OSError:
+        return False

@@ -66,8 +66,10 @@ def _staged(result: object) -> str:
 
 def _display(path: Path) -> str:
     """Paths as the user would type them: relative to the working directory when inside it."""
+    from .paths import resolve_or_absolute
+
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return resolve_or_absolute(path).relative_to(resolve_or_absolute(Path.cwd())).as_posix()
     except ValueError:
         return str(path)
 
@@ -164,14 +166,19 @@ def _build(
     show_diff: bool,
     no_cache: bool,
 ) -> None:
+    from .paths import default_out_dir
+    from .write import interrupted_write
+
     path = _manifest_path(manifest)
-    cache, raw = (None, None) if no_cache else _open_cache(path, out_dir, environments)
+    unfinished = interrupted_write(out_dir or default_out_dir(path))
+    cache, raw = (None, None) if no_cache or unfinished else _open_cache(path, out_dir, environments)
     if cache is not None and (record := cache.lookup()) is not None:
         _replay(record, check)
         return
 
+    from .paths import describe_os_error
     from .pipeline import compile_manifest
-    from .write import OutputConflict, apply_changes, plan_changes, unified_diff
+    from .write import OutputConflict, apply_changes, finish_interrupted, plan_changes, unified_diff
 
     result = compile_manifest(
         path, display_name=manifest or path.name, environments=environments, out_dir=out_dir, raw=raw
@@ -183,10 +190,22 @@ def _build(
             f"modalc: {_summary(errors, len(result.diagnostics) - errors)}; nothing written{_staged(result)}", err=True
         )
         sys.exit(EXIT_INVALID)
+    if unfinished:
+        hint = f"modalc build {manifest or ''}".rstrip()
+        if check or show_diff:
+            click.echo(f"modalc: {unfinished}; run `{hint}` to finish it", err=True)
+            sys.exit(EXIT_INVALID)
+        if not finish_interrupted(result.out_dir):
+            click.echo(f"modalc: {unfinished}; nothing written", err=True)
+            sys.exit(EXIT_INVALID)
+        click.echo(f"modalc: {unfinished}; finished its write, then built", err=True)
     try:
         changes = plan_changes(result.outputs, result.out_dir, result.manifest.path.name)
     except OutputConflict as error:
         click.echo(f"modalc: {error}; nothing written", err=True)
+        sys.exit(EXIT_INVALID)
+    except OSError as error:
+        click.echo(f"modalc: cannot read {describe_os_error(error)}; nothing written", err=True)
         sys.exit(EXIT_INVALID)
     if environments:  # a partial build does not judge the modules of other environments
         changes = [c for c in changes if c.new is not None]
@@ -259,9 +278,10 @@ def _replay(record: dict[str, Any], check: bool) -> None:
 
 
 def _remember(cache: BuildCache | None, result: CompileResult) -> None:
+    # The manifest is in the record's key (the hash of the bytes this build compiled); every other input is an
+    # observation the compiler made before reading or checking it.
     if cache is not None and result.manifest is not None:
-        inputs = {*result.dependencies, result.manifest.path.resolve()}
-        cache.store(inputs, result.outputs, [d.render() for d in result.diagnostics])
+        cache.store(result.observations, result.outputs, [d.render() for d in result.diagnostics])
 
 
 @cli.command()
@@ -543,20 +563,28 @@ def _protected_confirmation(prepared: Any, yes: bool, action: str, detail: str =
 
 def _modal_failure(error: BaseException, what: str, outcome: str) -> str:
     from modal.exception import AuthError
+    from modal.exception import ConnectionError as ModalConnectionError
 
+    from . import compat
+    from .deploy import server_url
+
+    then = f"; {outcome}" if outcome else ""
     if isinstance(error, AuthError) and "Token missing" in str(error):
-        return "no Modal credentials: run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET" + (
-            f"; {outcome}" if outcome else ""
-        )
+        return "no Modal credentials: run `modal token new`, or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET" + then
+    if isinstance(error, ModalConnectionError):
+        return f"cannot reach {server_url()}: {error}{then}"
+    if compat.is_transport_error(error):
+        return f"the connection to {server_url()} failed: {compat.describe_transport_error(error)}{then}"
     return f"{what}: {type(error).__name__}: {error}"
 
 
 def _modal_errors() -> tuple[type[BaseException], ...]:
     from modal.exception import Error as ModalError
 
+    from . import compat
     from .control_plane import UnsupportedClientVersion
 
-    return (ModalError, UnsupportedClientVersion)
+    return (ModalError, UnsupportedClientVersion, *compat.transport_errors())
 
 
 @cli.command()
@@ -866,8 +894,30 @@ def completion(shell: str) -> None:
     click.echo(completer(cli, {}, "modalc", "_MODALC_COMPLETE").source())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as SIGINT is: every cleanup runs (writes wait for their replacements, see write.py)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: every failure that is not the user's becomes exit 123 with a short report."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="modalc", standalone_mode=False)
     except click.exceptions.Exit as exit_:
@@ -875,15 +925,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_INVALID)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        # click turns an interrupt into Abort; the exit code still says which signal it was (128 + number).
         click.echo("Aborted.", err=True)
-        sys.exit(EXIT_INVALID)
+        cause = abort.__cause__
+        sys.exit(
+            143 if isinstance(cause, Terminated) else 130 if isinstance(cause, KeyboardInterrupt) else EXIT_INVALID
+        )
+    except Terminated:
+        sys.exit(143)  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(EXIT_OK)
     except SystemExit:
         raise
+    except OSError as error:
+        # The file system or the network refused something (a permission, a full disk, a name too long) where no
+        # command reports it with more context: the user's condition, not a bug in modalc.
+        from .paths import describe_os_error
+
+        click.echo(f"modalc: {describe_os_error(error, Path.cwd())}", err=True)
+        sys.exit(EXIT_INVALID)
     except Exception as error:
         report = _save_crash_report()
         click.echo(

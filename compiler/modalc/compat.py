@@ -112,3 +112,68 @@ def class_web_urls(cls: Any) -> dict[str, str]:
     service = synchronizer._translate_in(cls)._get_class_service_function()  # type: ignore[no-untyped-call]
     metadata = service._method_handle_metadata or {}
     return {name: data.web_url for name, data in metadata.items() if data.web_url}
+
+
+def is_transport_error(error: BaseException) -> bool:
+    """Whether the client failed because the control plane misbehaved rather than refused: a connection closed or
+    reset (`StreamTerminatedError`, `ConnectionError`), an HTTP error status where a gRPC answer belongs (Modal's
+    `ServiceError`, or a bare grpclib `GRPCError`), an HTTP/2 protocol violation, a timeout. Modal's other errors
+    (`InvalidError`, `NotFoundError`, ...) subclass `GRPCError` too, for now; they are refusals, not this."""
+    from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+    from h2.exceptions import ProtocolError as H2ProtocolError
+    from modal.exception import Error, ServiceError
+
+    if isinstance(error, (StreamTerminatedError, ProtocolError, H2ProtocolError, ConnectionError, TimeoutError)):
+        return True
+    return isinstance(error, ServiceError) or (isinstance(error, GRPCError) and not isinstance(error, Error))
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """The exception types `is_transport_error` sorts from (an `except` clause, then `is_transport_error`)."""
+    from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+    from h2.exceptions import ProtocolError as H2ProtocolError
+
+    return (StreamTerminatedError, GRPCError, ProtocolError, H2ProtocolError, ConnectionError, TimeoutError)
+
+
+def describe_transport_error(error: BaseException) -> str:
+    """One line for a transport error (Modal's wrappers warn when grpclib's attributes are read: not here)."""
+    from grpclib.exceptions import GRPCError
+    from modal.exception import Error
+
+    if isinstance(error, GRPCError) and not isinstance(error, Error):
+        return f"GRPCError: {error.status.name}: {error.message or 'no message'}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+@contextlib.contextmanager
+def quiet_heartbeats() -> Iterator[None]:
+    """While deploying or running: a failed app heartbeat is one line, not the SDK's traceback.
+
+    The SDK beats for the app in a background loop (`TaskContext.infinite_loop`) and logs every failure with
+    `logger.exception`. When the control plane restarts mid-deploy, the deploy's own calls retry and either
+    succeed or fail with their own error, so the heartbeat's traceback only buries the outcome.
+    """
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("modal-utils", "modal-client")]  # the loop logs to the first
+    said: list[bool] = []
+
+    def one_line(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not (message.startswith("Loop attempt for ") and "heartbeat" in message):
+            return True
+        if not said:
+            said.append(True)
+            error = record.exc_info[1] if record.exc_info else None
+            reason = describe_transport_error(error) if error is not None else "no answer"
+            print(f"modalc: a heartbeat to Modal failed ({reason}); carrying on", file=sys.stderr, flush=True)
+        return False
+
+    for logger in loggers:
+        logger.addFilter(one_line)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(one_line)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from . import ir
+from .observe import Observation, read_bytes
 
 HOUR_SECONDS = Decimal(3600)
 MIB_PER_GIB = Decimal(1024)
@@ -147,10 +148,11 @@ def read_price_file(text: str, what: str, base: Prices | None = None) -> Prices:
     return with_rates(base or list_prices(), rates, source=source.strip(), date=date, what=what)
 
 
-def load_price_file(path: Path, what: str | None = None) -> Prices:
+def load_price_file(path: Path, what: str | None = None, observed: dict[Path, Observation] | None = None) -> Prices:
+    """A price file; with `observed`, its stat and hash are recorded there as it is read (for the build cache)."""
     what = what or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (read_bytes(path, observed) if observed is not None else path.read_bytes()).decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise PriceError(f"cannot read {what}: {getattr(error, 'strerror', None) or error}") from None
     return read_price_file(text, what)

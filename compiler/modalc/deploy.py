@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TypeVar
 
 from . import compat, ir
 from .prepare import DeployError, Prepared, count, environment_phrase, import_module, select_environment, user_packages
 from .requirements import preflight
+
+T = TypeVar("T")
 
 # App tags published with each deployment (Modal tag values are limited to 63 characters). The deploy digest
 # covers everything the deploy ships and decides the no-op; the module hash finds the reviewed module in git.
@@ -19,14 +21,14 @@ DEPLOY_DIGEST_TAG = "modalc.deploy-sha256"
 MODULE_HASH_TAG = "modalc.module-sha256"
 
 
-def deployed_tags(app_name: str, modal_environment: str) -> dict[str, str] | None:
+async def deployed_tags(app_name: str, modal_environment: str) -> dict[str, str] | None:
     """The tags of the deployed app, or None when it is not deployed."""
     import modal
     from modal.exception import NotFoundError
 
     try:
-        deployed = modal.App.lookup(app_name, environment_name=modal_environment or None)
-        return dict(deployed.get_tags())
+        deployed = await modal.App.lookup.aio(app_name, environment_name=modal_environment or None)
+        return dict(await deployed.get_tags.aio())
     except NotFoundError:
         return None
 
@@ -35,27 +37,46 @@ def has_credentials() -> bool:
     return bool(compat.configured("token_id") and compat.configured("token_secret"))
 
 
+# How long a call to the control plane may go unanswered before a deploy or plan gives up. The client retries
+# an unreachable server for minutes (162 s for a server that accepts and never answers); a deploy's own build
+# steps are not bounded by this, only the calls before it: preflight and the lookup of what is deployed.
+ANSWER_SECONDS = 20.0
+LOOKUP = "the lookup of what is deployed"
+
+
+class NoAnswer(DeployError):
+    """The control plane did not answer in time, closed the connection or answered with an HTTP error."""
+
+
+def server_url() -> str:
+    """The control plane the client talks to, as configured (Modal's default lists two; the first is tried)."""
+    return (compat.configured("server_url") or "Modal").split(",")[0]
+
+
+def within(seconds: float, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """`await call()`, or NoAnswer if the control plane does not answer in `seconds` or fails below Modal's errors.
+
+    The call runs as a task that the timeout cancels (a thread left waiting would fail noisily at exit).
+    """
+    import asyncio
+
+    try:
+        return asyncio.run(asyncio.wait_for(_awaited(call), seconds))
+    except TimeoutError:
+        raise NoAnswer(f"{server_url()} did not answer {what} within {seconds:g} s") from None
+    except compat.transport_errors() as error:
+        if not compat.is_transport_error(error):
+            raise
+        raise NoAnswer(f"{server_url()} failed {what}: {compat.describe_transport_error(error)}") from None
+
+
+async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
+    return await call()
+
+
 def deployed_tags_within(app_name: str, modal_environment: str, seconds: float) -> dict[str, str] | None:
-    """`deployed_tags`, or TimeoutError: an unreachable server makes the client retry for a minute."""
-    import threading
-
-    answer: list[Any] = []
-
-    def look() -> None:
-        try:
-            answer.append(deployed_tags(app_name, modal_environment))
-        except BaseException as error:
-            answer.append(error)
-
-    thread = threading.Thread(target=look, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if not answer:
-        raise TimeoutError(app_name)
-    if isinstance(answer[0], BaseException):
-        raise answer[0]
-    tags: dict[str, str] | None = answer[0]
-    return tags
+    """`deployed_tags`, or NoAnswer: an unreachable server makes the client retry for minutes."""
+    return within(seconds, LOOKUP, lambda: deployed_tags(app_name, modal_environment))
 
 
 def tag_deployment(module: ModuleType, prepared: Prepared) -> None:
@@ -86,12 +107,17 @@ def deploy(
     import modal
 
     app = prepared.app
+    where = prepared.modal_environment
     select_environment(prepared.modal_environment)
-    problems = preflight(app, prepared.modal_environment)
+    try:
+        problems = within(ANSWER_SECONDS, "preflight", lambda: preflight(app, where))
+        found = None if problems else within(ANSWER_SECONDS, LOOKUP, lambda: deployed_tags(app.name, where))
+    except NoAnswer as error:
+        raise NoAnswer(f"{error}; nothing was deployed") from None
     if problems:
         raise DeployError("preflight failed; nothing was deployed:\n" + "\n".join(f"  - {p}" for p in problems))
     digest = prepared.digest
-    deployed = deployed_tags(app.name, prepared.modal_environment) or {}
+    deployed = found or {}
     if not force and deployed.get(DEPLOY_DIGEST_TAG) == digest:
         say(
             f"{app.name}: no changes in {environment_phrase(prepared.modal_environment)} "
@@ -104,10 +130,18 @@ def deploy(
     module = import_module(prepared.module_path, user_packages(app))
     tag_deployment(module, prepared)
     output = modal.enable_output() if show_progress else _nothing()
-    with output:
-        prepared.modal_app(module).deploy(
-            name=app.name, environment_name=prepared.modal_environment, tag=tag, strategy=strategy
-        )
+    try:
+        with output, compat.quiet_heartbeats():
+            prepared.modal_app(module).deploy(
+                name=app.name, environment_name=prepared.modal_environment, tag=tag, strategy=strategy
+            )
+    except compat.transport_errors() as error:
+        if not compat.is_transport_error(error):
+            raise
+        raise NoAnswer(
+            f"the connection to {server_url()} failed during the deploy ({compat.describe_transport_error(error)}); "
+            'it may not have completed: run `modalc deploy` again (it says "no changes" if it did)'
+        ) from None
     endpoints = web_endpoints(module, app)
     say(
         f"{app.name}: deployed to {environment_phrase(prepared.modal_environment)} "

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import observe
 from .diagnostics import suggest
 from .ir import Annotation, Default, Parameter, Signature
 
@@ -64,12 +65,15 @@ class SourceTree:
     def __init__(self, root: Path, project_dir: Path):
         self.root = root
         self.project_dir = project_dir
-        self.looked_at: set[Path] = set()  # every file looked for, found or not (the build cache depends on them)
+        # Every file looked for, found or not, and every file read: the build cache depends on them.
+        self.looked_at = observe.ObservedPaths()
+        self.read: dict[Path, observe.Observation] = {}
         self._modules: dict[str, ParsedModule] = {}
         # Each environment resolves the same handlers again; parse, index and read each of them once.
         self._definitions: dict[str, dict[str, ast.stmt]] = {}
         self._classes: dict[tuple[str, str], ClassInfo] = {}
         self._signatures: dict[tuple[int, str, bool], Signature] = {}
+        self._arguments: dict[str, frozenset[str]] = {}
 
     def module(self, name: str) -> ParsedModule:
         if name in self._modules:
@@ -93,7 +97,7 @@ class SourceTree:
             raise HandlerError(f"module {name!r} resolves to {resolved}, outside the project directory")
         relative = path.relative_to(self.project_dir).as_posix() if path.is_relative_to(self.project_dir) else str(path)
         try:
-            source = path.read_text(encoding="utf-8")
+            source = observe.read_bytes(path, self.read).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise HandlerError(f"cannot read {relative}: {exc}") from None
         try:
@@ -148,6 +152,27 @@ class SourceTree:
         if key not in self._signatures:
             self._signatures[key] = read_signature(node, module_alias, drop_first=drop_first)
         return self._signatures[key]
+
+    def argument_names(self, module_name: str) -> frozenset[str]:
+        """Every parameter name of the module's functions and methods (empty if it cannot be read): a wrapper's
+        parameters are named like its handler's, so the module alias its body calls through must be none of them.
+        """
+        if module_name not in self._arguments:
+            try:
+                tree = self.module(module_name).tree
+            except HandlerError:
+                return frozenset()
+            functions: list[ast.stmt] = []
+            for statement in _top_level_statements(tree):
+                functions += statement.body if isinstance(statement, ast.ClassDef) else [statement]
+            names = set()
+            for function in functions:
+                if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    arguments = function.args
+                    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+                    names |= {a.arg for a in (*every, arguments.vararg, arguments.kwarg) if a is not None}
+            self._arguments[module_name] = frozenset(names)
+        return self._arguments[module_name]
 
     def _exists(self, module_name: str) -> bool:
         try:

@@ -154,7 +154,8 @@ def explain_new_entries(diagnostics: list[Diagnostic], overlaid: Overlaid, data:
         section, name = str(entry[0]), str(entry[1])
         kind = _KINDS.get(section, section)
         message = f"the manifest declares no {kind} {name!r} to override"
-        if suggestion := did_you_mean(name, list((data.get(section) or {}).keys())):
+        declared = data.get(section)
+        if suggestion := did_you_mean(name, list(declared) if isinstance(declared, dict) else []):
             message += f"; did you mean {suggestion!r}?"
         hint = f"to add a {kind} only in this environment, give it a complete definition"
         out.append(

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from . import ir
 from .credentials import find_credentials
-from .diagnostics import Diagnostic, ManifestError, sort_diagnostics
+from .diagnostics import FILE_LEVEL, Diagnostic, ManifestError, sort_diagnostics
 from .handlers import SourceTree
 from .load import LoadedManifest, load_manifest
 from .normalize import Project, normalize_app
+from .observe import Observation, merge
 from .overlay import apply_environment, declared_environments, explain_new_entries, select_environments
-from .paths import default_out_dir, output_path
+from .paths import default_out_dir, describe_os_error, output_path, resolve, resolve_or_absolute
 from .validate import validate_document
 
 STRUCTURE = "structure"  # CompileResult.stage when schema errors stopped the semantic checks
@@ -35,6 +36,7 @@ class CompileResult:
     out_dir: Path | None = None
     stage: str = ""  # STRUCTURE when schema errors stopped the semantic checks
     dependencies: frozenset[Path] = frozenset()  # files and directories the result depends on
+    observations: dict[Path, Observation] = field(default_factory=dict)  # how each was when the compiler looked
 
     @property
     def ok(self) -> bool:
@@ -70,7 +72,8 @@ def check_manifest(
         manifest.source_map.key_position(("environments",)),
     )
     diagnostics += unknown
-    project = Project(manifest_path=path.resolve(), out_dir=(out_dir or default_out_dir(path)).resolve())
+    wanted_out = out_dir or default_out_dir(path)
+    project = Project(manifest_path=resolve_or_absolute(path), out_dir=resolve_or_absolute(wanted_out))
     if not project.out_dir.is_relative_to(project.directory):
         # The generated module finds the manifest's directory relative to itself.
         diagnostics.append(
@@ -81,6 +84,8 @@ def check_manifest(
                 f"the output directory {project.out_dir} is outside the manifest's directory",
             )
         )
+    elif problem := _unusable_directory(wanted_out):
+        diagnostics.append(Diagnostic(manifest.display_name, 1, 1, f"the output directory {problem}"))
     overlays = []
     for environment in selected:
         overlaid = apply_environment(manifest.data, environment)
@@ -101,18 +106,27 @@ def check_manifest(
     trees: dict[Path, SourceTree] = {}
     apps: dict[str, ir.App] = {}
     dependencies: set[Path] = set()
+    observed: list[dict[Path, Observation]] = []
     for environment, overlaid in overlays:
-        root = (project.directory / str(overlaid.data["app"].get("source_dir", "."))).resolve()
+        root = resolve_or_absolute(project.directory / str(overlaid.data["app"].get("source_dir", ".")))
         tree = trees.setdefault(root, SourceTree(root, project.directory))
-        normalized = normalize_app(
-            overlaid,
-            source_map=manifest.source_map,
-            environment=environment,
-            project=project,
-            manifest_format=manifest.format,
-            source_tree=tree,
-        )
+        try:
+            normalized = normalize_app(
+                overlaid,
+                source_map=manifest.source_map,
+                environment=environment,
+                project=project,
+                manifest_format=manifest.format,
+                source_tree=tree,
+            )
+        except OSError as error:
+            # A path the manifest names that the file system refuses to look at (a name too long, say) where
+            # no check of its own reports it: the user's condition, not a bug.
+            message = f"cannot use a path: {describe_os_error(error, project.directory)}"
+            diagnostics.append(Diagnostic(manifest.display_name, FILE_LEVEL, FILE_LEVEL, message))
+            continue
         dependencies |= normalized.dependencies
+        observed.append(normalized.observations)
         problems = normalized.diagnostics
         if not environment.declared and overlays[-1][0].declared:
             problems = [d for d in problems if d.is_error]  # "unused" may be used by an environment
@@ -120,15 +134,23 @@ def check_manifest(
             apps[environment.name] = normalized.app
         diagnostics += problems
     for tree in trees.values():
-        dependencies |= tree.looked_at
+        dependencies |= tree.looked_at | set(tree.read)
+        observed += [tree.read, tree.looked_at.seen]
     if budgets and apps and not any(d.is_error for d in diagnostics):
         from .budget import check_budgets  # cost stage: an environment over its budget is invalid
 
-        over, price_files = check_budgets(manifest, apps, project.directory)
+        read: dict[Path, Observation] = {}
+        over, price_files = check_budgets(manifest, apps, project.directory, read)
         diagnostics += over
         dependencies |= price_files
+        observed.append(read)
     result = CompileResult(
-        manifest, sort_diagnostics(diagnostics), apps, out_dir=project.out_dir, dependencies=frozenset(dependencies)
+        manifest,
+        sort_diagnostics(diagnostics),
+        apps,
+        out_dir=project.out_dir,
+        dependencies=frozenset(dependencies),
+        observations=merge(*observed),
     )
     if not result.ok:
         result.apps = {}
@@ -150,7 +172,7 @@ def compile_manifest(
     from .formatting import format_module
     from .render import render_app
 
-    manifest_dir = result.manifest.path.resolve().parent
+    manifest_dir = resolve_or_absolute(result.manifest.path).parent
     for name, app in result.apps.items():
         target = output_path(result.out_dir, name)
         try:
@@ -159,3 +181,16 @@ def compile_manifest(
             shown = target.name
         result.outputs[target] = format_module(render_app(app, shown))
     return result
+
+
+def _unusable_directory(directory: Path) -> str | None:
+    """Why `directory` cannot hold generated modules (a file, a symlink loop, a name too long), or None."""
+    try:
+        resolve(directory).stat()
+    except FileNotFoundError:
+        return None  # created by the first build
+    except OSError as error:
+        return f"{directory.name} cannot be used: {error.strerror or error}"
+    if not directory.is_dir():
+        return f"{directory.name} is not a directory"
+    return None

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import compat
+from . import compat, deploy
 from .changes import Baseline, Change, diff_plans, files_change, find_in_history, format_changes, git_show
 from .cost_text import plan_member_row, plan_total_lines
 from .cron import describe_cron
-from .deploy import DEPLOY_DIGEST_TAG, MODULE_HASH_TAG, deployed_tags_within, has_credentials, tag_deployment
+from .deploy import (
+    DEPLOY_DIGEST_TAG,
+    MODULE_HASH_TAG,
+    NoAnswer,
+    deployed_tags_within,
+    has_credentials,
+    tag_deployment,
+)
 from .prepare import Prepared, environment_phrase, import_module, user_packages
 from .requirements import requirements
-
-DEPLOYED_LOOKUP_SECONDS = 20
 
 
 def offline_deployment(prepared: Prepared, source: str | None = None) -> dict[str, Any]:
@@ -71,13 +76,13 @@ def find_baseline(prepared: Prepared, base_ref: str | None = None, *, lookup: bo
     if not has_credentials():
         return Baseline(None, f"what is deployed in {where}, unknown without Modal credentials", known=False)
     try:
-        tags = deployed_tags_within(prepared.app.name, prepared.modal_environment, DEPLOYED_LOOKUP_SECONDS)
-    except TimeoutError:
-        return Baseline(
-            None,
-            f"what is deployed in {where}, unknown: Modal did not answer in {DEPLOYED_LOOKUP_SECONDS} s",
-            known=False,
-        )
+        tags = deployed_tags_within(prepared.app.name, prepared.modal_environment, deploy.ANSWER_SECONDS)
+    except NoAnswer as error:
+        # A plan against a baseline it could not read would show everything as new: say so and stop.
+        raise NoAnswer(
+            f"{error}, so the plan cannot say what the deploy changes in {where}; "
+            "plan with --offline (nothing is compared) or --base GIT_REF (compared with that commit's module)"
+        ) from None
     if tags is None:
         return Baseline(None, f"{where}, where {prepared.app.name} is not deployed")
     digest, wanted = tags.get(DEPLOY_DIGEST_TAG), tags.get(MODULE_HASH_TAG)

@@ -18,9 +18,10 @@ from typing import Any
 
 from . import compat, ir
 from .diagnostics import Diagnostic
-from .paths import output_path
+from .paths import output_path, resolve_or_absolute
 from .pipeline import compile_manifest
 from .shipped import deploy_digest, module_hash, shipped_files
+from .write import interrupted_write
 
 
 class DeployError(Exception):
@@ -86,12 +87,18 @@ def prepare(
         environment = next(iter(result.apps))
     app = result.apps[environment]
     path = output_path(result.out_dir, environment)
+    if unfinished := interrupted_write(result.out_dir):
+        raise DeployError(f"{unfinished}: run `modalc build {display_name}` to finish it, review and commit")
     compiled = result.outputs[path]
     shown = display(path)
     try:
         committed = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         committed = None
+    except UnicodeDecodeError:
+        committed = ""  # not what modalc wrote: stale
+    except OSError as error:
+        raise DeployError(f"cannot read {shown}: {error.strerror or error}") from None
     rebuild = (
         f"modalc build {display_name} --env {environment}"
         if app.environment.declared
@@ -109,7 +116,7 @@ def prepare(
             f"{shown} is stale: it is not what {display_name} compiles to now, so it is not what was reviewed. "
             f"Run `{rebuild}`, review the diff and commit it (or see it first with `modalc build {display_name} --diff`)"
         )
-    project_dir = manifest.resolve().parent
+    project_dir = resolve_or_absolute(manifest).parent
     target, variable = target_app(app, app_alias, display_name)
     return Prepared(target, path, shown, compiled, display_name, project_dir, variable), result.diagnostics
 

@@ -40,8 +40,42 @@ RESERVED_NAMES = frozenset(
         "modalc_app",
         "QUEUES",
         "DICTS",
+        # helpers of the entrypoints and the local checks (module aliases must not take these either)
+        "_load_inputs",
+        "_read_inputs",
+        "_write_results",
+        "_write_result",
+        "_selected",
     }
 )
+
+# Python builtins that the fixed code of a generated module calls (the entrypoint helpers, the local checks,
+# entrypoint defaults). A function, class or entrypoint named like one would replace it for the whole module.
+# tests/test_generated_names.py derives this set from rendered modules, so it cannot fall behind the templates.
+TEMPLATE_BUILTINS = frozenset(
+    {
+        "BaseException",
+        "OSError",
+        "RuntimeError",
+        "SystemExit",
+        "UnicodeDecodeError",
+        "ValueError",
+        "enumerate",
+        "isinstance",
+        "len",
+        "list",
+        "open",
+        "print",
+        "str",
+        "tuple",
+        "type",
+        "zip",
+    }
+)
+
+# The locals of a generated entrypoint's body (its options and two variables): a function it maps must not be
+# named like one, or the local would stand where the function is called.
+ENTRYPOINT_LOCALS = frozenset({"inputs", "output", "items", "arguments", "results"})
 
 
 class PyCode(str):

@@ -88,7 +88,7 @@ def requirements(app: ir.App) -> list[Requirement]:
     return sorted(found.values(), key=lambda r: (r.kind, r.name))
 
 
-def preflight(app: ir.App, modal_environment: str) -> list[str]:
+async def preflight(app: ir.App, modal_environment: str) -> list[str]:
     """Check, before anything is created, that every secret and volume exists where the deploy goes."""
     import modal
     from modal.exception import ConflictError, NotFoundError
@@ -103,9 +103,13 @@ def preflight(app: ir.App, modal_environment: str) -> list[str]:
         where = environment_phrase(environment)
         keys = {"required_keys": list(requirement.required_keys)} if requirement.kind == "secret" else {}
         try:
-            lookups[requirement.kind].from_name(  # type: ignore[attr-defined]
-                requirement.name, environment_name=environment or None, **keys
-            ).hydrate()
+            await (
+                lookups[requirement.kind]
+                .from_name(  # type: ignore[attr-defined]
+                    requirement.name, environment_name=environment or None, **keys
+                )
+                .hydrate.aio()
+            )
         except NotFoundError as error:
             if str(error).startswith("Environment "):
                 return [

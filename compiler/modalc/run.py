@@ -79,7 +79,11 @@ def _fan_out(
         raise DeployError("run cancelled; nothing was started")
     stdout, stderr = sys.stdout, sys.stderr
     with progress(len(arguments)) as bar, contextlib.redirect_stderr(bar.above(stderr)):
-        with compat.output_on_stderr(), module.app.run(environment_name=prepared.modal_environment or None):
+        with (
+            compat.output_on_stderr(),
+            compat.quiet_heartbeats(),
+            module.app.run(environment_name=prepared.modal_environment or None),
+        ):
             results = getattr(_target(module, entrypoint), entrypoint.mode)(arguments, return_exceptions=True)
             try:
                 module._write_results(

@@ -67,7 +67,8 @@ MODAL_SPELLINGS = {
 def published_schema() -> dict[str, Any]:
     """The manifest schema shipped inside the package, as editors and `modalc schema` see it."""
     text = resources.files("modalc").joinpath("schemas", SCHEMA_RESOURCE).read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -78,7 +79,8 @@ def load_schema() -> dict[str, Any]:
     with did-you-mean and count limits; environment overrides, validated after they are merged onto the
     manifest, so each mistake is reported once, in the words of the base manifest's schema).
     """
-    return _compiler_form(published_schema())
+    schema: dict[str, Any] = _compiler_form(published_schema())
+    return schema
 
 
 def _compiler_form(node: Any) -> Any:
@@ -378,6 +380,9 @@ class _Reporter:
         kind = instance.get("type")
         if kind is None:
             self.add(path, f"missing required key 'type' (one of {quote_choices(typed)})", at_key=True)
+            return None
+        if not isinstance(kind, str):
+            self.add((*path, "type"), f"expected one of {quote_choices(typed)}, got {self._describe(kind)}")
             return None
         if kind not in typed:
             message = f"{_show(kind)} is not one of {quote_choices(typed)}"

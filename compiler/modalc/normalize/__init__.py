@@ -15,6 +15,7 @@ from typing import NamedTuple
 from .. import handlers, ir
 from ..diagnostics import ERROR, Diagnostic
 from ..load import SourceMap
+from ..observe import Observation, ObservedPaths
 from ..overlay import Overlaid
 from .app import build_app
 from .session import Project, Session, as_int
@@ -26,6 +27,7 @@ class Normalized(NamedTuple):
     app: ir.App | None  # None when anything is an error
     diagnostics: list[Diagnostic]
     dependencies: frozenset[Path]  # every file and directory the result depends on (for the build cache)
+    observations: dict[Path, Observation]  # how each of them was when normalize looked
 
 
 def normalize_app(
@@ -50,4 +52,5 @@ def normalize_app(
     )
     app = build_app(session)
     errors = any(d.severity == ERROR for d in session.diagnostics)
-    return Normalized(None if errors else app, session.diagnostics, frozenset(session.dependencies))
+    seen = session.dependencies.seen if isinstance(session.dependencies, ObservedPaths) else {}
+    return Normalized(None if errors else app, session.diagnostics, frozenset(session.dependencies), dict(seen))

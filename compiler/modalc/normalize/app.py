@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
+from collections.abc import Iterable, Sequence
 
-from .. import handlers, ir, pyliteral
+from .. import handlers, ir, paths, pyliteral
 from ..diagnostics import KeyPath, suggest
-from . import classes, entrypoints, functions, images, storage
+from . import classes, entrypoints, functions, images, sdk_rules, storage
 from .session import Session
 
 APP_ID_SHAPE = re.compile(r"^ap-[a-zA-Z0-9]{22}$")
@@ -58,8 +61,12 @@ def build_app(s: Session) -> ir.App:
         if (e := entrypoints.read_entrypoint(s, name, spec, declared_functions, declared_classes)) is not None
     )
     _check_entrypoint_apps(s, declared_entrypoints, declared_functions, declared_classes, include)
+    _check_shadowed_builtins(s, declared_functions, declared_classes)
+    _check_alias_shadowing(s, declared_functions)
+    _check_entrypoint_targets(s, declared_entrypoints)
     # Images last: functions and classes have recorded which user packages each image must ship.
     declared_images = images.read_images(s, data.get("images", {}))
+    sdk_rules.check_images(s, declared_images)
     _check_app_references(s)
     _check_unused(s)
     source = ir.SourceInfo(
@@ -191,14 +198,17 @@ def _check_environment(s: Session) -> None:
 
 def _check_source_dir(s: Session) -> None:
     project = s.project.directory
-    resolved = (project / s.source_dir).resolve()
-    s.dependencies.add(resolved)
-    if not resolved.is_relative_to(project):
-        s.report(("app", "source_dir"), f"{s.source_dir!r} is outside the manifest's directory")
-    elif not resolved.is_dir():
-        s.report(("app", "source_dir"), f"{s.source_dir!r} is not a directory")
-    else:
-        return
+    try:
+        resolved = paths.resolve(project / s.source_dir)
+        s.dependencies.add(resolved)
+        if not resolved.is_relative_to(project):
+            s.report(("app", "source_dir"), f"{s.source_dir!r} is outside the manifest's directory")
+        elif not resolved.is_dir():
+            s.report(("app", "source_dir"), f"{s.source_dir!r} is not a directory")
+        else:
+            return
+    except OSError as error:
+        s.report(("app", "source_dir"), f"{s.source_dir!r} cannot be used as a directory: {error.strerror or error}")
     s.source_ok = False  # handlers cannot be resolved; saying so once is enough
 
 
@@ -220,6 +230,10 @@ def _check_names(s: Session) -> None:
                 s.report(path, f"{name!r} is a Python keyword and cannot name a {section[:-1]}", at_key=True)
             elif name in pyliteral.RESERVED_NAMES:
                 s.report(path, f"{name!r} is a name the generated module defines; choose another", at_key=True)
+            elif name in pyliteral.TEMPLATE_BUILTINS:
+                s.report(
+                    path, f"{name!r} is a Python builtin that the generated module calls; choose another", at_key=True
+                )
             if name in seen:
                 other = ".".join(map(str, seen[name]))
                 s.report(
@@ -230,6 +244,85 @@ def _check_names(s: Session) -> None:
                 )
             else:
                 seen[name] = path
+
+
+def _annotation_names(signatures: Iterable[ir.Signature]) -> set[str]:
+    """The names the plain (unquoted) annotations of these signatures read when the module is imported."""
+    names: set[str] = set()
+    for signature in signatures:
+        annotations = [p.annotation for p in signature.parameters] + [signature.returns]
+        for annotation in annotations:
+            if annotation is not None and not annotation.quoted:
+                names |= _names_in(annotation.expression)
+    return names
+
+
+@functools.cache
+def _names_in(expression: str) -> frozenset[str]:
+    """The names an expression reads (annotations repeat: `str`, `int`, `list[str]`, so each is parsed once)."""
+    return frozenset(n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name))
+
+
+def _member_signatures(cls: ir.Cls) -> list[ir.Signature]:
+    return [h.signature for h in cls.enter] + [h.signature for h in cls.exit] + [m.signature for m in cls.methods]
+
+
+def _check_shadowed_builtins(s: Session, functions: Sequence[ir.Function], classes: Sequence[ir.Cls]) -> None:
+    """A builtin the wrappers' annotations read (`-> bytes`, `x: list[str]`, a class parameter's `str`) must not
+    be replaced by a function or class of the same name (module level) or a member (inside the class body)."""
+    signatures = [f.handler.signature for f in functions]
+    for cls in classes:
+        signatures += _member_signatures(cls)
+    used = (_annotation_names(signatures) | {p.type for c in classes for p in c.parameters}) & handlers.BUILTIN_NAMES
+    used -= pyliteral.TEMPLATE_BUILTINS  # reported by _check_names
+    for section, entries in (("functions", functions), ("classes", classes)):
+        for entry in entries:
+            if entry.name in used:
+                s.report(
+                    (section, entry.name),
+                    f"{entry.name!r} would replace the builtin {entry.name} that the generated module's annotations "
+                    "use; choose another name",
+                    at_key=True,
+                )
+    for cls in classes:
+        body = _annotation_names(_member_signatures(cls))
+        body |= {p.type for p in cls.parameters}
+        members = [("parameters", p.name) for p in cls.parameters]
+        members += [("methods", m.name) for m in cls.methods] + [("enter", h.name) for h in cls.enter]
+        members += [("exit", h.name) for h in cls.exit]
+        for key, name in members:
+            if name in body & handlers.BUILTIN_NAMES:
+                where = ("classes", cls.name, "parameters", name) if key == "parameters" else ("classes", cls.name, key)
+                s.report(
+                    where,
+                    f"{name!r} cannot name a member of class {cls.name}: the generated class body uses the builtin "
+                    f"{name} (in an annotation or a parameter type); rename it",
+                    at_key=key == "parameters",
+                )
+
+
+def _check_alias_shadowing(s: Session, functions: Sequence[ir.Function]) -> None:
+    """A wrapper calls its handler as `alias.name(...)`: a parameter of that name would stand for the module. The
+    alias avoids the parameter names of the module it imports; a handler re-exported from another module
+    (`from .impl import f`) brings parameters from there."""
+    for function in functions:
+        alias = function.handler.module_alias
+        if any(p.name == alias for p in function.handler.signature.parameters):
+            s.report(
+                ("functions", function.name, "handler"),
+                f"{function.handler.qualname}() has a parameter named {alias!r}, the name the generated module "
+                "imports its module as; rename the parameter",
+            )
+
+
+def _check_entrypoint_targets(s: Session, declared: Sequence[ir.Entrypoint]) -> None:
+    for entrypoint in declared:
+        if entrypoint.function in pyliteral.ENTRYPOINT_LOCALS:
+            s.report(
+                ("entrypoints", entrypoint.name, entrypoint.mode),
+                f"an entrypoint cannot call a function named {entrypoint.function!r}: the generated entrypoint's "
+                f"own `{entrypoint.function}` stands for it there; rename the function",
+            )
 
 
 def _check_unused(s: Session) -> None:

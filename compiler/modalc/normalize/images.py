@@ -327,7 +327,10 @@ def _dockerfile_commands(
             if source in dict(context_files) or source.lstrip("/") in {n.lstrip("/") for n, _ in context_files}:
                 continue
             root = s.project.directory / context_dir
-            if not glob.glob(source.lstrip("/"), root_dir=root, recursive=True):
+            s.dependencies.add(root)  # observed before it is searched: a file added or removed there matters
+            matches = glob.glob(source.lstrip("/"), root_dir=root, recursive=True)
+            s.dependencies.update(root / match for match in matches)
+            if not matches:
                 s.report(
                     (*path, "dockerfile_commands", index),
                     f"COPY source {source!r} matches nothing in the build context ({context_dir!r}) or context_files",

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import handlers, ir
+from .. import handlers, ir, pyliteral
 from ..diagnostics import ERROR, WARNING, Diagnostic, KeyPath, did_you_mean, quote_choices
 from ..load import SourceMap
+from ..observe import ObservedPaths
+from ..paths import resolve
 
 
 def as_int(value: Any) -> Any:
@@ -51,7 +53,7 @@ class Session:
     tree: handlers.SourceTree
     replaced: dict[KeyPath, Any] = field(default_factory=dict)  # base values the overlay replaced
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    dependencies: set[Path] = field(default_factory=set)
+    dependencies: set[Path] = field(default_factory=ObservedPaths)  # each stat taken when added, before the check
     used: dict[str, set[str]] = field(
         default_factory=lambda: {"images": set(), "volumes": set(), "secrets": set(), "cloud_buckets": set()}
     )
@@ -108,7 +110,7 @@ class Session:
             self.report(path, f"{relative!r} must be relative to the manifest's directory")
             return None
         try:
-            resolved = (project / relative).resolve()
+            resolved = resolve(project / relative)
             self.dependencies.add(resolved)
             if not resolved.is_relative_to(project):
                 self.report(path, f"{relative!r} points outside the manifest's directory")
@@ -134,7 +136,7 @@ class Session:
         if Path(relative).is_absolute() or relative.startswith("~"):
             return False
         try:
-            return (project / relative).resolve().is_relative_to(project)
+            return resolve(project / relative).is_relative_to(project)
         except (OSError, ValueError):
             return False
 
@@ -142,7 +144,8 @@ class Session:
         self.module_users.setdefault(module, user)
         if module not in self.module_aliases:
             alias = "_" + module.replace(".", "_")
-            taken = set(self.module_aliases.values())
+            # Never a name the module defines, nor one a wrapper's parameter would shadow in its body.
+            taken = {*self.module_aliases.values(), *pyliteral.RESERVED_NAMES, *self.tree.argument_names(module)}
             base, n = alias, 2
             while alias in taken:
                 alias, n = f"{base}_{n}", n + 1
