@@ -20,6 +20,7 @@ lint:
 	$(PYTHON) -m ruff format --check compiler tests benchmarks
 	$(PYTHON) -m ruff check compiler tests benchmarks
 	$(PYTHON) -m black --check --target-version py311 examples/*/generated
+	$(PYTHON) -m mypy
 
 schema:
 	# One source (compiler/modalc/schema_source/manifest.py) -> the shipped, published and versioned schemas.

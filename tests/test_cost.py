@@ -150,6 +150,24 @@ EXPECTED["llm_platform"] = {
 }
 
 
+EXPECTED["doc_search"] = {
+    # build_index and query on the defaults (1800 s and 300 s calls); Embedder on a T4 (0.59) in dev, and in
+    # prod on [L4, A10] priced at the dearer A10 (1.10), 1 to 8 containers; prod keeps one query container warm.
+    "dev": {
+        "build_index": (DEFAULTS, D(0), None, D("0.003456")),
+        "query": (DEFAULTS, D(0), None, D("0.000576")),
+        "Embedder": (D("0.5969125"), D(0), D("0.5969125"), D("0.049743")),
+        "total": (D(0), None),
+    },
+    "prod": {
+        "build_index": (DEFAULTS, D(0), None, D("0.003456")),
+        "query": (DEFAULTS, DEFAULTS, None, D("0.000576")),
+        "Embedder": (D("1.1069125"), D("1.1069125"), D("8.8553"), D("0.092243")),
+        "total": (D("1.113825"), None),
+    },
+}
+
+
 def test_every_example_is_pinned() -> None:
     assert set(EXPECTED) == {p.name for p in EXAMPLES.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
 

@@ -76,7 +76,7 @@ def output_on_stderr() -> Iterator[None]:
     from modal._output.manager import OutputManager
     from modal._output.rich import RichOutputManager
 
-    class _OnStderr(RichOutputManager):  # type: ignore[misc]
+    class _OnStderr(RichOutputManager):
         def __init__(self) -> None:
             super().__init__()
             self._console = self._stderr_console

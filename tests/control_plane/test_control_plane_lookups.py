@@ -209,3 +209,19 @@ def test_files_over_4_mib_go_through_blob_upload(control_plane: ControlPlaneHand
     files = {f["path"]: f["size"] for m in record["functions"][0]["mounts"] for f in m.get("files") or []}
     assert files["/data/big.bin"] == len(big)
     assert "BlobCreate" in control_plane.calls
+
+
+def test_dicts_and_queues_hold_what_the_client_puts(control_plane: ControlPlaneHandle) -> None:
+    with client_for(control_plane):
+        cache = modal.Dict.from_name("contents", create_if_missing=True)
+        cache.update({"a": 1, "b": [2]})
+        assert dict(cache.items()) == {"a": 1, "b": [2]}
+        assert (sorted(cache.keys()), sorted(map(str, cache.values()))) == (["a", "b"], ["1", "[2]"])
+        assert (cache.pop("a"), "a" in cache, cache.len()) == (1, False, 1)
+        cache.clear()
+        assert cache.len() == 0
+        jobs = modal.Queue.from_name("backlog", create_if_missing=True)
+        jobs.put_many([1, 2, 3])
+        assert (jobs.get(), jobs.len()) == (1, 2)
+        jobs.clear()
+        assert jobs.len() == 0

@@ -53,6 +53,13 @@ def client_environ(
     return env
 
 
+def _process_client() -> Any:
+    """The client `modal` made for this process, read afresh (the code it ran may have made one)."""
+    from modal.client import _Client
+
+    return _Client._client_from_env
+
+
 def _close_client(client: Any) -> None:
     from modal._utils.async_utils import synchronizer
 
@@ -103,7 +110,7 @@ def client_for(handle: ControlPlaneHandle, *, environment: str | None = None) ->
         try:
             yield variables
         finally:
-            created = _Client._client_from_env
+            created = _process_client()
             _Client._client_from_env = saved_client
             if created is not None and created is not saved_client:
                 _close_client(created)

@@ -406,10 +406,14 @@ class ExecutingServicer(ControlPlaneServicer):
         with contextlib.suppress(RuntimeError):  # the server has stopped: nobody is listening
             self.loop.call_soon_threadsafe(callback, *args)
 
-    def _item_from_thread(self, call: _Call, unit: _Unit, attempt: int, data: bytes, data_format: int) -> None:
+    def _item_from_thread(
+        self, call: _Call, unit: _Unit, attempt: int, data: bytes, data_format: api_pb2.DataFormat.ValueType
+    ) -> None:
         self._from_thread(self._add_item, call, unit, attempt, data, data_format)
 
-    def _add_item(self, call: _Call, unit: _Unit, attempt: int, data: bytes, data_format: int) -> None:
+    def _add_item(
+        self, call: _Call, unit: _Unit, attempt: int, data: bytes, data_format: api_pb2.DataFormat.ValueType
+    ) -> None:
         if unit.abandoned or unit.attempt != attempt:
             return
         chunk = api_pb2.DataChunk(data_format=data_format, index=len(call.chunks) + 1)

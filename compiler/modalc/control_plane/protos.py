@@ -50,9 +50,9 @@ def function_data_from(fn: api_pb2.Function) -> api_pb2.FunctionData:
                 else:
                     entries[key] = item
         elif target.is_repeated or source.message_type is not None:
-            if target.is_repeated or fn.HasField(target.name):
+            if target.is_repeated or fn.HasField(target.name):  # type: ignore[arg-type]
                 getattr(data, target.name).MergeFrom(value)
-        elif not source.has_presence or fn.HasField(target.name):
+        elif not source.has_presence or fn.HasField(target.name):  # type: ignore[arg-type]
             setattr(data, target.name, value)
     data.ranked_functions.add(rank=0, function=fn)
     return data

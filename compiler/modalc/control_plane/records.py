@@ -193,7 +193,7 @@ def _base_image(layers: list[dict[str, Any]]) -> str | None:
     """The image reference of the first layer's `FROM` (e.g. python:3.12-slim-bookworm)."""
     for command in layers[0]["dockerfile_commands"] if layers else []:
         if command.upper().startswith("FROM "):
-            return command.split()[1]
+            return str(command.split()[1])
     return None
 
 

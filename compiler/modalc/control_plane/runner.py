@@ -83,7 +83,7 @@ class Target:
     def batch_max_size(self) -> int:
         return self.definition.batch_max_size
 
-    def output_formats(self, method_name: str) -> Sequence[int]:
+    def output_formats(self, method_name: str) -> Sequence[api_pb2.DataFormat.ValueType]:
         if method_name and method_name in self.data.method_definitions:
             return self.data.method_definitions[method_name].supported_output_formats
         return self.data.supported_output_formats
@@ -93,9 +93,9 @@ class Target:
 class Outcome:
     """The result of one input, serialized in the worker thread."""
 
-    status: int
+    status: api_pb2.GenericResult.GenericStatus.ValueType
     data: bytes = b""
-    data_format: int = PICKLE
+    data_format: api_pb2.DataFormat.ValueType = PICKLE
     exception: str = ""
     traceback: str = ""
     serialized_tb: bytes = b""
@@ -166,7 +166,7 @@ class Runner:
         self,
         target: Target,
         inputs: Sequence[tuple[api_pb2.FunctionInput, bytes]],
-        on_item: Callable[[bytes, int], None],
+        on_item: Callable[[bytes, api_pb2.DataFormat.ValueType], None],
     ) -> list[Outcome]:
         """Run one attempt of one input, or of one batch of a `@modal.batched` function.
 
@@ -183,7 +183,7 @@ class Runner:
         self,
         target: Target,
         inputs: Sequence[tuple[api_pb2.FunctionInput, bytes]],
-        on_item: Callable[[bytes, int], None],
+        on_item: Callable[[bytes, api_pb2.DataFormat.ValueType], None],
     ) -> list[Outcome]:
         from modal._serialization import deserialize_data_format, serialize_data_format
 
@@ -226,7 +226,7 @@ class Runner:
     # -- finding the code ------------------------------------------------------------------
 
     def _callable(self, target: Target, method_name: str, client: Any) -> Callable[..., Any]:
-        code = self._code_of(target, client)
+        code: Callable[..., Any] = self._code_of(target, client)
         if not target.data.is_class:
             return code
         from modal._partial_function import _find_callables_for_obj, _PartialFunctionFlags
@@ -269,7 +269,7 @@ class Runner:
         """
         from modal.app import _App
 
-        candidates = []
+        candidates: list[Any] = []
         for apps in list(_App._all_apps.values()):
             for app in list(apps):
                 try:
@@ -309,9 +309,9 @@ class Runner:
                 "by name: start it where that module is importable (its directory, or PYTHONPATH)"
             ) from exc
         if isinstance(found, modal.Function):
-            return synchronizer._translate_in(found)._raw_f_
+            return synchronizer._translate_in(found)._raw_f_  # type: ignore[no-untyped-call]
         if isinstance(found, modal.Cls):
-            return _class_factory(synchronizer._translate_in(found))
+            return _class_factory(synchronizer._translate_in(found))  # type: ignore[no-untyped-call]
         if target.data.is_class and isinstance(found, type):
             return lambda args, kwargs: found(*args, **kwargs)
         return found
@@ -351,7 +351,9 @@ def _same_server(url: str, other: str) -> bool:
     return bool(a.port) and a.port == b.port
 
 
-def _output_format(input_format: int, supported: Sequence[int]) -> int:
+def _output_format(
+    input_format: api_pb2.DataFormat.ValueType, supported: Sequence[api_pb2.DataFormat.ValueType]
+) -> api_pb2.DataFormat.ValueType:
     # As the container decides: the input's format if the function supports it.
     requested = input_format or PICKLE
     if requested in supported:

@@ -67,7 +67,7 @@ class ControlPlaneService:
     def __mapping__(self) -> dict[str, grpclib.const.Handler]:
         return {
             path: grpclib.const.Handler(
-                self._handler(h.func, h.cardinality),  # type: ignore[arg-type]
+                self._handler(h.func, h.cardinality),
                 h.cardinality,
                 h.request_type,
                 h.reply_type,
@@ -235,8 +235,7 @@ class _ServerThread(threading.Thread):
         self._stop_event = asyncio.Event()
         server = grpclib.server.Server([self.service], status_details_codec=custom_detail_codec)
         await server.start(self.host, self.port)
-        assert server._server is not None
-        self.port = server._server.sockets[0].getsockname()[1]
+        self.port = _bound_port(server._server)
         app = aiohttp.web.Application()
         app.router.add_put("/blobs/{blob_id}", self._put_blob)
         app.router.add_get("/blobs/{blob_id}", self._get_blob)
@@ -244,8 +243,7 @@ class _ServerThread(threading.Thread):
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, self.host, 0)
         await site.start()
-        assert site._server is not None
-        self.blob_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.blob_port = _bound_port(site._server)
         self.servicer.blob_base_url = f"http://{_connect_host(self.host)}:{self.blob_port}"
         self.servicer.started(self._loop, f"http://{_connect_host(self.host)}:{self.port}")
         self.ready.set()
@@ -351,3 +349,10 @@ def serve(
         )
     finally:
         thread.stop()
+
+
+def _bound_port(server: asyncio.AbstractServer | None) -> int:
+    """The port a server listening on port 0 was given."""
+    assert isinstance(server, asyncio.Server)
+    port: int = server.sockets[0].getsockname()[1]
+    return port

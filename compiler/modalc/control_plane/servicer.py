@@ -596,6 +596,22 @@ class ControlPlaneServicer:
     def DictLen(self, req: api_pb2.DictLenRequest) -> api_pb2.DictLenResponse:
         return api_pb2.DictLenResponse(len=len(self._dict_items[req.dict_id]))
 
+    def DictPop(self, req: api_pb2.DictPopRequest) -> api_pb2.DictPopResponse:
+        items = self._dict_items[req.dict_id]
+        return api_pb2.DictPopResponse(found=req.key in items, value=items.pop(req.key, b""))
+
+    def DictClear(self, req: api_pb2.DictClearRequest) -> empty_pb2.Empty:
+        self._dict_items[req.dict_id].clear()
+        return empty_pb2.Empty()
+
+    def DictContents(self, req: api_pb2.DictContentsRequest) -> list[api_pb2.DictEntry]:
+        # A server stream of whole entries: the client reads the halves it asked for.
+        return [api_pb2.DictEntry(key=key, value=value) for key, value in self._dict_items[req.dict_id].items()]
+
+    def QueueClear(self, req: api_pb2.QueueClearRequest) -> empty_pb2.Empty:
+        self._queue_items[req.queue_id].clear()
+        return empty_pb2.Empty()
+
     def QueueGetOrCreate(self, req: api_pb2.QueueGetOrCreateRequest) -> api_pb2.QueueGetOrCreateResponse:
         queue_id, _ = self._store("queues", req)
         return api_pb2.QueueGetOrCreateResponse(
@@ -840,7 +856,8 @@ class ControlPlaneServicer:
 
     def _function_handle(self, function_id: str) -> api_pb2.FunctionHandleMetadata:
         if function_id in self._functions:
-            return self._functions[function_id]["handle"]
+            handle: api_pb2.FunctionHandleMetadata = self._functions[function_id]["handle"]
+            return handle
         for env in self.state.environments.values():
             for entry in env["apps"].values():
                 for obj in entry.get("objects", {}).values():

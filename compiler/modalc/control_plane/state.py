@@ -129,7 +129,8 @@ class ControlPlaneState:
 
     def app(self, env: str, name: str) -> dict[str, Any] | None:
         """Return the app entry `name` in `env`, or None."""
-        return self.environments.get(env, {}).get("apps", {}).get(name)
+        entry: dict[str, Any] | None = self.environments.get(env, {}).get("apps", {}).get(name)
+        return entry
 
     def deployments_for(self, app: str, env: str | None = None) -> list[dict[str, Any]]:
         """Return the deployment records of `app` (optionally only in `env`), oldest first."""

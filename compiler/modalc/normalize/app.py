@@ -37,7 +37,7 @@ def build_app(s: Session) -> ir.App:
     default_secrets = tuple(s.secret_refs(app.get("secrets", []), ("app", "secrets")))
     default_mounts = storage.read_mounts(s, app.get("volumes", {}), ("app", "volumes"))
     other_apps = _other_apps(s)
-    defaults = {
+    defaults: dict[str | None, tuple[str | None, tuple[ir.Mount, ...]]] = {
         None: (default_image, default_mounts),
         **{o.alias: (o.default_image, o.default_mounts) for o in other_apps},
     }
@@ -46,13 +46,13 @@ def build_app(s: Session) -> ir.App:
     declared_functions = tuple(
         f._replace(app=owner)
         for name, spec in data.get("functions", {}).items()
-        if (owner := _owner(s, ("functions", name), spec)) is not False
+        if (owner := _owner(s, ("functions", name), spec)) != _NO_APP
         and (f := functions.read_function(s, name, spec, *defaults[owner])) is not None
     )
     declared_classes = tuple(
         c._replace(app=owner)
         for name, spec in data.get("classes", {}).items()
-        if (owner := _owner(s, ("classes", name), spec)) is not False
+        if (owner := _owner(s, ("classes", name), spec)) != _NO_APP
         and (c := classes.read_class(s, name, spec, *defaults[owner])) is not None
     )
     declared_entrypoints = tuple(
@@ -126,12 +126,15 @@ def _app_reference(s: Session, alias: str, path: KeyPath) -> bool:
     return False
 
 
-def _owner(s: Session, path: KeyPath, spec: dict[str, object]) -> str | None | bool:
-    """The app a function or class belongs to: None for the main app, an alias, or False when it names none."""
+_NO_APP = "\0"  # an `app` key naming no declared app; never a valid alias
+
+
+def _owner(s: Session, path: KeyPath, spec: dict[str, object]) -> str | None:
+    """The app a function or class belongs to: None for the main app, an alias, or _NO_APP when it names none."""
     alias = spec.get("app")
     if alias is None:
         return None
-    return str(alias) if _app_reference(s, str(alias), (*path, "app")) else False
+    return str(alias) if _app_reference(s, str(alias), (*path, "app")) else _NO_APP
 
 
 def _check_entrypoint_apps(

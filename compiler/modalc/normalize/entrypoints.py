@@ -125,7 +125,7 @@ def _class_parameters(
                 (*path, "parameters", name), f"{cls.name}.{name} is {article} {parameter.type} parameter, not {value!r}"
             )
             continue
-        out.append((name, value.encode("utf-8") if parameter.type == "bytes" else value))
+        out.append((name, value.encode("utf-8") if isinstance(value, str) and parameter.type == "bytes" else value))
     missing = [p.name for p in cls.parameters if not p.has_default and p.name not in given]
     if missing:
         s.report(

@@ -104,14 +104,16 @@ def _read_image(
     has_children: bool,
 ) -> ir.Image:
     path: KeyPath = ("images", alias)
+    no_base: tuple[str, list[object], list[tuple[str, object]], str | None, str | None, str | None]
+    no_base = ("", [], [], None, None, None)
     if "from" in spec:
         for key in ("base", *CONSTRUCTOR_KEYS):
             if key in spec:
                 s.report((*path, key), f"{key!r} does not apply to an image built `from` another", at_key=True)
-        constructor, args, kwargs, local_path, context_dir, registry_secret = "", [], [], None, None, None
+        constructor, args, kwargs, local_path, context_dir, registry_secret = no_base
     elif "base" not in spec:
         s.report(path, "missing required key 'base' (or 'from', to build on another declared image)", at_key=True)
-        constructor, args, kwargs, local_path, context_dir, registry_secret = "debian_slim", [], [], None, None, None
+        constructor, args, kwargs, local_path, context_dir, registry_secret = ("debian_slim", *no_base[1:])
     else:
         constructor, args, kwargs, local_path, context_dir, registry_secret = _base(s, path, spec)
     steps = _steps(s, spec.get("steps", []), path, inherited)

@@ -52,7 +52,7 @@ def _fan_out_block(entrypoint: ir.Entrypoint) -> Block:
         'items: str = ""',
     ]
     header = def_line(entrypoint.name, items, NONE, is_async=False, indent=0)
-    body = (
+    body: tuple[PyCode, ...] = (
         fitted_call(
             "arguments = ",
             "_load_inputs",
@@ -81,7 +81,7 @@ def _call_block(entrypoint: ir.Entrypoint, context: Context) -> Block:
     arguments = call_arguments(parameters)
     taken = {p.name for p in parameters}
     body: list[PyCode] = []
-    owner = identifier(entrypoint.function)
+    owner: str = identifier(entrypoint.function)
     if entrypoint.mode == "spawn":
         owner = _free("deployed", taken)
         lookup = raw("modal.Cls.from_name" if entrypoint.method else "modal.Function.from_name")

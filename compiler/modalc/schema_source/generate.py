@@ -155,7 +155,7 @@ class _Overrides:
         self.active: set[str] = set()
 
     def expand(self) -> dict[str, Any]:
-        expanded = self._expand(self.schema)
+        expanded: dict[str, Any] = self._expand(self.schema)
         defs = {}
         for name, definition in expanded["$defs"].items():
             defs[name] = definition

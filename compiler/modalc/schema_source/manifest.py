@@ -79,7 +79,8 @@ def overlay(section: str) -> Schema:
 
 def _gpus() -> list[dict[str, Any]]:
     path = Path(__file__).resolve().parents[1] / "data" / "gpus.json"
-    return json.loads(path.read_text(encoding="utf-8"))["gpus"]
+    gpus: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["gpus"]
+    return gpus
 
 
 REGEX_SYNTAX = set("\\^$.*+?()[]{}|/")  # escaped the same way in Python and in ECMA-262 with the `u` flag
