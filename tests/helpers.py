@@ -143,11 +143,15 @@ def expected_steps(manifest: dict[str, Any], alias: str) -> list[dict[str, Any]]
     for step in image.get("steps", []):
         if "run_function" in step:
             package = step["run_function"].split(":")[0].split(".")[0]
-            copied = [m.split(".")[0] for s in steps if s.get("copy") for m in s.get("python_source", [])]
-            if package not in copied:
+            if package not in copied_packages(steps):
                 steps.append({"python_source": [package], "copy": True})
         steps.append(step)
     return steps
+
+
+def copied_packages(steps: list[dict[str, Any]]) -> list[str]:
+    """The packages copied into an image by its steps (`python_source` with `copy`)."""
+    return [m.split(".")[0] for s in steps if s.get("copy") for m in s.get("python_source", [])]
 
 
 def root_image(manifest: dict[str, Any], alias: str) -> dict[str, Any]:
