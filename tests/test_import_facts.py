@@ -113,16 +113,20 @@ def module_facts(path: Path, *, modal_environment: str | None = None, project: P
     modules are forgotten afterwards (default: the module's own directory)."""
     import os
 
+    path = path.resolve()
     project = (project or path.parent).resolve()
     previous = os.environ.get("MODAL_ENVIRONMENT")
     if modal_environment is not None:
         os.environ["MODAL_ENVIRONMENT"] = modal_environment
     _forget(project)
+    here = Path.cwd()
+    os.chdir(path.parent)  # relative local paths resolve against the deployer's directory, as in `modal deploy`
     try:
         with _recording() as seen:
             module = _import_user_app(path)
             return _facts(module, seen)
     finally:
+        os.chdir(here)
         _forget(project)
         if previous is None:
             os.environ.pop("MODAL_ENVIRONMENT", None)
@@ -292,7 +296,9 @@ def _layers(image: Any, seen: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             builder = recorded.get("build_function")
             if builder is not None:
-                layer["builder"] = _settings(seen["builders"].get(id(_underlying(builder)), {}), seen)
+                builder_settings = _settings(seen["builders"].get(id(_underlying(builder)), {}), seen)
+                builder_settings.pop("image")  # the builder runs on this layer's base: its layers are the ones below
+                layer["builder"] = builder_settings
                 payload = recorded.get("build_function_input")
                 layer["builder_input"] = hashlib.sha256(payload.args).hexdigest()[:16] if payload is not None else None
             out.append(layer)
@@ -456,10 +462,6 @@ def as_rebuilt(facts: dict[str, Any], packages: set[str]) -> dict[str, Any]:
         if hooks:
             for phase in ("enter_pre_snapshot", "enter_post_snapshot"):
                 hooks[phase] = [h for h in hooks[phase] if h != "_create_user_instance"]  # create_user_instance
-        if function.get("image"):
-            for layer in function["image"]:
-                if "builder" in layer:
-                    layer["builder"]["image"] = None  # builder_code: its image is the layer below, compared there
     return facts
 
 

@@ -856,10 +856,18 @@ def _first_build(manifest: Path) -> None:
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The new project."
 )
-@click.option("--format", "manifest_format", type=click.Choice(["toml", "yaml"]), default="toml", show_default=True)
+@click.option(
+    "--format",
+    "manifest_format",
+    type=click.Choice(["toml", "yaml"]),
+    default=None,
+    help="The manifest's format (default: toml; for a module modalc generated, its manifest's).",
+)
 @click.option("--copy-files", is_flag=True, help="Copy local files the images use into DIR (else they must be in it).")
 @click.option("--partial", is_flag=True, help="Write what could be imported, even if something could not (exit 0).")
-def import_command(app_file: Path, out_dir: Path, manifest_format: str, copy_files: bool, partial: bool) -> None:
+def import_command(
+    app_file: Path, out_dir: Path, manifest_format: str | None, copy_files: bool, partial: bool
+) -> None:
     """Import the Modal app APP.py into a modalc project in DIR: a manifest and your code as handler modules.
 
     The app is imported as `modal deploy` imports it, offline, with the real SDK. Whatever a manifest cannot say

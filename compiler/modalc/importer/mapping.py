@@ -33,6 +33,7 @@ WEB_SERVER_DEFAULT_STARTUP = 5.0
 HTTP_SERVER_DEFAULT_STARTUP = 30
 RETRY_DEFAULTS = {"backoff_coefficient": 2.0, "initial_delay": 1.0, "max_delay": 60.0}
 PERIOD_FIELDS = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
+WEB_DECORATORS = ("fastapi_endpoint", "web_endpoint", "asgi_app", "wsgi_app", "web_server")
 WEBHOOK_KINDS = {
     "WEBHOOK_TYPE_FUNCTION": "fastapi",
     "WEBHOOK_TYPE_ASGI_APP": "asgi",
@@ -101,6 +102,8 @@ class AppInfo:
 
 class Code:
     """How handlers are named: the user's own module (here), or a modalc-generated one (generated.py)."""
+
+    values_from_code = True  # say in comments which values the app's code computed
 
     def __init__(self, root: Path, modules: list[ModuleType]):
         self.root = root
@@ -328,6 +331,7 @@ class Mapper:
                 and not any(i.other is record.app for i in self.record.includes)
             ):
                 continue  # an app nothing registers on: nothing to deploy
+            default_image = self.code.function_image(state.image_default, self.record, self.names)
             out.append(
                 AppInfo(
                     record.app,
@@ -335,7 +339,7 @@ class Mapper:
                     variable,
                     list(state.secrets_default),
                     dict(state.volumes_default),
-                    state.image_default,
+                    default_image,
                 )
             )
         if main_id is None and variables:
@@ -572,7 +576,7 @@ class Mapper:
             out["startup_timeout"] = raw["startup_timeout"]
         retries = kwargs.get("retries")
         if retries is not None:
-            out["retries"] = _retries(retries)
+            out["retries"] = _retries(retries, self.written_call(reg, "retries"))
         for key in ("min_containers", "max_containers", "buffer_containers", "scaledown_window"):
             if kwargs.get(key) is not None:
                 out[key] = kwargs[key]
@@ -670,7 +674,7 @@ class Mapper:
             entry["schedule"] = _schedule(schedule)
         webhook = kwargs.get("webhook_config")
         if webhook is not None:
-            entry["web"] = _web(webhook)
+            entry["web"] = _web(webhook, self.written_decorator(info.raw_f, WEB_DECORATORS))
         if kwargs.get("batch_max_size"):
             entry["batched"] = {"max_batch_size": kwargs["batch_max_size"], "wait_ms": kwargs.get("batch_wait_ms") or 0}
         if kwargs.get("http_config") is not None:
@@ -733,7 +737,7 @@ class Mapper:
                 options: dict[str, Any] = {}
                 params = partial.params
                 if params.webhook_config is not None:
-                    options["web"] = _web(params.webhook_config)
+                    options["web"] = _web(params.webhook_config, self.written_decorator(partial.raw_f, WEB_DECORATORS))
                 if flags & _PartialFunctionFlags.BATCHED and params.batch_max_size:
                     options["batched"] = {"max_batch_size": params.batch_max_size, "wait_ms": params.batch_wait_ms or 0}
                 methods[member] = options
@@ -800,6 +804,40 @@ class Mapper:
         except (OSError, TypeError):
             return None
         return Site(Path(filename).resolve(), line) if filename else None
+
+    # -- what the code wrote --------------------------------------------------------------------------------
+
+    def written_call(self, reg: Registration, keyword: str) -> dict[str, Any] | None:
+        """The literal keywords of the call a decorator keyword was given (`retries=modal.Retries(...)`)."""
+        site = reg.decorator_site
+        if site is None:
+            return None
+        call = self.index.call_at(site.file, site.line, "cls" if reg.is_class else "function")
+        if call is None:
+            return None
+        for item in call.keywords:
+            if item.arg == keyword and isinstance(item.value, ast.Call):
+                return _literal_keywords(item.value)
+        return None
+
+    def written_decorator(self, function: Any, names: tuple[str, ...]) -> dict[str, Any]:
+        """The literal keywords of the first of `names` decorating `function`, as its source writes them."""
+        try:
+            filename = inspect.getsourcefile(function)
+        except TypeError:
+            return {}
+        if not filename:
+            return {}
+        node = self.index.definition(Path(filename), function.__qualname__)
+        if node is None:
+            return {}
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Call):
+                func = decorator.func
+                name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+                if name in names:
+                    return _literal_keywords(decorator)
+        return {}
 
     # -- local files -----------------------------------------------------------------------------------------
 
@@ -872,6 +910,18 @@ class Mapper:
 # --- value conversions ---------------------------------------------------------------------------------------
 
 
+def _literal_keywords(call: ast.Call) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            continue
+        try:
+            out[keyword.arg] = ast.literal_eval(keyword.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            out[keyword.arg] = None  # written, but computed
+    return out
+
+
 def _is_modal_object(value: Any) -> bool:
     module = type(value).__module__ or ""
     return module.startswith("modal.") or module == "modal"
@@ -893,16 +943,21 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def _retries(retries: Any) -> Any:
+def _retries(retries: Any, written: dict[str, Any] | None = None) -> Any:
+    """A count, or a policy: the keys the code wrote (as written, when they are literals) and any other that
+    is not Modal's default."""
     if isinstance(retries, int):
         return retries
     out: dict[str, Any] = {"max_retries": retries.max_retries}
+    written = written or {}
     for key, default in RETRY_DEFAULTS.items():
         value = getattr(retries, key, None)
         if value is None:
             continue
         seconds = _seconds(value) if key != "backoff_coefficient" else float(value)
-        if seconds != default:
+        if key in written and isinstance(written[key], (int, float)) and float(written[key]) == seconds:
+            out[key] = written[key]
+        elif seconds != default:
             out[key] = _number(seconds)
     return out
 
@@ -922,16 +977,18 @@ def _schedule(schedule: Any) -> dict[str, Any]:
     return {"period": period}
 
 
-def _web(config: Any) -> dict[str, Any]:
+def _web(config: Any, written: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The endpoint's table: every setting that is not Modal's default, and those the code wrote."""
     from modal_proto import api_pb2
 
+    written = written or {}
     kind = WEBHOOK_KINDS.get(api_pb2.WebhookType.Name(config.type), "fastapi")
     out: dict[str, Any] = {"type": kind}
     if kind == "fastapi":
-        if config.method and config.method != "GET":
+        if config.method and (config.method != "GET" or "method" in written):
             out["method"] = config.method
-        if config.web_endpoint_docs:
-            out["docs"] = True
+        if config.web_endpoint_docs or "docs" in written:
+            out["docs"] = bool(config.web_endpoint_docs)
     if kind == "web_server":
         out["port"] = config.web_server_port
         if config.web_server_startup_timeout and config.web_server_startup_timeout != WEB_SERVER_DEFAULT_STARTUP:
@@ -941,8 +998,8 @@ def _web(config: Any) -> dict[str, Any]:
     domains = [d.name for d in config.custom_domains]
     if domains:
         out["custom_domains"] = domains
-    if config.requires_proxy_auth:
-        out["requires_proxy_auth"] = True
+    if config.requires_proxy_auth or "requires_proxy_auth" in written:
+        out["requires_proxy_auth"] = bool(config.requires_proxy_auth)
     return out
 
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +29,7 @@ SKIPPED_PARTS = ("__pycache__", ".git", ".venv", "venv", "node_modules", ".mypy_
 
 @dataclass(frozen=True)
 class ImportOptions:
-    manifest_format: str = "toml"  # or "yaml"
+    manifest_format: str | None = None  # "toml" or "yaml"; None: toml, or a generated module's manifest's format
     copy_files: bool = False  # copy local files the images use into DIR (else they must be inside DIR)
     partial: bool = False  # write what could be imported even when something could not
     verify: bool = True  # compile the new manifest (validate and normalize) before writing
@@ -68,7 +69,8 @@ def import_app(app_path: Path, out_dir: Path, options: ImportOptions = ImportOpt
     root = app_path.parent
     outcome = ImportOutcome([], root=root)
     cwd = Path.cwd()
-    with offline(), recording(root) as record:
+    with offline(), recording(root) as record, warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
         try:
             module = load_module(app_path, text)
         except UserCodeError as error:
@@ -78,6 +80,7 @@ def import_app(app_path: Path, out_dir: Path, options: ImportOptions = ImportOpt
             forget_project_modules(root)
             return outcome
     outcome.timings["import"] = time.perf_counter() - started
+    outcome.problems += modal_warnings(warned, root)
     try:
         from .mapping import Code
 
@@ -99,6 +102,21 @@ def import_app(app_path: Path, out_dir: Path, options: ImportOptions = ImportOpt
         )
     finally:
         forget_project_modules(root)
+
+
+def modal_warnings(warned: list[warnings.WarningMessage], root: Path) -> list[Problem]:
+    """What Modal warned about while the app was imported, as notes (at the app's line when Modal says it)."""
+    out = []
+    for warning in warned:
+        text = str(warning.message)
+        site = None
+        try:
+            if Path(warning.filename).resolve().is_relative_to(root):
+                site = Site(Path(warning.filename).resolve(), warning.lineno)
+        except (OSError, ValueError):
+            pass
+        out.append(Problem(site, f"Modal warned: {text}", NOTE))
+    return out
 
 
 def project_modules(root: Path, app_module: ModuleType) -> list[ModuleType]:
@@ -131,6 +149,7 @@ def finish(
     started: float,
     rewrite_sources: bool,
     extra: dict[str, Any] | None = None,
+    source_dir: str = ".",
 ) -> ImportOutcome:
     from .mapping import Mapper
 
@@ -148,48 +167,40 @@ def finish(
         cwd=cwd,
     )
     mapped = mapper.run()
+    original_format = (extra or {}).get("__format__")
     if extra:
         for key, value in extra.items():
-            mapped.manifest[key] = value
+            if not key.startswith("__"):
+                mapped.manifest[key] = value
+    if source_dir != "." and "app" in mapped.manifest:
+        mapped.manifest["app"]["source_dir"] = source_dir
     problems = list(mapped.problems)
     for rename in record.renames:
         problems.append(
             Problem(
                 rename.site,
-                f"{rename.old} is deprecated (Modal renamed it on {rename.date}); imported as {rename.new}",
+                f"{rename.old} is deprecated (Modal, {rename.date}); imported as {rename.new}",
                 NOTE,
             )
         )
     for site in record.servers:
         problems.append(Problem(site, "App.server (a Modal server) has no manifest key", ERROR))
-    manifest_name = "app.yaml" if options.manifest_format == "yaml" else "app.toml"
+    manifest_format = options.manifest_format or original_format or "toml"
+    manifest_name = "app.yaml" if manifest_format == "yaml" else "app.toml"
     files: dict[Path, bytes] = {}
-    sources = user_sources(root, mapped, modules, index, problems)
+    code_root = (root / source_dir).resolve()
+    sources = user_sources(code_root, mapped, modules, index, problems)
     registered = registered_objects(record, mapped.manifest)
+    rewritten = rewrite_modules(sources, modules, record, registered, root, manifest_name) if rewrite_sources else {}
     for relative, source in sources.items():
-        target = out_dir / relative
+        target = out_dir / source_dir / relative
         if source.resolve() == target.resolve():
             continue  # the new project is the app's own directory and this file is already there
-        data = source.read_bytes()
-        loaded = _loaded(modules, source)
-        if rewrite_sources and source.suffix == ".py" and loaded is not None and _mentions_modal(data):
-            from .rewrite import ModuleRewriter
-
-            handler_images = _handler_images(record, loaded, code)
-            rewriter = ModuleRewriter(
-                path=source,
-                text=data.decode("utf-8"),
-                module=loaded,
-                registered=registered,
-                handler_images=handler_images,
-                image_ancestors=_ancestors(record),
-                source_label=_shown(source, root),
-                manifest_name=manifest_name,
-            )
-            result = rewriter.rewrite()
-            problems += result.problems
-            data = result.text.encode("utf-8")
-        files[target] = data
+        if relative in rewritten:
+            problems += rewritten[relative].problems
+            files[target] = rewritten[relative].text.encode("utf-8")
+        else:
+            files[target] = source.read_bytes()
     for relative, source in mapped.local_files.items():
         for file, inner in _files_under(source):
             files[out_dir / relative / inner if inner else out_dir / relative] = file.read_bytes()
@@ -199,7 +210,7 @@ def finish(
     if errors:
         header += ["", "Not imported (see the report of `modalc import --partial`):"]
         header += [f"  {p.render(root)}" for p in errors]
-    emit = to_yaml if options.manifest_format == "yaml" else to_toml
+    emit = to_yaml if manifest_format == "yaml" else to_toml
     manifest_text = emit(mapped.manifest, mapped.comments, header)
     manifest_path = out_dir / manifest_name
     files[manifest_path] = manifest_text.encode("utf-8")
@@ -209,7 +220,7 @@ def finish(
     if options.verify and not [p for p in problems if p.severity == ERROR]:
         problems += verify(files, out_dir, manifest_path, mapper)
     outcome.timings["verify"] = time.perf_counter() - started
-    outcome.problems = problems
+    outcome.problems = list(dict.fromkeys(outcome.problems + problems))
     outcome.files = files
     if [p for p in problems if p.severity == ERROR] and not options.partial:
         return outcome
@@ -289,16 +300,65 @@ def _files_under(path: Path) -> list[tuple[Path, str]]:
     return out
 
 
+def rewrite_modules(
+    sources: dict[str, Path],
+    modules: list[ModuleType],
+    record: Any,
+    registered: dict[int, str],
+    root: Path,
+    manifest_name: str,
+) -> dict[str, Any]:
+    """The handler module of every user module that holds Modal objects. A Modal object another handler module
+    still imports (`from common import volume`) stays where it is defined: repeated until nothing changes."""
+    from .rewrite import ModuleRewriter
+
+    candidates: dict[str, tuple[Path, ModuleType]] = {}
+    for relative, source in sources.items():
+        loaded = _loaded(modules, source)
+        if source.suffix == ".py" and loaded is not None and _holds_modal(loaded):
+            candidates[relative] = (source, loaded)
+    by_module = {module.__name__: relative for relative, (_, module) in candidates.items()}
+    needed: dict[str, set[str]] = {relative: set() for relative in candidates}
+    ancestors = _ancestors(record)
+    results: dict[str, Any] = {}
+    for _ in range(len(candidates) + 1):
+        changed = False
+        for relative, (source, module) in candidates.items():
+            rewriter = ModuleRewriter(
+                path=source,
+                text=source.read_text(encoding="utf-8"),
+                module=module,
+                registered=registered,
+                handler_images=_handler_images(record, module),
+                image_ancestors=ancestors,
+                source_label=_shown(source, root),
+                manifest_name=manifest_name,
+            )
+            results[relative] = rewriter.rewrite(needed[relative])
+            for other, names in results[relative].imported.items():
+                target = by_module.get(other)
+                if target is not None and not names <= needed[target]:
+                    needed[target] |= names
+                    changed = True
+        if not changed:
+            break
+    return results
+
+
+def _holds_modal(module: ModuleType) -> bool:
+    import modal
+
+    from .rewrite import _is_modal
+
+    return any(value is modal or _is_modal(value) for value in vars(module).values())
+
+
 def _loaded(modules: list[ModuleType], source: Path) -> ModuleType | None:
     for module in modules:
         filename = getattr(module, "__file__", None)
         if filename and Path(filename).resolve() == source.resolve():
             return module
     return None
-
-
-def _mentions_modal(data: bytes) -> bool:
-    return b"import modal" in data or b"from modal" in data
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -338,7 +398,7 @@ def _ancestors(record: Any) -> dict[int, set[int]]:
     return out
 
 
-def _handler_images(record: Any, module: ModuleType, code: Any) -> list[Any]:
+def _handler_images(record: Any, module: ModuleType) -> list[Any]:
     images = []
     for reg in record.registrations:
         obj = reg.info.user_cls if reg.is_class else reg.info.raw_f

@@ -42,6 +42,7 @@ class Rewritten:
     text: str
     problems: list[Problem] = field(default_factory=list)
     uses_app_module: bool = False
+    imported: dict[str, set[str]] = field(default_factory=dict)  # module -> Modal objects this one still imports
 
 
 class Edits:
@@ -202,7 +203,8 @@ class ModuleRewriter:
 
     # -- the rewrite ------------------------------------------------------------------------------------------
 
-    def rewrite(self) -> Rewritten:
+    def rewrite(self, needed_elsewhere: set[str] = frozenset()) -> Rewritten:  # type: ignore[assignment]
+        """The handler module; `needed_elsewhere` are names other handler modules import from this one."""
         removable: dict[str, list[ast.stmt]] = {}  # name -> statements defining it that may go
         kept: list[ast.AST] = []  # what stays, for the names it reads
         imports_blocks: list[ast.With] = []
@@ -210,7 +212,7 @@ class ModuleRewriter:
             self.statement(node, removable, kept, imports_blocks)
         self.rewrite_bodies()
         # A definition that kept code reads stays; the rest goes (to a fixpoint: kept definitions read others).
-        needed = _loads(kept) | self._body_loads()
+        needed = _loads(kept) | self._body_loads() | set(needed_elsewhere)
         keep_names: set[str] = set()
         changed = True
         while changed:
@@ -234,7 +236,12 @@ class ModuleRewriter:
         for block in imports_blocks:
             self.unwrap(block)
         self.header()
-        return Rewritten(self.edits.apply(), self.problems, self.uses_app_module)
+        imported: dict[str, set[str]] = {}
+        for name in keep_names:
+            for statement in removable[name]:
+                if isinstance(statement, ast.ImportFrom) and statement.level == 0 and statement.module:
+                    imported.setdefault(statement.module, set()).add(name)
+        return Rewritten(self.edits.apply(), self.problems, self.uses_app_module, imported)
 
     def statement(
         self, node: ast.stmt, removable: dict[str, list[ast.stmt]], kept: list[ast.AST], blocks: list[ast.With]
@@ -282,6 +289,16 @@ class ModuleRewriter:
                     "handler module (run it with modalc run, or keep it as a script of your own)",
                 )
                 return
+        apps = {n for n, v in self.globals.items() if type(v).__name__ == "App" and _is_modal(v)}
+        if _loads([node]) & apps:
+            self.delete(node)
+            self.problem(
+                node.lineno,
+                "module-level code that registers on the app is left out of the handler module; the manifest "
+                "declares what it registered",
+                NOTE,
+            )
+            return
         kept.append(node)
         self._module_level_uses(node)
 
@@ -398,7 +415,24 @@ class ModuleRewriter:
     # -- bodies that call other Modal functions -----------------------------------------------------------------
 
     def rewrite_bodies(self) -> None:
-        """`process.map(...)` inside a function body becomes `modalc_app.process.map(...)`."""
+        """`process.map(...)` inside a function body becomes `modalc_app.process.map(...)`; in a Modal class,
+        `self.method.local(...)` becomes `self.method(...)` (its methods are plain methods now)."""
+        for cls in ast.walk(self.tree):
+            if isinstance(cls, ast.ClassDef) and self.registered_name(cls.name):
+                methods = {m.name for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                for child in ast.walk(cls):
+                    if (
+                        isinstance(child, ast.Attribute)
+                        and child.attr == "local"
+                        and isinstance(child.value, ast.Attribute)
+                        and child.value.attr in methods
+                        and isinstance(child.value.value, ast.Name)
+                        and child.value.value.id == "self"
+                        and child.end_col_offset is not None
+                        and child.value.end_col_offset is not None
+                        and child.end_lineno == child.value.end_lineno
+                    ):
+                        self.edits.replace_span(child.end_lineno, child.value.end_col_offset, child.end_col_offset, "")
         for node in ast.walk(self.tree):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 continue
@@ -503,7 +537,7 @@ class ModuleRewriter:
             else:
                 self.edits.insert_before(1, lines)
             if self.uses_app_module:
-                self.edits.insert_after(anchor, [statement])
+                self.edits.insert_after(anchor, ["", statement])
             return
         first = body[0].lineno if body else 1
         if shebang or first > 1:

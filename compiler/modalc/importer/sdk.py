@@ -399,7 +399,7 @@ def recording(root: Path) -> Iterator[Recording]:
     if hasattr(modal, "web_endpoint"):
 
         def web_endpoint(*args: Any, **kwargs: Any) -> Any:
-            record.renames.append(Rename("web_endpoint", "fastapi_endpoint", sites.here(), "2025-03-05"))
+            record.renames.append(Rename("web_endpoint", 'web = { type = "fastapi" }', sites.here(), "2025-03-05"))
             return modal.fastapi_endpoint(*args, **kwargs)
 
         patches.set(modal, "web_endpoint", web_endpoint)

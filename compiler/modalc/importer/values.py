@@ -9,6 +9,7 @@ module-level assignments of the names it reads.
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,10 @@ def plain(node: ast.AST, names: dict[str, Any]) -> bool:
     if is_literal(node):
         return True
     if isinstance(node, ast.Name):
-        return _is_reference(names.get(node.id))
+        value = names.get(node.id)
+        return _is_reference(value) or inspect.isfunction(value) or inspect.isclass(value)
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and is_literal(node.slice):
+        return _is_reference(names.get(node.value.id))
     if isinstance(node, ast.Attribute):
         root = _root_name(node)
         return root is not None and (names.get(root) is modal or _is_reference(names.get(root)))
@@ -117,7 +121,7 @@ def decorator_comments(mapper: Mapper, reg: Registration, path: KeyPath) -> None
     from .mapping import DECORATOR_KEYS
 
     site = reg.decorator_site
-    if site is None:
+    if site is None or not mapper.code.values_from_code:
         return
     method = "cls" if reg.is_class else "function"
     call = mapper.index.call_at(site.file, site.line, method)
@@ -142,7 +146,7 @@ def decorator_comments(mapper: Mapper, reg: Registration, path: KeyPath) -> None
 
 def call_comment(mapper: Mapper, site: Site | None, method: str, path: KeyPath) -> None:
     """A comment on `path` when the call at `site` (an image step, a lookup) was given computed arguments."""
-    if site is None:
+    if site is None or not mapper.code.values_from_code:
         return
     call = mapper.index.call_at(site.file, site.line, method)
     parsed = mapper.index.get(site.file)
