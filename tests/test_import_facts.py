@@ -47,6 +47,8 @@ KNOWN_DIFFERENCES = {
     "(`'_app.Item'`): parameters are compared by name, kind and default.",
     "local_paths": "files the images take are compared by where they land in the container and by content, not by "
     "where they are on disk (an import may copy them into the new project).",
+    "rewritten_modules": "a module of the user's that import rewrote into a handler module (Modal's decorators and "
+    "registrations taken out) is shipped at the same container path with its new content: compared by path.",
 }
 
 
@@ -450,6 +452,19 @@ def _strip_layers(layers: list[dict[str, Any]] | None, packages: set[str]) -> li
     return out
 
 
+def without_digests(facts: dict[str, Any], paths: set[str]) -> dict[str, Any]:
+    """The facts with the content of files at these container paths left out (rewritten_modules)."""
+    import copy
+
+    facts = copy.deepcopy(facts)
+    for function in facts["functions"].values():
+        for layer in function.get("image") or []:
+            for key in ("files", "context"):
+                if key in layer:
+                    layer[key] = [(p, "rewritten" if p in paths else d) for p, d in layer[key]]
+    return facts
+
+
 def as_rebuilt(facts: dict[str, Any], packages: set[str]) -> dict[str, Any]:
     """The facts of an app with modalc's expected differences applied (KNOWN_DIFFERENCES), for comparing it with
     modalc's build of its import. `packages` are the handler packages of the new project."""
@@ -486,8 +501,12 @@ def compare(original: dict[str, Any], rebuilt: dict[str, Any], path: str = "") -
     return [] if original == rebuilt else [f"{path}: {original!r} != {rebuilt!r}"]
 
 
-def assert_same_infrastructure(original: dict[str, Any], rebuilt: dict[str, Any], packages: set[str]) -> None:
-    rebuilt = as_rebuilt(rebuilt, packages)
+def assert_same_infrastructure(
+    original: dict[str, Any], rebuilt: dict[str, Any], packages: set[str], rewritten: set[str] = frozenset()
+) -> None:
+    """`packages`: the new project's handler packages; `rewritten`: container paths of rewritten modules."""
+    rebuilt = without_digests(as_rebuilt(rebuilt, packages), set(rewritten))
+    original = without_digests(original, set(rewritten))
     differences = compare(original, rebuilt)
     assert not differences, "the rebuilt module's infrastructure differs:\n" + "\n".join(differences)
 

@@ -865,9 +865,7 @@ def _first_build(manifest: Path) -> None:
 )
 @click.option("--copy-files", is_flag=True, help="Copy local files the images use into DIR (else they must be in it).")
 @click.option("--partial", is_flag=True, help="Write what could be imported, even if something could not (exit 0).")
-def import_command(
-    app_file: Path, out_dir: Path, manifest_format: str | None, copy_files: bool, partial: bool
-) -> None:
+def import_command(app_file: Path, out_dir: Path, manifest_format: str | None, copy_files: bool, partial: bool) -> None:
     """Import the Modal app APP.py into a modalc project in DIR: a manifest and your code as handler modules.
 
     The app is imported as `modal deploy` imports it, offline, with the real SDK. Whatever a manifest cannot say

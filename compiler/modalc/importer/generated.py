@@ -228,7 +228,12 @@ class GeneratedCode(Code):
                         instances.setdefault(chain[0], "")
             if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call):
                 called = _attribute_chain(statement.value.func)
-                if called and len(called) == 1 and called[0] not in mapper.sections["classes"] and called[0] != "_load_inputs":
+                if (
+                    called
+                    and len(called) == 1
+                    and called[0] not in mapper.sections["classes"]
+                    and called[0] != "_load_inputs"
+                ):
                     # `instance = deployed(...)`: a looked-up class built with parameters
                     parameters = {str(k.arg): ast.literal_eval(k.value) for k in statement.value.keywords if k.arg}
         if mode is None or target is None:
@@ -236,7 +241,9 @@ class GeneratedCode(Code):
             return None
         spec: dict[str, Any] = {mode: f"{target}.{method}" if method else target}
         if mode in ("map", "starmap"):
-            defaults = dict(zip([a.arg for a in node.args.args][-len(node.args.defaults) :], node.args.defaults, strict=False))
+            defaults = dict(
+                zip([a.arg for a in node.args.args][-len(node.args.defaults) :], node.args.defaults, strict=False)
+            )
             inputs = defaults.get("inputs")
             if isinstance(inputs, ast.Call) and inputs.args and isinstance(inputs.args[0], ast.BinOp):
                 right = inputs.args[0].right

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .mapping import Mapper
 
 # Builder keywords whose value, when it is the default, says nothing.
-NEUTRAL = {
+NEUTRAL: dict[str, Any] = {
     "force_build": False,
     "env": None,
     "secrets": None,
@@ -217,17 +217,13 @@ class ImageReader:
             entry["path"] = local
         context = kwargs.get("context_dir")
         context_dir = Path(context) if context is not None else m.cwd
+        context_dir = context_dir if context_dir.is_absolute() else m.cwd / context_dir
         if local is not None:
-            self.dockerfile_context(
-                call, Path(dockerfile) if Path(dockerfile).is_absolute() else m.cwd / dockerfile, context_dir
-            )
-        relative = (
-            m.local_path(context_dir, call.site, "Docker build context", directory=True)
-            if self._inside(context_dir)
-            else None
-        )
-        if relative not in (None, "."):
-            entry["context_dir"] = relative
+            dockerfile_path = Path(str(dockerfile)) if Path(str(dockerfile)).is_absolute() else m.cwd / str(dockerfile)
+            if self.dockerfile_context(call, dockerfile_path, context_dir):
+                relative = m.local_path(context_dir, call.site, "Docker build context", directory=True)
+                if relative not in (None, "."):
+                    entry["context_dir"] = relative
         if kwargs.get("build_args"):
             entry["build_args"] = {str(k): str(v) for k, v in kwargs["build_args"].items()}
         if kwargs.get("add_python"):
@@ -235,23 +231,20 @@ class ImageReader:
         self.unexpected(call, {"path", "context_dir", "build_args", "add_python"})
         return entry
 
-    def _inside(self, path: Path) -> bool:
-        resolved = path if path.is_absolute() else self.m.cwd / path
-        return resolved.resolve().is_relative_to(self.m.out_dir) or resolved.resolve().is_relative_to(self.m.root)
-
-    def dockerfile_context(self, call: ImageCall, dockerfile: Path, context_dir: Path) -> None:
-        """With --copy-files, the files a Dockerfile's COPY lines take come along (Modal's own selection)."""
+    def dockerfile_context(self, call: ImageCall, dockerfile: Path, context_dir: Path) -> bool:
+        """Whether the Dockerfile's COPY lines take files from the build context (Modal's own selection); with
+        --copy-files, those files come along."""
         from .. import compat
 
-        if not self.m.copy_files or context_dir.resolve().is_relative_to(self.m.out_dir):
-            return
         try:
             files = list(compat.dockerfile_context_files(dockerfile, context_dir))
         except Exception as error:  # a Dockerfile Modal itself cannot read
             self.m.problem(call.site, f"the Dockerfile's build context cannot be read: {error}")
-            return
-        for file in files:
-            self.m.local_path(file, call.site, "a file the Dockerfile copies")
+            return False
+        if self.m.copy_files and not context_dir.resolve().is_relative_to(self.m.out_dir):
+            for file in files:
+                self.m.local_path(file, call.site, "a file the Dockerfile copies")
+        return bool(files)
 
     # -- steps ------------------------------------------------------------------------------------------------
 
@@ -358,7 +351,8 @@ class ImageReader:
         context = Path(kwargs["context_dir"]) if kwargs.get("context_dir") is not None else m.cwd
         context = context if context.is_absolute() else m.cwd / context
         sources = _copy_sources(out["dockerfile_commands"])
-        needed = [s for s in sources if s not in files and s.lstrip("/") not in {n.lstrip("/") for n in files}]
+        named = {str(n).lstrip("/") for n in (kwargs.get("context_files") or {})}
+        needed = [s for s in sources if s.lstrip("/") not in named]
         if needed:
             relative_context = m.local_path(context, call.site, "Docker build context", directory=True)
             if relative_context is None:

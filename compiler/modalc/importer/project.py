@@ -195,6 +195,14 @@ def finish(
     for relative, source in sources.items():
         target = out_dir / source_dir / relative
         if source.resolve() == target.resolve():
+            if relative in rewritten:
+                problems.append(
+                    Problem(
+                        Site(source, 1),
+                        "would replace the app's own file with its handler module: import into another directory",
+                        ERROR,
+                    )
+                )
             continue  # the new project is the app's own directory and this file is already there
         if relative in rewritten:
             problems += rewritten[relative].problems

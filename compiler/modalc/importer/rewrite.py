@@ -406,7 +406,7 @@ class ModuleRewriter:
         items += [f"{name}: {annotation} = {literal(default)}" for name, annotation, default in optional]
         lines = [
             "",
-            f"{indent}# modalc import: the class parameters (modal.parameter() fields), which the generated class passes",
+            f"{indent}# modalc import: the class parameters, which the generated class passes by keyword",
             f"{indent}def __init__(self, *, {', '.join(items)}) -> None:",
             *(f"{indent}    self.{name} = {name}" for name, _, _ in parameters),
         ]
@@ -430,6 +430,7 @@ class ModuleRewriter:
                         and child.value.value.id == "self"
                         and child.end_col_offset is not None
                         and child.value.end_col_offset is not None
+                        and child.end_lineno is not None
                         and child.end_lineno == child.value.end_lineno
                     ):
                         self.edits.replace_span(child.end_lineno, child.value.end_col_offset, child.end_col_offset, "")

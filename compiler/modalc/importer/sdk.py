@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import Any
 
 MODALC_PACKAGE = Path(__file__).resolve().parents[1]  # never "user code", even inside the project
@@ -179,7 +179,7 @@ def underlying(obj: Any) -> Any:
     from modal._utils.async_utils import synchronizer
 
     try:
-        return synchronizer._translate_in(obj)
+        return synchronizer._translate_in(obj)  # type: ignore[no-untyped-call]
     except Exception:  # not a synchronized object
         return obj
 
@@ -187,7 +187,7 @@ def underlying(obj: Any) -> Any:
 def public(obj: Any) -> Any:
     from modal._utils.async_utils import synchronizer
 
-    return synchronizer._translate_out(obj)
+    return synchronizer._translate_out(obj)  # type: ignore[no-untyped-call]
 
 
 # --- where user code made a call -------------------------------------------------------------------------
@@ -197,9 +197,15 @@ def _project_file(filename: str, root: Path, cache: dict[str, bool]) -> bool:
     known = cache.get(filename)
     if known is not None:
         return known
+    if "site-packages" in filename or "dist-packages" in filename or not filename.endswith(".py"):
+        cache[filename] = False  # the SDK, the standard library's neighbours: never the app's
+        return False
     path = Path(filename)
     inside = False
-    if path.suffix == ".py" and path.is_absolute():
+    if not filename.startswith(str(root)) and os.path.realpath(os.path.dirname(filename)) == os.path.dirname(filename):
+        cache[filename] = False  # not under the app's directory, and no symbolic link could put it there
+        return False
+    if path.is_absolute():
         try:
             resolved = path.resolve()
             inside = (
@@ -221,12 +227,12 @@ class _Sites:
         self._cache: dict[str, bool] = {}
 
     def here(self) -> Site | None:
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             filename = frame.f_code.co_filename
             if _project_file(filename, self.root, self._cache):
                 return Site(Path(filename).resolve(), frame.f_lineno)
-            frame = frame.f_back  # type: ignore[assignment]
+            frame = frame.f_back
         return None
 
 
@@ -432,9 +438,7 @@ def _modernize(kwargs: dict[str, Any], site: Site | None, record: Recording) -> 
     if "allow_concurrent_inputs" in kwargs:
         concurrent = kwargs.pop("allow_concurrent_inputs")
         renamed["concurrency"] = "allow_concurrent_inputs"
-        record.renames.append(
-            Rename("allow_concurrent_inputs", "@modal.concurrent(max_inputs=...)", site, "2025-04-09")
-        )
+        record.renames.append(Rename("allow_concurrent_inputs", "concurrency.max_inputs", site, "2025-04-09"))
     if kwargs.get("max_inputs") == 1 and "single_use_containers" not in kwargs:
         kwargs.pop("max_inputs")
         kwargs["single_use_containers"] = True

@@ -26,6 +26,7 @@ class SourceIndex:
 
     def __init__(self) -> None:
         self._files: dict[Path, ParsedFile | None] = {}
+        self._calls: dict[Path, dict[int, list[ast.Call]]] = {}  # file -> line -> calls that start or end there
 
     def add(self, path: Path, text: str) -> ParsedFile | None:
         path = path.resolve()
@@ -54,10 +55,17 @@ class SourceIndex:
         parsed = self.get(path)
         if parsed is None:
             return None
+        calls = self._calls.get(parsed.path)
+        if calls is None:
+            calls = {}
+            for node in ast.walk(parsed.tree):
+                if isinstance(node, ast.Call):
+                    lines = {node.lineno, node.func.end_lineno or node.lineno}
+                    for number in lines:
+                        calls.setdefault(number, []).append(node)
+            self._calls[parsed.path] = calls
         best: ast.Call | None = None
-        for node in ast.walk(parsed.tree):
-            if not isinstance(node, ast.Call):
-                continue
+        for node in calls.get(line, []):
             func = node.func
             if isinstance(func, ast.Attribute) and func.attr == name and func.end_lineno == line:
                 return node
