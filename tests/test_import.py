@@ -59,6 +59,13 @@ CASES = [
         ),
     ),
     Case("multi_file"),
+    Case(
+        "odds_and_ends",
+        ("--partial",),
+        not_imported=(
+            "app.py:42: not imported: self.helper.remote(...) calls the class's own Modal method from inside it",
+        ),
+    ),
 ]
 
 
@@ -495,3 +502,35 @@ def test_importing_a_fifty_function_app_takes_under_one_and_a_half_times_importi
         file=sys.stderr,
     )
     assert best[2] < 1.5 * best[1], best
+
+
+def test_defaults_of_the_app_modals_own_image_and_decorators_of_the_users(tmp_path: Path) -> None:
+    imported = import_case(next(c for c in CASES if c.name == "odds_and_ends"), tmp_path)
+    manifest = imported.manifest
+    assert manifest["app"]["secrets"] == ["shared-keys"] and manifest["app"]["volumes"] == {"/shared": "shared"}
+    assert manifest["images"]["default"] == {"base": "debian_slim", "python": "{}.{}".format(*sys.version_info)}
+    assert manifest["images"]["crunch_numbers-image"] == {"from": "base", "steps": [{"pip": ["pandas==2.2.3"]}]}
+    assert manifest["functions"]["crunch_numbers"]["handler"] == "app:crunch"
+    handlers = (imported.out / "app.py").read_text()
+    assert "@timed\ndef crunch(x: int) -> int:" in handlers  # the user's own decorator stays
+
+
+def _guide_block(text: str, marker: str) -> str:
+    start = text.index(f"<!-- import-guide: {marker}")
+    opening = text.index("```", start)
+    body = text.index("\n", opening) + 1
+    return text[body : text.index("\n```", body) + 1]
+
+
+def test_the_migration_guide_shows_what_import_writes(tmp_path: Path) -> None:
+    guide = (REPO / "docs" / "import.md").read_text()
+    app = APPS / "guide" / "app.py"
+    assert _guide_block(guide, "before") == app.read_text()
+    out = tmp_path / "whisper"
+    result = run_cli(["import", "app.py", "--out", str(out)], cwd=app.parent)
+    assert result.exit_code == 0, result.stderr
+    for line in _guide_block(guide, "report").splitlines():
+        assert line in result.stderr
+    assert _guide_block(guide, "manifest") == (out / "app.toml").read_text()
+    assert _guide_block(guide, "handlers") == (out / "app.py").read_text()
+    assert run_cli(["build"], cwd=out).exit_code == 0

@@ -269,8 +269,14 @@ def _modules(mount: Any) -> list[str]:
 
 def _layers(image: Any, seen: dict[str, Any]) -> list[dict[str, Any]]:
     """The image's layers, base first."""
+    import modal
+    from modal.app import _default_image
+
     out: list[dict[str, Any]] = []
     image = _underlying(image)
+    if image is _default_image:  # made when modal was imported, before any recording: build the same again
+        with _recording() as fresh:
+            return _layers(modal.Image.debian_slim(), fresh)
     while image is not None:
         recorded = seen["images"].get(id(image))
         if recorded is not None:

@@ -547,7 +547,9 @@ class Mapper:
         if owner.alias is not None:
             out["app"] = owner.alias
         image = self.code.function_image(kwargs.get("image"), self.record, self.names)
-        modal_default = image is not None and owner.default_image is None and self.record.image(image) is None
+        from modal.app import _default_image
+
+        modal_default = image is not None and underlying(image) is _default_image
         if image is not None and not modal_default and underlying(image) is not underlying(owner.default_image):
             alias = self.image(image, (*path, "image"), site, f"{path[1]}-image")
             if alias is not None:
@@ -756,14 +758,17 @@ class Mapper:
         self.sections["classes"][name] = _ordered(entry)
         self.site(path, site)
         self._default_image(reg, owner, path, site)
-        from .values import decorator_comments
+        from .values import class_parameter_comments, decorator_comments
 
         decorator_comments(self, reg, path)
+        class_parameter_comments(self, user_cls, path)
 
     def _default_image(self, reg: Registration, owner: AppInfo, path: KeyPath, site: Site | None) -> None:
         """A function with no image anywhere runs Modal's default image: debian_slim with the importing Python."""
+        from modal.app import _default_image
+
         image = reg.kwargs.get("image")
-        if image is None or owner.default_image is not None or self.record.image(image) is not None:
+        if image is None or underlying(image) is not _default_image:
             return
         entry = self.sections[str(path[0])][str(path[1])]
         if "image" in entry:

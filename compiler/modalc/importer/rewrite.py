@@ -31,6 +31,7 @@ from typing import Any
 from .model import ERROR, NOTE, Problem
 from .sdk import Site, underlying
 
+REMOTE_CALLS = frozenset({"remote", "spawn", "map", "starmap", "for_each", "spawn_map", "remote_gen"})
 HEADER = (
     "# Imported by `modalc import` from {source}: your code, with Modal's decorators and registrations taken out.",
     "# The infrastructure they declared is in {manifest}; `modalc build` compiles it into generated/.",
@@ -104,7 +105,7 @@ class Edits:
         text = "".join(lines)
         while "\n\n\n\n" in text:
             text = text.replace("\n\n\n\n", "\n\n\n")
-        return text
+        return text.rstrip("\n") + "\n" if text.strip() else text
 
 
 def _is_modal(value: Any) -> bool:
@@ -176,6 +177,7 @@ class ModuleRewriter:
         self.source_label = source_label
         self.manifest_name = manifest_name
         self.uses_app_module = False
+        self.deleted: set[int] = set()  # ids of definitions left out (local entrypoints)
 
     def problem(self, line: int, message: str, severity: str = ERROR) -> None:
         self.problems.append(Problem(Site(self.path, line), message, severity))
@@ -348,6 +350,7 @@ class ModuleRewriter:
         value = self.value(node.name)
         if type(value).__name__ == "LocalEntrypoint":
             self.delete(node, with_decorators=True)
+            self.deleted.add(id(node))
             return
         kept += self.strip_decorators(node)
         kept += _signature_parts(node)
@@ -434,7 +437,21 @@ class ModuleRewriter:
                         and child.end_lineno == child.value.end_lineno
                     ):
                         self.edits.replace_span(child.end_lineno, child.value.end_col_offset, child.end_col_offset, "")
-        for node in ast.walk(self.tree):
+                    elif (
+                        isinstance(child, ast.Attribute)
+                        and child.attr in REMOTE_CALLS
+                        and isinstance(child.value, ast.Attribute)
+                        and child.value.attr in methods
+                        and isinstance(child.value.value, ast.Name)
+                        and child.value.value.id == "self"
+                    ):
+                        self.problem(
+                            child.lineno,
+                            f"self.{child.value.attr}.{child.attr}(...) calls the class's own Modal method from inside "
+                            f"it; in the handler module self.{child.value.attr} is a plain method (write "
+                            f"modalc_app.{cls.name}().{child.value.attr}.{child.attr}(...))",
+                        )
+        for node in _walk_kept(self.tree, self.deleted):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 continue
             local = _locals(node)
@@ -453,7 +470,7 @@ class ModuleRewriter:
 
     def _body_loads(self) -> set[str]:
         out: set[str] = set()
-        for node in ast.walk(self.tree):
+        for node in _walk_kept(self.tree, self.deleted):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 body = node.body if isinstance(node.body, list) else [node.body]
                 out |= _loads(body)
@@ -546,6 +563,17 @@ class ModuleRewriter:
             self.edits.insert_before(first, [statement, ""])
         else:
             self.edits.insert_before(1, [*lines, statement, ""])
+
+
+def _walk_kept(tree: ast.AST, deleted: set[int]) -> Iterable[ast.AST]:
+    """ast.walk, without going into the definitions the handler module leaves out."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if id(node) in deleted:
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
 
 
 def _signature_parts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:

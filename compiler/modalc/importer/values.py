@@ -164,3 +164,29 @@ def call_comment(mapper: Mapper, site: Site | None, method: str, path: KeyPath) 
     )
     text = f"{method}({arguments.lstrip(', ')})"
     mapper.comment(path, _describe(mapper, site, text, holder, names))
+
+
+def class_parameter_comments(mapper: Mapper, user_cls: Any, path: KeyPath) -> None:
+    """`name: str = modal.parameter(default=MODEL_ID)`: a default the code computed."""
+    if not mapper.code.values_from_code:
+        return
+    try:
+        filename = inspect.getsourcefile(user_cls)
+    except TypeError:
+        return
+    if not filename:
+        return
+    file = Path(filename).resolve()
+    node = mapper.index.definition(file, user_cls.__qualname__)
+    parsed = mapper.index.get(file)
+    if not isinstance(node, ast.ClassDef) or parsed is None:
+        return
+    names = _globals_of(mapper, file)
+    for item in node.body:
+        if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and isinstance(item.value, ast.Call)):
+            continue
+        for keyword in item.value.keywords:
+            if keyword.arg == "default" and not plain(keyword.value, names):
+                site = Site(file, item.lineno)
+                text = f"{item.target.id} default={parsed.segment(keyword.value)}"
+                mapper.comment((*path, "parameters"), _describe(mapper, site, text, keyword.value, names))
