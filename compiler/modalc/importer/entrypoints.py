@@ -131,15 +131,12 @@ def _target(mapper: Mapper, owner: ast.AST) -> tuple[str, list[str], dict[str, A
 
 def _parameters_of(mapper: Mapper, name: str, method: str | None) -> list[str]:
     for reg in mapper.record.registrations:
-        if method is None and not reg.is_class and reg.info.function_name == name:
-            raw = reg.info.raw_f
-            return [p for p in inspect.signature(raw).parameters]
-        if method is not None and reg.is_class and reg.info.user_cls.__name__ == name:
-            from .sdk import underlying
-
-            member = underlying(reg.info.user_cls.__dict__.get(method))
-            raw = getattr(member, "raw_f", None)
-            if raw is None:
+        if method is None and not reg.is_class and reg.name == name:
+            return [p for p in inspect.signature(reg.raw).parameters]
+        if method is not None and reg.is_class and reg.name == name:
+            member = reg.raw.__dict__.get(method)
+            raw, _ = mapper.record.stack(member)
+            if not callable(raw):
                 return []
             return [p for p in inspect.signature(raw).parameters][1:]
     return []

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .mapping import Code
 from .model import ERROR, Problem
-from .sdk import ImageCall, Recording, Registration, Site, UserCodeError, load_module, offline, recording, underlying
+from .sdk import ImageCall, Recording, Registration, Site, UserCodeError, load_module, offline, recording
 
 if TYPE_CHECKING:
     from .mapping import Mapper
@@ -120,14 +120,14 @@ class GeneratedCode(Code):
         return None
 
     def function_handler(self, reg: Registration, problem: Callable[[str], None]) -> tuple[str, str] | None:
-        node = self.definitions.get(reg.info.raw_f.__name__)
+        node = self.definitions.get(reg.raw.__name__)
         found = self._target(node.body) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
         if found is None:
             problem("the generated wrapper does not call a handler modalc can name")
         return found
 
     def class_handler(self, reg: Registration, problem: Callable[[str], None]) -> tuple[str, str] | None:
-        node = self.definitions.get(reg.info.user_cls.__name__)
+        node = self.definitions.get(reg.raw.__name__)
         if isinstance(node, ast.ClassDef):
             for member in node.body:
                 if isinstance(member, ast.FunctionDef) and member.name == "_create_user_instance":
@@ -180,7 +180,7 @@ class GeneratedCode(Code):
         """`IMAGES["x"].add_local_python_source(...)` where a function uses a parent image: that image."""
         if image is None:
             return None
-        impl = underlying(image)
+        impl = image
         call = record.images.get(id(impl))
         if (
             call is not None

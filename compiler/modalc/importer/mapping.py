@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import catalog
 from .model import ERROR, NOTE, PYTHON_NAME, Aliases, Problem
-from .sdk import RENAMED_KEY, ImageCall, Recording, Registration, Site, underlying
+from .sdk import RENAMED_KEY, Decoration, ImageCall, Recording, Registration, Site
 from .source import SourceIndex
 
 KeyPath = tuple[str | int, ...]
@@ -33,13 +33,7 @@ WEB_SERVER_DEFAULT_STARTUP = 5.0
 HTTP_SERVER_DEFAULT_STARTUP = 30
 RETRY_DEFAULTS = {"backoff_coefficient": 2.0, "initial_delay": 1.0, "max_delay": 60.0}
 PERIOD_FIELDS = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
-WEB_DECORATORS = ("fastapi_endpoint", "web_endpoint", "asgi_app", "wsgi_app", "web_server")
-WEBHOOK_KINDS = {
-    "WEBHOOK_TYPE_FUNCTION": "fastapi",
-    "WEBHOOK_TYPE_ASGI_APP": "asgi",
-    "WEBHOOK_TYPE_WSGI_APP": "wsgi",
-    "WEBHOOK_TYPE_WEB_SERVER": "web_server",
-}
+WEB_DECORATORS = ("fastapi_endpoint", "asgi_app", "wsgi_app", "web_server")
 # Decorator keywords with no manifest key, and what to tell the user.
 UNSUPPORTED_DECORATOR = {
     "serialized": "serialized=True ships the function pickled, not as code a manifest can name",
@@ -126,10 +120,10 @@ class Code:
         return ".".join(parts) if parts else None
 
     def function_handler(self, reg: Registration, problem: Callable[[str], None]) -> tuple[str, str] | None:
-        return self.handler(reg.info.raw_f, problem)
+        return self.handler(reg.raw, problem)
 
     def class_handler(self, reg: Registration, problem: Callable[[str], None]) -> tuple[str, str] | None:
-        return self.handler(reg.info.user_cls, problem)
+        return self.handler(reg.raw, problem)
 
     def handler(self, obj: Any, problem: Callable[[str], None]) -> tuple[str, str] | None:
         qualname = getattr(obj, "__qualname__", "")
@@ -245,9 +239,9 @@ class Mapper:
                 if isinstance(value, dict):
                     for key, item in value.items():
                         if isinstance(key, str) and _is_modal_object(item):
-                            names.setdefault(id(underlying(item)), key)
+                            names.setdefault(id(item), key)
                 elif _is_modal_object(value):
-                    names.setdefault(id(underlying(value)), name)
+                    names.setdefault(id(value), name)
         return names
 
     def alias_for(self, section: str, obj: Any, fallback: str) -> tuple[str, bool]:
@@ -273,7 +267,7 @@ class Mapper:
             if info.alias is not None:
                 self.sections["apps"][info.alias] = self._other_app_section(info)
         for reg in self.record.registrations:
-            owner = next((a for a in apps if a.impl is reg.kwargs.get("app")), None)
+            owner = next((a for a in apps if a.impl is reg.app), None)
             if owner is None:
                 continue  # an app the module does not expose: reported in _apps
             if reg.is_class:
@@ -307,8 +301,8 @@ class Mapper:
         variables: dict[int, str] = {}
         for name, value in vars(self.app_module).items():
             if isinstance(value, modal.App):
-                variables.setdefault(id(underlying(value)), name)
-        registered = {id(reg.kwargs.get("app")) for reg in self.record.registrations}
+                variables.setdefault(id(value), name)
+        registered = {id(reg.app) for reg in self.record.registrations}
         main_id = next((i for i, n in variables.items() if n == "app"), None)
         if main_id is None and len(variables) == 1:
             main_id = next(iter(variables))
@@ -323,7 +317,6 @@ class Mapper:
                         "name has functions; `modal deploy` could not deploy it either",
                     )
                 continue
-            state = record.app._local_state
             alias = None if app_id == main_id else self.python_names.allocate(variable.removeprefix("app_"), "other")
             if (
                 alias is not None
@@ -331,14 +324,15 @@ class Mapper:
                 and not any(i.other is record.app for i in self.record.includes)
             ):
                 continue  # an app nothing registers on: nothing to deploy
-            default_image = self.code.function_image(state.image_default, self.record, self.names)
+            given = record.kwargs
+            default_image = self.code.function_image(given.get("image"), self.record, self.names)
             out.append(
                 AppInfo(
                     record.app,
                     alias,
                     variable,
-                    list(state.secrets_default),
-                    dict(state.volumes_default),
+                    list(given.get("secrets") or []),
+                    dict(given.get("volumes") or {}),
                     default_image,
                 )
             )
@@ -398,7 +392,7 @@ class Mapper:
     # -- storage ---------------------------------------------------------------------------------------------
 
     def secret(self, obj: Any, site: Site | None, path: KeyPath) -> str | None:
-        impl = underlying(obj)
+        impl = obj
         lookup = self.record.lookups.get(id(impl))
         if lookup is None or lookup.kind != "secret":
             kind = lookup.kind if lookup is not None else ""
@@ -409,7 +403,7 @@ class Mapper:
                 "secret from it: modal secret create NAME --from-dotenv .env)",
                 "secret_environ": "Secret.from_local_environ copies local environment variables; a manifest names "
                 "secrets and never holds their values",
-            }.get(kind, f"a secret made without Secret.from_name ({getattr(impl, '_rep', impl)!r})")
+            }.get(kind, f"a secret made without Secret.from_name ({impl!r})")
             self.problem(lookup.site if lookup is not None else site, reason)
             return None
         alias, new = self.alias_for("secrets", impl, str(lookup.args[0] if lookup.args else lookup.kwargs.get("name")))
@@ -428,10 +422,10 @@ class Mapper:
         return alias
 
     def volume(self, obj: Any, site: Site | None) -> str | None:
-        impl = underlying(obj)
+        impl = obj
         lookup = self.record.lookups.get(id(impl))
         if lookup is None or lookup.kind != "volume":
-            self.problem(site, f"a volume made without Volume.from_name ({getattr(impl, '_rep', impl)!r})")
+            self.problem(site, f"a volume made without Volume.from_name ({impl!r})")
             return None
         name = lookup.args[0] if lookup.args else lookup.kwargs.get("name")
         alias, new = self.alias_for("volumes", impl, str(name))
@@ -452,35 +446,38 @@ class Mapper:
         return alias
 
     def bucket(self, obj: Any, site: Site | None) -> str | None:
-        impl = underlying(obj)
-        alias, new = self.alias_for("cloud_buckets", impl, str(impl.bucket_name))
+        given = self.record.buckets.get(id(obj))
+        if given is None:
+            self.problem(site, "a CloudBucketMount made before the app was imported cannot be read back")
+            return None
+        alias, new = self.alias_for("cloud_buckets", obj, str(given.get("bucket_name")))
         if new:
-            entry: dict[str, Any] = {"bucket_name": impl.bucket_name}
+            entry: dict[str, Any] = {"bucket_name": given.get("bucket_name")}
             for attribute, key in (
                 ("bucket_endpoint_url", "endpoint_url"),
                 ("key_prefix", "key_prefix"),
                 ("oidc_auth_role_arn", "oidc_auth_role_arn"),
             ):
-                if getattr(impl, attribute, None):
-                    entry[key] = getattr(impl, attribute)
+                if given.get(attribute):
+                    entry[key] = given[attribute]
             for key in ("read_only", "requester_pays", "force_path_style"):
-                if getattr(impl, key, False):
+                if given.get(key):
                     entry[key] = True
-            if impl.secret is not None:
-                secret = self.secret(impl.secret, site, ("cloud_buckets", alias, "secret"))
+            if given.get("secret") is not None:
+                secret = self.secret(given["secret"], site, ("cloud_buckets", alias, "secret"))
                 if secret is not None:
                     entry["secret"] = secret
             self.sections["cloud_buckets"][alias] = entry
         return alias
 
     def mounts(self, volumes: dict[Any, Any], site: Site | None, path: KeyPath) -> dict[str, Any]:
-        from modal.cloud_bucket_mount import _CloudBucketMount
+        import modal
 
         out: dict[str, Any] = {}
         for mount_path, obj in volumes.items():
             key = str(PurePosixPath(mount_path))
-            impl = underlying(obj)
-            if isinstance(impl, _CloudBucketMount):
+            impl = obj
+            if isinstance(impl, modal.CloudBucketMount):
                 bucket = self.bucket(impl, site)
                 if bucket is not None:
                     out[key] = {"bucket": bucket}
@@ -531,7 +528,7 @@ class Mapper:
 
     def image(self, obj: Any, path: KeyPath, site: Site | None, fallback: str) -> str | None:
         """The alias of an image, declaring it (and the named images it is built on) on first use."""
-        impl = underlying(obj)
+        impl = obj
         key = ("images", id(impl))
         if key in self.declared:
             return self.declared[key]
@@ -542,19 +539,17 @@ class Mapper:
     # -- functions and classes -------------------------------------------------------------------------------
 
     def _settings(self, reg: Registration, owner: AppInfo, path: KeyPath, kind: str) -> dict[str, Any]:
-        kwargs, raw, site = reg.kwargs, reg.decorator, reg.decorator_site
+        raw, site = reg.decorator, reg.decorator_site
+        decorations = {d.name: d for d in reg.decorations}
         out: dict[str, Any] = {}
         if owner.alias is not None:
             out["app"] = owner.alias
-        image = self.code.function_image(kwargs.get("image"), self.record, self.names)
-        from modal.app import _default_image
-
-        modal_default = image is not None and underlying(image) is _default_image
-        if image is not None and not modal_default and underlying(image) is not underlying(owner.default_image):
+        image = self.code.function_image(raw.get("image"), self.record, self.names)
+        if image is not None and image is not owner.default_image:
             alias = self.image(image, (*path, "image"), site, f"{path[1]}-image")
             if alias is not None:
                 out["image"] = alias
-        gpu = kwargs.get("gpu")
+        gpu = raw.get("gpu")
         if gpu:
             parsed = []
             for text in [gpu] if isinstance(gpu, str) else list(gpu):
@@ -566,61 +561,53 @@ class Mapper:
             if parsed:
                 out["gpu"] = parsed[0] if isinstance(gpu, str) else parsed
         for key in ("cpu", "memory"):
-            value = kwargs.get(key)
+            value = raw.get(key)
             if value is not None:
-                out[key] = list(value) if isinstance(value, tuple) else value
-        if kwargs.get("ephemeral_disk") is not None:
-            out["ephemeral_disk"] = kwargs["ephemeral_disk"]
-        timeout = kwargs.get("timeout", MODAL_DEFAULT_TIMEOUT)
+                out[key] = list(value) if isinstance(value, (tuple, list)) else value
+        if raw.get("ephemeral_disk") is not None:
+            out["ephemeral_disk"] = raw["ephemeral_disk"]
+        timeout = raw.get("timeout", MODAL_DEFAULT_TIMEOUT)
         if timeout != MODAL_DEFAULT_TIMEOUT:
             out["timeout"] = timeout
         if raw.get("startup_timeout") is not None:
             out["startup_timeout"] = raw["startup_timeout"]
-        retries = kwargs.get("retries")
+        retries = raw.get("retries")
         if retries is not None:
             out["retries"] = _retries(retries, self.written_call(reg, "retries"))
         for key in ("min_containers", "max_containers", "buffer_containers", "scaledown_window"):
-            if kwargs.get(key) is not None:
-                out[key] = kwargs[key]
-        region = kwargs.get("region")
+            if raw.get(key) is not None:
+                out[key] = raw[key]
+        region = raw.get("region")
         if region:
             out["region"] = region if isinstance(region, str) else list(region)
-        if kwargs.get("cloud"):
-            out["cloud"] = kwargs["cloud"]
-        if kwargs.get("nonpreemptible"):
+        if raw.get("cloud"):
+            out["cloud"] = raw["cloud"]
+        if raw.get("nonpreemptible"):
             out["nonpreemptible"] = True
-        if kwargs.get("enable_memory_snapshot"):
+        if raw.get("enable_memory_snapshot"):
             out["memory_snapshot"] = True
-        concurrency: dict[str, Any] = {}
-        if kwargs.get("max_concurrent_inputs"):
-            concurrency["max_inputs"] = kwargs["max_concurrent_inputs"]
-        if kwargs.get("target_concurrent_inputs"):
-            target = kwargs["target_concurrent_inputs"]
-            if isinstance(target, float) and not target.is_integer():
-                self.problem(site, f"target_inputs={target}: a manifest takes whole numbers")
-            concurrency["target_inputs"] = int(target)
-        if concurrency:
+        concurrent = decorations.get("concurrent")
+        if concurrent is not None:
+            concurrency: dict[str, Any] = {}
+            if concurrent.kwargs.get("max_inputs") is not None:
+                concurrency["max_inputs"] = concurrent.kwargs["max_inputs"]
+            target = concurrent.kwargs.get("target_inputs")
+            if target is not None:
+                if isinstance(target, float) and not target.is_integer():
+                    self.problem(concurrent.site, f"target_inputs={target}: a manifest takes whole numbers")
+                concurrency["target_inputs"] = int(target)
             out["concurrency"] = concurrency
-        if kwargs.get("single_use_containers"):
+        if raw.get("single_use_containers"):
             out["single_use_containers"] = True
-        if kwargs.get("block_network"):
+        if raw.get("block_network"):
             out["block_network"] = True
-        volumes = {
-            p: v
-            for p, v in (kwargs.get("volumes") or {}).items()
-            if not (p in owner.defaults_volumes and owner.defaults_volumes[p] is v)
-        }
+        volumes = dict(raw.get("volumes") or {})
         if volumes:
             out["volumes"] = self.mounts(volumes, site, (*path, "volumes"))
-        secrets = list(kwargs.get("secrets") or [])
-        defaults = [underlying(s) for s in owner.defaults_secrets]
-        if [underlying(s) for s in secrets[: len(defaults)]] == defaults:
-            secrets = secrets[len(defaults) :]
-        env = raw.get("env")
-        if env:
-            secrets = secrets[:-1]  # App.function turned `env` into the last secret (Secret.from_dict)
+        secrets = list(raw.get("secrets") or [])
         if secrets:
             out["secrets"] = [a for s in secrets if (a := self.secret(s, site, (*path, "secrets"))) is not None]
+        env = raw.get("env")
         if env:
             unset = [k for k, v in env.items() if v is None]
             if unset:
@@ -636,16 +623,20 @@ class Mapper:
                     self.problem(site, f"experimental_options[{option!r}] = {value!r}: a manifest takes scalars")
             if good:
                 out["experimental_options"] = good
-        if kwargs.get("cluster_size"):
-            cluster: dict[str, Any] = {"size": kwargs["cluster_size"]}
-            if kwargs.get("rdma"):
-                cluster["rdma"] = True
+        clustered = decorations.get("clustered") or decorations.get("experimental.clustered")
+        if clustered is not None:
+            size = clustered.kwargs.get("size", clustered.args[0] if clustered.args else None)
+            cluster: dict[str, Any] = {"size": size}
+            if clustered.kwargs.get("rdma") is not None:
+                cluster["rdma"] = bool(clustered.kwargs["rdma"])
             out["clustered"] = cluster
-        if kwargs.get("fabric_size"):
-            self.problem(site, "fabric_size (modal.experimental.clustered) has no manifest key")
+            if clustered.name == "experimental.clustered":
+                self.note(clustered.site, "modal.experimental.clustered is deprecated; imported as clustered")
+                if clustered.kwargs.get("fabric_size") is not None:
+                    self.problem(clustered.site, "fabric_size (modal.experimental.clustered) has no manifest key")
         for key, why in UNSUPPORTED_DECORATOR.items():
             value = raw.get(key)
-            if value and not (key == "i6pn" and kwargs.get("cluster_size")):
+            if value and not (key == "i6pn" and clustered is not None):
                 self.problem(site, f"{key}=: {why}")
         if raw.get("include_source") is False:
             self.problem(site, "include_source=False has no manifest key (modalc ships the handler's package)")
@@ -656,8 +647,8 @@ class Mapper:
         return out
 
     def _function(self, reg: Registration, owner: AppInfo) -> None:
-        info, kwargs, site = reg.info, reg.kwargs, reg.decorator_site or self._def_site(reg.info.raw_f)
-        name = info.function_name
+        raw, site = reg.decorator, reg.decorator_site or self._def_site(reg.raw)
+        name = reg.name
         if not self._python_name(name, site, "function"):
             return
         path: KeyPath = ("functions", name)
@@ -671,16 +662,16 @@ class Mapper:
         entry: dict[str, Any] = {"handler": f"{handler[0]}:{handler[1]}"}
         self.handler_modules.add(handler[0])
         entry.update(self._settings(reg, owner, path, "function"))
-        schedule = kwargs.get("schedule")
+        schedule = raw.get("schedule")
         if schedule is not None:
             entry["schedule"] = _schedule(schedule)
-        webhook = kwargs.get("webhook_config")
-        if webhook is not None:
-            entry["web"] = _web(webhook, self.written_decorator(info.raw_f, WEB_DECORATORS))
-        if kwargs.get("batch_max_size"):
-            entry["batched"] = {"max_batch_size": kwargs["batch_max_size"], "wait_ms": kwargs.get("batch_wait_ms") or 0}
-        if kwargs.get("http_config") is not None:
-            problem("modal.experimental.http_server decorates classes; Modal ignores it on a function")
+        for decoration in reg.decorations:
+            if decoration.name in WEB_DECORATORS:
+                entry["web"] = _web(decoration)
+            elif decoration.name == "batched":
+                entry["batched"] = _batched(decoration)
+            elif decoration.name == "experimental.http_server":
+                problem("modal.experimental.http_server decorates classes; Modal ignores it on a function")
         self.sections["functions"][name] = _ordered(entry)
         self.site(path, site)
         self._default_image(reg, owner, path, site)
@@ -689,10 +680,8 @@ class Mapper:
         decorator_comments(self, reg, path)
 
     def _class(self, reg: Registration, owner: AppInfo) -> None:
-        from modal._partial_function import _PartialFunction, _PartialFunctionFlags
-
-        user_cls = reg.info.user_cls
-        name = user_cls.__name__
+        user_cls = reg.raw
+        name = reg.name
         site = reg.decorator_site or self._def_site(user_cls)
         if not self._python_name(name, site, "class"):
             return
@@ -707,17 +696,10 @@ class Mapper:
         entry: dict[str, Any] = {"handler": f"{handler[0]}:{handler[1]}"}
         self.handler_modules.add(handler[0])
         entry.update(self._settings(reg, owner, path, "class"))
-        http = reg.kwargs.get("http_config")
-        if http is not None:
-            server: dict[str, Any] = {"port": http.port, "proxy_regions": list(http.proxy_regions)}
-            if http.startup_timeout and http.startup_timeout != HTTP_SERVER_DEFAULT_STARTUP:
-                server["startup_timeout"] = http.startup_timeout
-            if http.exit_grace_period:
-                server["exit_grace_period"] = http.exit_grace_period
-            if http.h2_enabled:
-                server["h2_enabled"] = True
-            entry["http_server"] = server
-        parameters = _class_parameters(user_cls, problem)
+        server = next((d for d in reg.decorations if d.name == "experimental.http_server"), None)
+        if server is not None:
+            entry["http_server"] = _http_server(server)
+        parameters = self._class_parameters(user_cls, problem)
         if parameters:
             entry["parameters"] = parameters
         hidden = self.code.hidden_members()
@@ -725,29 +707,32 @@ class Mapper:
         exit_hooks: list[str] = []
         methods: dict[str, dict[str, Any]] = {}
         for member, value in user_cls.__dict__.items():
-            partial = underlying(value)
-            if not isinstance(partial, _PartialFunction) or member in hidden:
+            stack = self.record.decorations.get(id(value))
+            if not stack or member in hidden:
                 continue
-            flags = partial.flags
-            if flags & _PartialFunctionFlags.ENTER_PRE_SNAPSHOT:
-                enter.append({"method": member, "snap": True})
-            elif flags & _PartialFunctionFlags.ENTER_POST_SNAPSHOT:
-                enter.append(member)
-            if flags & _PartialFunctionFlags.EXIT:
-                exit_hooks.append(member)
-            if flags & (_PartialFunctionFlags.CALLABLE_INTERFACE | _PartialFunctionFlags.WEB_INTERFACE):
-                options: dict[str, Any] = {}
-                params = partial.params
-                if params.webhook_config is not None:
-                    options["web"] = _web(params.webhook_config, self.written_decorator(partial.raw_f, WEB_DECORATORS))
-                if flags & _PartialFunctionFlags.BATCHED and params.batch_max_size:
-                    options["batched"] = {"max_batch_size": params.batch_max_size, "wait_ms": params.batch_wait_ms or 0}
+            options: dict[str, Any] = {}
+            interface = False
+            for decoration in stack:
+                if decoration.name == "enter":
+                    snap = bool(decoration.kwargs.get("snap"))
+                    enter.append({"method": member, "snap": True} if snap else member)
+                elif decoration.name == "exit":
+                    exit_hooks.append(member)
+                elif decoration.name == "method":
+                    interface = True
+                elif decoration.name == "batched":
+                    interface = True
+                    options["batched"] = _batched(decoration)
+                elif decoration.name in WEB_DECORATORS:
+                    interface = True
+                    options["web"] = _web(decoration)
+                elif decoration.name in ("clustered", "experimental.clustered"):
+                    problem(f"@modal.clustered on method {member} is ignored by Modal; decorate the class")
+            if interface:
                 methods[member] = options
-            if flags & _PartialFunctionFlags.CLUSTERED:
-                problem(f"@modal.clustered on method {member} is ignored by Modal; decorate the class")
         for base in user_cls.__mro__[1:-1]:
             for member, value in base.__dict__.items():
-                if isinstance(underlying(value), _PartialFunction) and member not in user_cls.__dict__:
+                if id(value) in self.record.decorations and member not in user_cls.__dict__:
                     problem(f"{member} is a Modal method inherited from {base.__name__}; define it in {name}")
         if enter:
             entry["enter"] = enter
@@ -763,17 +748,40 @@ class Mapper:
         decorator_comments(self, reg, path)
         class_parameter_comments(self, user_cls, path)
 
+    def _class_parameters(self, user_cls: Any, problem: Callable[[str], None]) -> dict[str, Any]:
+        annotations = getattr(user_cls, "__annotations__", {})
+        out: dict[str, Any] = {}
+        for name, value in user_cls.__dict__.items():
+            parameter = self.record.parameters.get(id(value))
+            if parameter is None:
+                continue
+            if not parameter.init:
+                problem(f"modal.parameter(init=False) {name} has no manifest key")
+                continue
+            annotation = annotations.get(name)
+            kind = PARAMETER_TYPES.get(annotation) if isinstance(annotation, type) else None
+            if kind is None:
+                problem(f"parameter {name}: {annotation!r}; class parameters are str, int, bool or bytes")
+                continue
+            if not parameter.has_default:
+                out[name] = kind
+                continue
+            default = parameter.default
+            if kind == "bytes" and isinstance(default, bytes):
+                try:
+                    default = default.decode("utf-8")
+                except UnicodeDecodeError:
+                    problem(f"parameter {name}: its default is not UTF-8 text")
+                    continue
+            out[name] = {"type": kind, "default": default}
+        return out
+
     def _default_image(self, reg: Registration, owner: AppInfo, path: KeyPath, site: Site | None) -> None:
         """A function with no image anywhere runs Modal's default image: debian_slim with the importing Python."""
-        from modal.app import _default_image
-
-        image = reg.kwargs.get("image")
-        if image is None or underlying(image) is not _default_image:
+        if reg.decorator.get("image") is not None or owner.default_image is not None:
             return
         entry = self.sections[str(path[0])][str(path[1])]
-        if "image" in entry:
-            return
-        key = ("images", id(underlying(image)))
+        key = ("images", 0)  # Modal's one default image
         alias = self.declared.get(key)
         if alias is None:
             alias = self.aliases["images"].allocate("default", "default")
@@ -825,25 +833,6 @@ class Mapper:
                 return _literal_keywords(item.value)
         return None
 
-    def written_decorator(self, function: Any, names: tuple[str, ...]) -> dict[str, Any]:
-        """The literal keywords of the first of `names` decorating `function`, as its source writes them."""
-        try:
-            filename = inspect.getsourcefile(function)
-        except TypeError:
-            return {}
-        if not filename:
-            return {}
-        node = self.index.definition(Path(filename), function.__qualname__)
-        if node is None:
-            return {}
-        for decorator in node.decorator_list:
-            if isinstance(decorator, ast.Call):
-                func = decorator.func
-                name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-                if name in names:
-                    return _literal_keywords(decorator)
-        return {}
-
     # -- local files -----------------------------------------------------------------------------------------
 
     def local_path(self, given: Any, site: Site | None, what: str, *, directory: bool = False) -> str | None:
@@ -885,9 +874,11 @@ class Mapper:
     def _entrypoints(self, info: AppInfo) -> None:
         from .entrypoints import read_entrypoint
 
-        for name, entry in info.impl._local_state.local_entrypoints.items():
-            raw_f = underlying(entry)._info.raw_f
-            site = self._def_site(raw_f)
+        for entrypoint in self.record.entrypoints:
+            if entrypoint.app is not info.impl:
+                continue
+            name, raw_f = entrypoint.name, entrypoint.raw
+            site = self._def_site(raw_f) or entrypoint.site
             if info.alias is not None:
                 self.problem(site, f"local entrypoint {name}: an entrypoint runs the main app; this one is on another")
                 continue
@@ -982,63 +973,47 @@ def _schedule(schedule: Any) -> dict[str, Any]:
     return {"period": period}
 
 
-def _web(config: Any, written: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The endpoint's table: every setting that is not Modal's default, and those the code wrote."""
-    from modal_proto import api_pb2
+WEB_KINDS = {"fastapi_endpoint": "fastapi", "asgi_app": "asgi", "wsgi_app": "wsgi", "web_server": "web_server"}
 
-    written = written or {}
-    kind = WEBHOOK_KINDS.get(api_pb2.WebhookType.Name(config.type), "fastapi")
+
+def _web(decoration: Decoration) -> dict[str, Any]:
+    """The endpoint's table: what its decorator was given (None is not given)."""
+    kind = WEB_KINDS[decoration.name]
+    given = {k: v for k, v in decoration.kwargs.items() if v is not None}
     out: dict[str, Any] = {"type": kind}
     if kind == "fastapi":
-        if config.method and (config.method != "GET" or "method" in written):
-            out["method"] = config.method
-        if config.web_endpoint_docs or "docs" in written:
-            out["docs"] = bool(config.web_endpoint_docs)
+        if "method" in given:
+            out["method"] = str(given["method"]).upper()
+        if "docs" in given:
+            out["docs"] = bool(given["docs"])
     if kind == "web_server":
-        out["port"] = config.web_server_port
-        if config.web_server_startup_timeout and config.web_server_startup_timeout != WEB_SERVER_DEFAULT_STARTUP:
-            out["startup_timeout"] = _number(config.web_server_startup_timeout)
-    if config.requested_suffix:
-        out["label"] = config.requested_suffix
-    domains = [d.name for d in config.custom_domains]
-    if domains:
-        out["custom_domains"] = domains
-    if config.requires_proxy_auth or "requires_proxy_auth" in written:
-        out["requires_proxy_auth"] = bool(config.requires_proxy_auth)
+        out["port"] = decoration.args[0] if decoration.args else given.get("port")
+        if "startup_timeout" in given:
+            out["startup_timeout"] = _number(float(given["startup_timeout"]))
+    if "label" in given:
+        out["label"] = given["label"]
+    if given.get("custom_domains"):
+        out["custom_domains"] = list(given["custom_domains"])
+    if "requires_proxy_auth" in given:
+        out["requires_proxy_auth"] = bool(given["requires_proxy_auth"])
+    return out
+
+
+def _batched(decoration: Decoration) -> dict[str, Any]:
+    return {"max_batch_size": decoration.kwargs.get("max_batch_size"), "wait_ms": decoration.kwargs.get("wait_ms", 0)}
+
+
+def _http_server(decoration: Decoration) -> dict[str, Any]:
+    given = {k: v for k, v in decoration.kwargs.items() if v is not None}
+    port = decoration.args[0] if decoration.args else given.get("port")
+    out: dict[str, Any] = {"port": port, "proxy_regions": list(given.get("proxy_regions") or [])}
+    for key in ("startup_timeout", "exit_grace_period", "h2_enabled"):
+        if key in given:
+            out[key] = given[key]
     return out
 
 
 PARAMETER_TYPES = {str: "str", int: "int", bool: "bool", bytes: "bytes"}
-
-
-def _class_parameters(user_cls: Any, problem: Callable[[str], None]) -> dict[str, Any]:
-    from modal.cls import _no_default, _Parameter
-
-    annotations = getattr(user_cls, "__annotations__", {})
-    out: dict[str, Any] = {}
-    for name, value in user_cls.__dict__.items():
-        if not isinstance(value, _Parameter):
-            continue
-        if not value.init:
-            problem(f"modal.parameter(init=False) {name} has no manifest key")
-            continue
-        annotation = annotations.get(name)
-        kind = PARAMETER_TYPES.get(annotation) if isinstance(annotation, type) else None
-        if kind is None:
-            problem(f"parameter {name}: {annotation!r}; class parameters are str, int, bool or bytes")
-            continue
-        if value.default is _no_default:
-            out[name] = kind
-        else:
-            default = value.default
-            if kind == "bytes" and isinstance(default, bytes):
-                try:
-                    default = default.decode("utf-8")
-                except UnicodeDecodeError:
-                    problem(f"parameter {name}: its default is not UTF-8 text")
-                    continue
-            out[name] = {"type": kind, "default": default}
-    return out
 
 
 KEY_ORDER = (

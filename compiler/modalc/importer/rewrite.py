@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from .model import ERROR, NOTE, Problem
-from .sdk import Site, underlying
+from .sdk import Parameter, Site
 
 REMOTE_CALLS = frozenset({"remote", "spawn", "map", "starmap", "for_each", "spawn_map", "remote_gen"})
 HEADER = (
@@ -164,6 +164,8 @@ class ModuleRewriter:
         image_ancestors: dict[int, set[int]],
         source_label: str,
         manifest_name: str,
+        classes: dict[int, Any] | None = None,
+        parameters: dict[int, Parameter] | None = None,
     ):
         self.path = path
         self.text = text
@@ -178,6 +180,8 @@ class ModuleRewriter:
         self.manifest_name = manifest_name
         self.uses_app_module = False
         self.deleted: set[int] = set()  # ids of definitions left out (local entrypoints)
+        self.classes = classes or {}  # id of a registered Cls object -> the user's class under it
+        self.parameters = parameters or {}  # id of a modal.parameter() field -> what it was given
 
     def problem(self, line: int, message: str, severity: str = ERROR) -> None:
         self.problems.append(Problem(Site(self.path, line), message, severity))
@@ -191,7 +195,7 @@ class ModuleRewriter:
         value = self.globals.get(name)
         if value is None:
             return None
-        return self.registered.get(id(underlying(value)))
+        return self.registered.get(id(value))
 
     def is_infra(self, value: Any) -> bool:
         if isinstance(value, dict) and value:
@@ -357,38 +361,28 @@ class ModuleRewriter:
         kept += node.body
 
     def cls(self, node: ast.ClassDef, kept: list[ast.AST]) -> None:
-        from modal.cls import _Parameter
-
         decorators = self.strip_decorators(node)
         kept += decorators + list(node.bases)
-        value = underlying(self.value(node.name))
-        user_cls = getattr(value, "_user_cls", None)
+        user_cls = self.classes.get(id(self.value(node.name)))
         attributes = vars(user_cls) if user_cls is not None else {}
-        parameters: list[tuple[str, str, Any]] = []  # (name, annotation source, default or _NO)
+        fields = {name: self.parameters[id(v)] for name, v in attributes.items() if id(v) in self.parameters}
+        parameters: list[tuple[str, str, Parameter]] = []  # (name, annotation source, the field)
         last_parameter = 0
         for item in node.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 kept += self.strip_decorators(item)
                 kept += _signature_parts(item)
                 kept += item.body
-                if (
-                    item.name == "__init__"
-                    and user_cls is not None
-                    and any(isinstance(v, _Parameter) for v in attributes.values())
-                ):
+                if item.name == "__init__" and fields:
                     self.problem(item.lineno, f"{node.name} defines __init__ beside modal.parameter() fields")
-            elif (
-                isinstance(item, ast.AnnAssign)
-                and isinstance(item.target, ast.Name)
-                and isinstance(attributes.get(item.target.id), _Parameter)
-            ):
-                parameter = attributes[item.target.id]
+            elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.target.id in fields:
+                parameter = fields[item.target.id]
                 annotation = ast.get_source_segment(self.text, item.annotation) or "str"
                 indent = " " * item.col_offset
                 self.edits.replace(
                     item.lineno, item.end_lineno or item.lineno, [f"{indent}{item.target.id}: {annotation}"]
                 )
-                parameters.append((item.target.id, annotation, parameter.default))
+                parameters.append((item.target.id, annotation, parameter))
                 last_parameter = item.end_lineno or item.lineno
                 kept.append(item.annotation)
             else:
@@ -397,16 +391,14 @@ class ModuleRewriter:
             self.constructor(node, parameters, last_parameter)
         kept += node.keywords
 
-    def constructor(self, node: ast.ClassDef, parameters: list[tuple[str, str, Any]], after: int) -> None:
-        from modal.cls import _no_default
-
+    def constructor(self, node: ast.ClassDef, parameters: list[tuple[str, str, Parameter]], after: int) -> None:
         from ..pyliteral import literal
 
         indent = " " * node.body[0].col_offset
-        required = [p for p in parameters if p[2] is _no_default]
-        optional = [p for p in parameters if p[2] is not _no_default]
+        required = [p for p in parameters if not p[2].has_default]
+        optional = [p for p in parameters if p[2].has_default]
         items = [f"{name}: {annotation}" for name, annotation, _ in required]
-        items += [f"{name}: {annotation} = {literal(default)}" for name, annotation, default in optional]
+        items += [f"{name}: {annotation} = {literal(field.default)}" for name, annotation, field in optional]
         lines = [
             "",
             f"{indent}# modalc import: the class parameters, which the generated class passes by keyword",
@@ -523,9 +515,9 @@ class ModuleRewriter:
         indent = " " * block.col_offset
         width = block.body[0].col_offset - block.col_offset
         image = self.value(_root(block.items[0].context_expr))
-        own = id(underlying(image))
+        own = id(image)
         everywhere = bool(self.handler_images) and all(
-            own in self.image_ancestors.get(id(underlying(i)), set()) for i in self.handler_images
+            own in self.image_ancestors.get(id(i), set()) for i in self.handler_images
         )
         strings = [s for s in _multiline_strings(self.text) if first_body <= s[0] <= last]
         if everywhere and not strings:

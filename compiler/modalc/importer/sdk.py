@@ -1,19 +1,22 @@
-"""Import a Modal app the way `modal deploy` does, offline, and record what it builds.
+"""Import a Modal app the way `modal deploy` does, offline, and record what it builds through Modal's public API.
 
-This is the importer's one use of the `modal` SDK's private API (like `compat.py` for the rest of modalc). Modal
-keeps most settings of a Function in closures, so the recorder patches, for the duration of the import:
+Modal keeps most settings in closures and private objects, so rather than reading those back, the recorder
+wraps, for the duration of the import, the public API the app calls and keeps what each call was given:
 
-- `_Function._from_local`: every function and class service function with its final keyword arguments
-  (defaults merged, `env` turned into a secret, decorators' settings collected);
-- `App.__init__`, `App.function`, `App.cls`, `App.include`, `App.server`: what the decorators were given, before
-  Modal processes it (typed `experimental_options`, `env`, `serialized`, ...), and where;
-- every public `modal.Image` builder and constructor: one call per layer, with its arguments, so an image is
-  read back as the method chain that made it rather than reverse-engineered from Dockerfile commands;
+- `App(...)`, `App.function`, `App.cls`, `App.include`, `App.local_entrypoint`, `App.server`: what the app and
+  each registration were given (typed `experimental_options`, `env`, `serialized`, ...), and where;
+- Modal's decorators (`modal.method`, `modal.enter`, `modal.exit`, `modal.batched`, `modal.concurrent`,
+  `modal.clustered`, the web decorators, `modal.experimental.http_server`) and `modal.parameter`;
+- every `modal.Image` builder and constructor: one call per layer, so an image is read back as the method chain
+  that made it rather than reverse-engineered from Dockerfile commands;
 - the lookups by name (`Volume`, `Secret`, `Queue`, `Dict`, `NetworkFileSystem`, `Proxy`), `Secret.from_dict`
   and friends, and `Volume.with_mount_options`.
 
-Every record keeps the line of the user's code that made it (the innermost frame in one of the project's files).
-Nothing here talks to Modal: the objects are lazy until deployed, and the import runs with an unreachable server.
+Every record keeps the line of the user's code that made it (the innermost frame in one of the project's
+files), and objects are known by the public objects the app holds. No private API is used (modalc keeps those in
+compat.py), and nothing here talks to Modal: the objects are lazy until deployed, and the import runs with an
+unreachable server. The tests compare what this records with what the SDK itself registers (private
+`_Function._from_local`), so the two cannot drift apart unseen.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import importlib.util
 import inspect
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +81,21 @@ LOOKUPS = (
     ("NetworkFileSystem", "from_name", "network_file_system"),
     ("Proxy", "from_name", "proxy"),
 )
+# Decorators (modal's attribute, or modal.experimental's) whose arguments the manifest can say.
+DECORATORS = (
+    ("modal", "method"),
+    ("modal", "enter"),
+    ("modal", "exit"),
+    ("modal", "batched"),
+    ("modal", "concurrent"),
+    ("modal", "clustered"),
+    ("modal", "fastapi_endpoint"),
+    ("modal", "asgi_app"),
+    ("modal", "wsgi_app"),
+    ("modal", "web_server"),
+    ("experimental", "http_server"),
+    ("experimental", "clustered"),
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +113,7 @@ class ImageCall:
     method: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    parent: Any  # the underlying _Image it was called on (None for a constructor)
+    parent: Any  # the Image it was called on (None for a constructor)
     site: Site | None
 
 
@@ -110,7 +127,7 @@ class Lookup:
 
 @dataclass
 class MountOptions:
-    volume: Any  # the underlying _Volume it was made from
+    volume: Any  # the Volume it was made from
     read_only: bool | None
     sub_path: str | None
     site: Site | None
@@ -118,25 +135,53 @@ class MountOptions:
 
 @dataclass
 class AppRecord:
-    app: Any  # the underlying _App
+    app: Any
     name: str | None
     kwargs: dict[str, Any]
     site: Site | None
 
 
+@dataclass(frozen=True)
+class Decoration:
+    """One of Modal's decorators, applied: `name` as modal spells it (`experimental.http_server` for that one)."""
+
+    name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    site: Site | None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A `modal.parameter()` field."""
+
+    default: Any
+    has_default: bool
+    init: bool
+
+
 @dataclass
 class Registration:
-    """A function or class as `_from_local` received it, with what its decorator was given."""
+    """A function or class registered with App.function / App.cls."""
 
-    info: Any  # FunctionSourceInfo
-    kwargs: dict[str, Any]
-    decorator: dict[str, Any]  # the App.function / App.cls keywords as written
+    kind: str  # "function" or "class"
+    app: Any  # the App it was registered on
+    raw: Any  # the user's function or class, under Modal's decorators
+    decorations: list[Decoration]  # Modal's decorators on it, innermost first
+    decorator: dict[str, Any]  # the App.function / App.cls keywords as written (deprecated ones renamed)
     decorator_site: Site | None
-    function: Any = None  # the _Function it made
+    result: Any = None  # the Function or Cls it made
 
     @property
     def is_class(self) -> bool:
-        return self.info.user_cls is not None
+        return self.kind == "class"
+
+    @property
+    def name(self) -> str:
+        """The name Modal registers it under."""
+        if self.is_class:
+            return str(self.raw.__name__)
+        return str(self.decorator.get("name") or self.raw.__qualname__)
 
 
 @dataclass
@@ -144,6 +189,14 @@ class Include:
     app: Any
     other: Any
     inherit_tags: bool
+    site: Site | None
+
+
+@dataclass
+class Entrypoint:
+    app: Any
+    name: str
+    raw: Any
     site: Site | None
 
 
@@ -165,29 +218,22 @@ class Recording:
     mount_options: dict[int, MountOptions] = field(default_factory=dict)
     apps: dict[int, AppRecord] = field(default_factory=dict)
     registrations: list[Registration] = field(default_factory=list)
+    decorations: dict[int, list[Decoration]] = field(default_factory=dict)  # id of a decorated object -> its stack
+    raw: dict[int, Any] = field(default_factory=dict)  # id of a decorated object -> the function or class under it
+    parameters: dict[int, Parameter] = field(default_factory=dict)
+    buckets: dict[int, dict[str, Any]] = field(default_factory=dict)  # CloudBucketMount arguments, by name
     includes: list[Include] = field(default_factory=list)
+    entrypoints: list[Entrypoint] = field(default_factory=list)
     servers: list[Site | None] = field(default_factory=list)  # App.server uses (not imported)
     renames: list[Rename] = field(default_factory=list)
     keep: list[Any] = field(default_factory=list)  # every recorded object stays alive, so ids stay unique
 
     def image(self, image: Any) -> ImageCall | None:
-        return self.images.get(id(underlying(image)))
+        return self.images.get(id(image))
 
-
-def underlying(obj: Any) -> Any:
-    """The SDK's implementation object behind a public (synchronized) one."""
-    from modal._utils.async_utils import synchronizer
-
-    try:
-        return synchronizer._translate_in(obj)  # type: ignore[no-untyped-call]
-    except Exception:  # not a synchronized object
-        return obj
-
-
-def public(obj: Any) -> Any:
-    from modal._utils.async_utils import synchronizer
-
-    return synchronizer._translate_out(obj)  # type: ignore[no-untyped-call]
+    def stack(self, obj: Any) -> tuple[Any, list[Decoration]]:
+        """The function or class under Modal's decorators, and those decorators, innermost first."""
+        return self.raw.get(id(obj), obj), list(self.decorations.get(id(obj), []))
 
 
 # --- where user code made a call -------------------------------------------------------------------------
@@ -253,31 +299,19 @@ class _Patches:
         self._undo.clear()
 
 
-_decorating = threading.local()  # the App.function/App.cls keywords of the decoration in progress
-
-
 @contextlib.contextmanager
 def recording(root: Path) -> Iterator[Recording]:
-    """Record every registration, image layer and lookup made while the block runs."""
+    """Record every registration, decorator, image layer and lookup made while the block runs."""
     import modal
-    from modal._functions import _Function
+    import modal.experimental
 
     record = Recording(root)
     sites = _Sites(root)
     patches = _Patches()
 
-    original_from_local = _Function._from_local
-
-    def from_local(info: Any, *args: Any, **kwargs: Any) -> Any:
-        function = original_from_local(info, *args, **kwargs)
-        if kwargs.get("is_builder_function") or kwargs.get("app", args[0] if args else None) is None:
-            return function  # an Image.run_function builder: recorded with its image
-        decorator, site = getattr(_decorating, "current", ({}, None))
-        record.registrations.append(Registration(info, dict(kwargs), dict(decorator), site, function))
-        record.keep.append(function)
-        return function
-
-    patches.set(_Function, "_from_local", staticmethod(from_local))
+    def keep(obj: Any) -> Any:
+        record.keep.append(obj)
+        return obj
 
     # -- App ----------------------------------------------------------------------------------------------
     app_init = modal.App.__init__
@@ -285,44 +319,56 @@ def recording(root: Path) -> Iterator[Recording]:
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         app_init(self, *args, **kwargs)
         name = args[0] if args else kwargs.get("name")
-        impl = underlying(self)
-        record.apps[id(impl)] = AppRecord(impl, name, dict(kwargs), sites.here())
-        record.keep.append(impl)
+        record.apps[id(self)] = AppRecord(keep(self), name, dict(kwargs), sites.here())
 
     patches.set(modal.App, "__init__", init)
 
-    def decorator_factory(method: str) -> Callable[..., Any]:
+    def registration(method: str, kind: str) -> Callable[..., Any]:
         original = getattr(modal.App, method)
 
         def factory(self: Any, *args: Any, **kwargs: Any) -> Any:
             site = sites.here()
             renamed, concurrent = _modernize(kwargs, site, record)
             decorate = original(self, *args, **kwargs)
+            written = {**kwargs, **renamed}
 
             def apply(target: Any) -> Any:
                 if concurrent is not None:
                     target = modal.concurrent(max_inputs=concurrent)(target)
-                previous = getattr(_decorating, "current", None)
-                _decorating.current = ({**kwargs, **renamed}, site)
-                try:
-                    return decorate(target)
-                finally:
-                    _decorating.current = previous
+                raw, stack = record.stack(target)
+                result = decorate(target)
+                record.registrations.append(Registration(kind, self, keep(raw), stack, written, site, keep(result)))
+                return result
 
             return apply
 
         return factory
 
-    for method in ("function", "cls"):
-        patches.set(modal.App, method, decorator_factory(method))
+    patches.set(modal.App, "function", registration("function", "function"))
+    patches.set(modal.App, "cls", registration("cls", "class"))
 
     original_include = modal.App.include
 
     def include(self: Any, other_app: Any, inherit_tags: bool = True) -> Any:
-        record.includes.append(Include(underlying(self), underlying(other_app), inherit_tags, sites.here()))
+        record.includes.append(Include(self, other_app, inherit_tags, sites.here()))
         return original_include(self, other_app, inherit_tags=inherit_tags)
 
     patches.set(modal.App, "include", include)
+
+    original_entrypoint = modal.App.local_entrypoint
+
+    def local_entrypoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        site = sites.here()
+        decorate = original_entrypoint(self, *args, **kwargs)
+
+        def apply(function: Any) -> Any:
+            name = kwargs.get("name") or getattr(function, "__name__", "")
+            record.entrypoints.append(Entrypoint(self, str(name), keep(function), site))
+            return decorate(function)
+
+        return apply
+
+    patches.set(modal.App, "local_entrypoint", local_entrypoint)
 
     if hasattr(modal.App, "server"):
         original_server = modal.App.server
@@ -333,6 +379,51 @@ def recording(root: Path) -> Iterator[Recording]:
 
         patches.set(modal.App, "server", server)
 
+    # -- decorators -----------------------------------------------------------------------------------------
+    def decorator(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def factory(*args: Any, **kwargs: Any) -> Any:
+            site = sites.here()
+            decorate = original(*args, **kwargs)
+            if not callable(decorate) or (args and not isinstance(args[0], int) and callable(args[0])):
+                return decorate  # used bare: Modal has already said what is wrong
+
+            def apply(target: Any) -> Any:
+                raw, stack = record.stack(target)
+                result = decorate(target)
+                record.raw[id(result)] = keep(raw)
+                record.decorations[id(result)] = [*stack, Decoration(name, args, dict(kwargs), site)]
+                keep(result)
+                return result
+
+            return apply
+
+        return factory
+
+    for owner_name, attribute in DECORATORS:
+        owner = modal if owner_name == "modal" else modal.experimental
+        original = getattr(owner, attribute, None)
+        if original is not None:
+            label = attribute if owner_name == "modal" else f"experimental.{attribute}"
+            patches.set(owner, attribute, decorator(label, original))
+
+    original_parameter = modal.parameter
+
+    def parameter(**kwargs: Any) -> Any:
+        result = original_parameter(**kwargs)
+        record.parameters[id(result)] = Parameter(kwargs.get("default"), "default" in kwargs, kwargs.get("init", True))
+        keep(result)
+        return result
+
+    patches.set(modal, "parameter", parameter)
+
+    if hasattr(modal, "web_endpoint"):
+
+        def web_endpoint(*args: Any, **kwargs: Any) -> Any:
+            record.renames.append(Rename("web_endpoint", 'web = { type = "fastapi" }', sites.here(), "2025-03-05"))
+            return modal.fastapi_endpoint(*args, **kwargs)
+
+        patches.set(modal, "web_endpoint", web_endpoint)
+
     # -- images -------------------------------------------------------------------------------------------
     def image_builder(method: str) -> Callable[..., Any]:
         original = getattr(modal.Image, method)
@@ -340,10 +431,9 @@ def recording(root: Path) -> Iterator[Recording]:
         def build(self: Any, *args: Any, **kwargs: Any) -> Any:
             site = sites.here()
             result = original(self, *args, **kwargs)
-            impl = underlying(result)
-            if id(impl) not in record.images:  # a builder that adds nothing returns its own image
-                record.images[id(impl)] = ImageCall(method, args, dict(kwargs), underlying(self), site)
-                record.keep.append(impl)
+            if result is not self and id(result) not in record.images:  # a builder that adds nothing returns self
+                record.images[id(result)] = ImageCall(method, args, dict(kwargs), self, site)
+                keep(result)
             return result
 
         return build
@@ -354,9 +444,8 @@ def recording(root: Path) -> Iterator[Recording]:
         def construct(*args: Any, **kwargs: Any) -> Any:
             site = sites.here()
             result = original(*args, **kwargs)
-            impl = underlying(result)
-            record.images[id(impl)] = ImageCall(method, args, dict(kwargs), None, site)
-            record.keep.append(impl)
+            record.images[id(result)] = ImageCall(method, args, dict(kwargs), None, site)
+            keep(result)
             return result
 
         return construct
@@ -373,17 +462,27 @@ def recording(root: Path) -> Iterator[Recording]:
         def look_up(*args: Any, **kwargs: Any) -> Any:
             site = sites.here()
             result = original(*args, **kwargs)
-            impl = underlying(result)
-            record.lookups[id(impl)] = Lookup(kind, args, dict(kwargs), site)
-            record.keep.append(impl)
+            record.lookups[id(result)] = Lookup(kind, args, dict(kwargs), site)
+            keep(result)
             return result
 
         return look_up
 
     for class_name, method, kind in LOOKUPS:
-        owner = getattr(modal, class_name, None)
-        if owner is not None and hasattr(owner, method):
-            patches.set(owner, method, staticmethod(lookup(kind, getattr(owner, method))))
+        looked_up: Any = getattr(modal, class_name, None)
+        if looked_up is not None and hasattr(looked_up, method):
+            patches.set(looked_up, method, staticmethod(lookup(kind, getattr(looked_up, method))))
+
+    bucket_init = modal.CloudBucketMount.__init__
+    bucket_signature = inspect.signature(bucket_init)
+
+    def bucket(self: Any, *args: Any, **kwargs: Any) -> None:
+        bucket_init(self, *args, **kwargs)
+        bound = bucket_signature.bind(self, *args, **kwargs)
+        record.buckets[id(self)] = {k: v for k, v in bound.arguments.items() if k != "self"}
+        keep(self)
+
+    patches.set(modal.CloudBucketMount, "__init__", bucket)
 
     original_options = modal.Volume.with_mount_options
 
@@ -395,20 +494,11 @@ def recording(root: Path) -> Iterator[Recording]:
         if sub_path is not None:
             keywords["sub_path"] = sub_path
         result = original_options(self, **keywords)
-        impl = underlying(result)
-        record.mount_options[id(impl)] = MountOptions(underlying(self), read_only, sub_path, site)
-        record.keep.append(impl)
+        record.mount_options[id(result)] = MountOptions(self, read_only, sub_path, site)
+        keep(result)
         return result
 
     patches.set(modal.Volume, "with_mount_options", with_mount_options)
-
-    if hasattr(modal, "web_endpoint"):
-
-        def web_endpoint(*args: Any, **kwargs: Any) -> Any:
-            record.renames.append(Rename("web_endpoint", 'web = { type = "fastapi" }', sites.here(), "2025-03-05"))
-            return modal.fastapi_endpoint(*args, **kwargs)
-
-        patches.set(modal, "web_endpoint", web_endpoint)
 
     try:
         yield record

@@ -183,7 +183,9 @@ def class_parameter_comments(mapper: Mapper, user_cls: Any, path: KeyPath) -> No
         return
     names = _globals_of(mapper, file)
     for item in node.body:
-        if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and isinstance(item.value, ast.Call)):
+        if not (
+            isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and isinstance(item.value, ast.Call)
+        ):
             continue
         for keyword in item.value.keywords:
             if keyword.arg == "default" and not plain(keyword.value, names):
