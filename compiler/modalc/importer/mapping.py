@@ -194,6 +194,7 @@ class Mapper:
         }
         self.python_names = Aliases(PYTHON_NAME)
         self.declared: dict[tuple[str, int], str] = {}  # (section, id of the object) -> alias
+        self.same_lookups: dict[tuple[str, str], str] = {}  # (section, a lookup's arguments) -> its alias
         self.local_files: dict[str, Path] = {}
         self.python_sources: dict[str, Site | None] = {}
         self.handler_modules: set[str] = set()
@@ -245,12 +246,20 @@ class Mapper:
         return names
 
     def alias_for(self, section: str, obj: Any, fallback: str) -> tuple[str, bool]:
-        """(alias, new): the alias of an object in a section, allocated on first sight."""
+        """(alias, new): the alias of an object in a section, allocated on first sight. Two lookups of the same
+        secret or volume (`Secret.from_name("hf")` written twice) are one entry."""
         key = (section, id(obj))
         if key in self.declared:
             return self.declared[key], False
+        lookup = self.record.lookups.get(id(obj))
+        same = (section, repr((lookup.kind, lookup.args, sorted(lookup.kwargs.items())))) if lookup else None
+        if same is not None and same in self.same_lookups and id(obj) not in self.names:
+            self.declared[key] = self.same_lookups[same]
+            return self.same_lookups[same], False
         alias = self.aliases[section].allocate(self.names.get(id(obj), ""), fallback)
         self.declared[key] = alias
+        if same is not None:
+            self.same_lookups.setdefault(same, alias)
         return alias, True
 
     # -- the whole app ---------------------------------------------------------------------------------------
