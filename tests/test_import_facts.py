@@ -8,9 +8,11 @@ options, schedules, webhooks and HTTP configs as their protos, GPUs as Modal par
 the lifecycle hooks, the methods and the class parameters.
 
 `compare(original, rebuilt)` lists every fact that differs. The differences that are expected when the rebuilt
-module is modalc's output are applied by `as_rebuilt` first, each one named in KNOWN_DIFFERENCES with its reason;
-nothing else is ignored. The importer's own recorder (modalc.importer.sdk) is not used here, so a mistake in it
-cannot hide itself.
+module is modalc's output are named in KNOWN_DIFFERENCES with their reasons: `as_rebuilt` and `without_digests`
+apply the first four (handler_mount, build_function_source, create_user_instance, rewritten_modules); the
+others are what the facts leave out on purpose (a wrapper's module and code, a builder's code, annotations,
+where a local file sits on disk). Nothing else is ignored. The importer's own recorder (modalc.importer.sdk,
+public API only) is not used here, so a mistake in it cannot hide itself.
 """
 
 from __future__ import annotations

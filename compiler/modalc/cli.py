@@ -873,6 +873,8 @@ def import_command(app_file: Path, out_dir: Path, manifest_format: str | None, c
     """
     from .importer import ImportOptions, import_app
 
+    if app_file.suffix != ".py" or "." in app_file.name.removesuffix(".py"):
+        raise click.UsageError(f"{app_file.name}: modalc import takes a Python file, named like a module (app.py)")
     options = ImportOptions(manifest_format=manifest_format, copy_files=copy_files, partial=partial)
     outcome = import_app(app_file, out_dir, options)
     click.echo(outcome.report(), nl=False, err=True)
