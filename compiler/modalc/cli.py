@@ -876,6 +876,49 @@ def _first_build(manifest: Path) -> None:
         click.echo(f"{_display(change.path)}: created", err=True)
 
 
+# --- modalc import -----------------------------------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("app_file", metavar="APP.py", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The new project."
+)
+@click.option(
+    "--format",
+    "manifest_format",
+    type=click.Choice(["toml", "yaml"]),
+    default=None,
+    help="The manifest's format (default: toml; for a module modalc generated, its manifest's).",
+)
+@click.option("--copy-files", is_flag=True, help="Copy local files the images use into DIR (else they must be in it).")
+@click.option("--partial", is_flag=True, help="Write what could be imported, even if something could not (exit 0).")
+def import_command(app_file: Path, out_dir: Path, manifest_format: str | None, copy_files: bool, partial: bool) -> None:
+    """Import the Modal app APP.py into a modalc project in DIR: a manifest and your code as handler modules.
+
+    The app is imported as `modal deploy` imports it, offline, with the real SDK. Whatever a manifest cannot say
+    is reported at its source line, and then nothing is written (exit 1) unless --partial.
+    """
+    from .importer import ImportOptions, import_app
+
+    if app_file.suffix != ".py" or "." in app_file.name.removesuffix(".py"):
+        raise click.UsageError(f"{app_file.name}: modalc import takes a Python file, named like a module (app.py)")
+    options = ImportOptions(manifest_format=manifest_format, copy_files=copy_files, partial=partial)
+    outcome = import_app(app_file, out_dir, options)
+    click.echo(outcome.report(), nl=False, err=True)
+    errors = len(outcome.errors)
+    if not outcome.written:
+        click.echo(f"modalc: {errors} thing(s) not imported; nothing written", err=True)
+        sys.exit(EXIT_INVALID)
+    manifest = outcome.manifest_path.name if outcome.manifest_path else "app.toml"
+    left_out = f", {errors} thing(s) left out" if errors else ""
+    click.echo(
+        f"modalc: imported {_display(app_file)} into {_display(out_dir)}/ ({len(outcome.files)} files{left_out}); "
+        f"next: cd {_display(out_dir)} && modalc build {manifest}",
+        err=True,
+    )
+
+
 # --- shell completion --------------------------------------------------------------------------------------
 
 
