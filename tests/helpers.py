@@ -196,8 +196,6 @@ def assert_step_layer(step: dict[str, Any], commands: list[str]) -> None:
         assert "uv pip install" in text and all(p in text for p in step["uv_pip"]), text
         if "extra_index_url" in step:
             assert f"--extra-index-url {step['extra_index_url']}" in text
-    elif "env" in step:
-        assert all(f"ENV {k}=" in text for k in step["env"]), text
     elif "run" in step:
         assert all(f"RUN {c}" in text for c in step["run"]), text
     elif "workdir" in step:
@@ -213,6 +211,8 @@ def assert_step_layer(step: dict[str, Any], commands: list[str]) -> None:
         assert [c for c in commands if not c.startswith("FROM ")] == [], commands  # a build function's layer
     elif "python_source" in step and step.get("copy"):
         assert "COPY . /" in text, text
+    elif "env" in step:  # last: the other steps take `env` as their build's variables
+        assert all(f"ENV {k}=" in text for k in step["env"]), text
 
 
 def toml_dumps(data: dict[str, Any]) -> str:

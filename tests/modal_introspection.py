@@ -51,6 +51,47 @@ class Capture:
                 image = dependencies[0] if dependencies else None
         return list(reversed(out))
 
+    def layer_facts(self, image: Any) -> list[dict[str, Any]]:
+        """Every layer with what Modal builds it from: commands, build secrets, GPU, volumes, force_build,
+        build args, context file names, registry and build-function input; mount layers by their entries."""
+        from google.protobuf.json_format import MessageToDict
+
+        out: list[dict[str, Any]] = []
+        while image is not None:
+            recorded = self.images.get(id(image))
+            if recorded is not None:
+                function = recorded.get("dockerfile_function")
+                spec = function(BUILDER_VERSION) if function else None
+                function_input = recorded.get("build_function_input")
+                registry = recorded.get("image_registry_config")
+                out.append(
+                    {
+                        "commands": list(spec.commands) if spec else [],
+                        "context_files": sorted(spec.context_files) if spec else [],
+                        "secrets": sorted(getattr(s, "_name", None) or repr(s) for s in recorded.get("secrets") or []),
+                        "gpu": MessageToDict(recorded["gpu_config"]) if recorded.get("gpu_config") else {},
+                        "volumes": [(path, volume._name) for path, volume in recorded.get("validated_volumes") or []],
+                        "force_build": recorded.get("force_build", False),
+                        "build_args": dict(recorded.get("build_args") or {}),
+                        "registry": (registry.registry_auth_type, getattr(registry.secret, "_name", None))
+                        if registry
+                        else None,
+                        "build_function_input": function_input.SerializeToString(deterministic=True)
+                        if function_input
+                        else None,
+                    }
+                )
+                image = next(iter((recorded.get("base_images") or {}).values()), None)
+            elif image._deps is None:
+                # A registry base: Modal picks its layers when it loads, by builder version.
+                out.append({"base": repr(image), "force_build": getattr(image, "force_build", False)})
+                break
+            else:
+                dependencies = image._deps()
+                out.append({"mount": [_describe_mount(m) for m in dependencies[1:]]})
+                image = dependencies[0] if dependencies else None
+        return list(reversed(out))
+
 
 def _describe_mount(mount: Any) -> list[str]:
     described = []

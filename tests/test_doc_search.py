@@ -76,11 +76,11 @@ def test_derived_images_start_from_the_same_parent_object(compiled) -> None:
 def test_the_build_function_runs_the_handler_with_its_kwargs(compiled, monkeypatch) -> None:
     module, generated = compiled
     (builder,) = [r for r in generated.registered if r.settings.get("is_builder_function")]
-    assert builder.name == "_build_step_1" and builder.settings["timeout"] == 900
+    assert builder.name == "_build_search_model_fetch" and builder.settings["timeout"] == 900
     import search.model
 
     monkeypatch.setattr(search.model, "fetch", lambda model: f"fetched {model}")
-    assert module._build_step_1(model="m") == "fetched m"
+    assert module._build_search_model_fetch(model="m") == "fetched m"
 
 
 def test_functions_and_the_batched_class_match_their_manifest(compiled) -> None:

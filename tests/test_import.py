@@ -423,7 +423,10 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> No
 
 ROUND_TRIPS = [
     (example, module.stem.removeprefix("app_"))
-    for example in sorted(p for p in EXAMPLES.iterdir() if (p / "generated").is_dir())
+    for example in [
+        *sorted(p for p in EXAMPLES.iterdir() if (p / "generated").is_dir()),
+        REPO / "tests" / "fixtures" / "build_options",
+    ]
     for module in sorted((example / "generated").glob("app_*.py"))
 ]
 

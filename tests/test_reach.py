@@ -79,7 +79,7 @@ def _chain_contains(capture, image, wanted) -> bool:
 def test_run_function_builds_with_a_wrapper_that_calls_the_handler(captured, monkeypatch) -> None:
     _, module, capture = captured
     builders = [r for r in capture.registered if r.settings.get("is_builder_function")]
-    assert [r.name for r in builders] == ["_build_step_1"]
+    assert [r.name for r in builders] == ["_build_weights_download_download"]
     builder = builders[0].settings
     assert builder["timeout"] == 1800 and list(builder["volumes"]) == ["/models"]
     assert [s._name for s in builder["secrets"] if getattr(s, "_name", None)] == ["huggingface"]
@@ -89,7 +89,10 @@ def test_run_function_builds_with_a_wrapper_that_calls_the_handler(captured, mon
     import weights.download
 
     monkeypatch.setattr(weights.download, "download", lambda repo: f"downloaded {repo}")
-    assert module._build_step_1(repo="Qwen/Qwen2.5-7B-Instruct") == "downloaded Qwen/Qwen2.5-7B-Instruct"
+    assert (
+        module._build_weights_download_download(repo="Qwen/Qwen2.5-7B-Instruct")
+        == "downloaded Qwen/Qwen2.5-7B-Instruct"
+    )
 
 
 def test_dockerfile_commands_take_their_context_files_from_the_manifest_directory(captured) -> None:

@@ -48,7 +48,8 @@ class Step(NamedTuple):
     deferred: bool = False  # a mount layer that must stay last (copy=False)
     context_files: tuple[tuple[str, str], ...] = ()  # build-context name -> project-relative path
     context_dir: str | None = None  # project-relative; dockerfile_commands always gets one
-    mounts: tuple[Mount, ...] = ()  # run_function's volumes
+    mounts: tuple[Mount, ...] = ()  # the volumes of run_function and run_commands
+    requirements: tuple[str, ...] = ()  # uv_pip's requirements files, project-relative
     builder: BuildFunction | None = None  # run_function's function
     key_path: KeyPath = ()
 
@@ -78,6 +79,7 @@ class Volume(NamedTuple):
     environment: str | None = None
     create_if_missing: bool = False
     read_only: bool = False
+    version: int | None = None  # Modal's VolumeFsVersion: 1 or 2
 
 
 class Secret(NamedTuple):
@@ -235,6 +237,8 @@ class Settings(NamedTuple):
     memory_snapshot: bool | None = None
     single_use_containers: bool | None = None
     block_network: bool | None = None
+    restrict_modal_access: bool | None = None
+    routing_region: str | None = None
     concurrency: Concurrency | None = None
     mounts: tuple[Mount, ...] = ()
     secrets: tuple[str, ...] = ()

@@ -174,7 +174,11 @@ def format_plan(plan_data: dict[str, Any]) -> str:
         for number, layer in enumerate(layers, 1):
             commands = [c for c in layer.get("dockerfile_commands", []) if not c.startswith("FROM ")]
             empty = "(a build function: run_function)" if layer.get("build_function") else "(context files)"
-            lines.append(f"  {number}. " + ("; ".join(commands) or empty))
+            mounted = ", ".join(f"{v['mount_path']} <- {v.get('name')}" for v in layer.get("volumes", []))
+            notes = [f"volumes {mounted}"] if mounted else []
+            notes += ["always rebuilt (force_build)"] if layer.get("force_build") else []
+            suffix = f" [{'; '.join(notes)}]" if notes else ""
+            lines.append(f"  {number}. " + ("; ".join(commands) or empty) + suffix)
     if plan_data["requires"]:
         lines += ["", f"Requires in {where}:"]
         for requirement in plan_data["requires"]:
@@ -293,6 +297,7 @@ def _format_member(member: dict[str, Any]) -> list[str]:
     placement = [
         ", ".join(member.get("regions") or []),
         member.get("cloud") or "",
+        f"routed through {member['routing_region']}" if member.get("routing_region") else "",
         "non-preemptible" if member.get("nonpreemptible") else "",
     ]
     if any(placement):
@@ -304,6 +309,7 @@ def _format_member(member: dict[str, Any]) -> list[str]:
             ("gpu_snapshot", "GPU snapshot"),
             ("single_use_containers", "single use"),
             ("block_network", "no network"),
+            ("restrict_modal_access", "no Modal access"),
         )
         if member.get(key)
     ]

@@ -37,6 +37,7 @@ class Registry:
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     mounts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     images: dict[str, tuple[api_pb2.Image, str]] = field(default_factory=dict)
+    forced_images: set[str] = field(default_factory=set)  # built with force_build
     mount_names: dict[str, str] = field(default_factory=dict)
 
     def secret(self, secret_id: str) -> dict[str, Any]:
@@ -248,6 +249,14 @@ class _ImageKeys:
                 "secrets": [self._reg.secret(s) for s in image.secret_ids],
                 "gpu": _gpu(image.gpu_config),
                 "build_function": bool(image.HasField("build_function")),
+                "volumes": sorted(
+                    (
+                        {**self._reg.volumes.get(v.volume_id, {"unknown_id": True}), "mount_path": v.mount_path}
+                        for v in image.volume_mounts
+                    ),
+                    key=lambda v: v["mount_path"],
+                ),
+                "force_build": image_id in self._reg.forced_images,
                 "registry": registry,
                 "builder_version": builder_version,
             }
@@ -307,6 +316,8 @@ def _function_record(tag: str, data: api_pb2.FunctionData, reg: Registry, images
         "experimental_options": dict(sorted(fn.experimental_options.items())) or None,
         "single_use_containers": fn.single_use_containers,
         "block_network": fn.block_network,
+        "restrict_modal_access": fn.untrusted,
+        "routing_region": fn.routing_region or None,
         "image": images.key(fn.image_id),
         "mounts": mounts,
     }

@@ -638,12 +638,15 @@ class ControlPlaneServicer:
                     f"Volume '{name}' already exists in environment '{env}'",
                 )
         elif req.object_creation_type in (_CREATE, _CREATE_NEW) or self.state.permissive:
-            self.state.add_volume(env, name)
+            self.state.add_volume(env, name, version=req.version)
         else:
             fail(Status.NOT_FOUND, f"Volume '{name}' not found in environment '{env}'")
         volume_id = named_id("vo", env, name)
         self.reg.volumes[volume_id] = {"name": name, "environment": env}
-        return api_pb2.VolumeGetOrCreateResponse(volume_id=volume_id, version=req.version, metadata=metadata)
+        # A volume keeps the file system version it was created with; a lookup's `version` does not change it.
+        version = volumes[name].get("version", 0)
+        metadata.version = version
+        return api_pb2.VolumeGetOrCreateResponse(volume_id=volume_id, version=version, metadata=metadata)
 
     # -- mounts and blobs -------------------------------------------------------------------
 
@@ -746,6 +749,8 @@ class ControlPlaneServicer:
         if image_id is None:
             image_id = self._image_ids[key] = self.state.new_id("im")
             self.reg.images[image_id] = (req.image, req.builder_version)
+        if req.force_build:
+            self.reg.forced_images.add(image_id)
         metadata = api_pb2.ImageMetadata(image_builder_version=req.builder_version)
         resp = api_pb2.ImageGetOrCreateResponse(image_id=image_id, metadata=metadata)
         if image_id in self._built_images and not req.force_build:

@@ -100,11 +100,12 @@ class ControlPlaneState:
             self.environments[env]["secrets"][name] = {"keys": sorted(set(keys))}
             self.touch()
 
-    def add_volume(self, env: str, name: str) -> None:
-        """Create volume `name` in `env` (environment created if missing)."""
+    def add_volume(self, env: str, name: str, version: int = 0) -> None:
+        """Create volume `name` in `env` (environment created if missing), with file system `version` (0: the
+        default)."""
         with self.lock:
             self.add_environment(env)
-            self.environments[env]["volumes"].setdefault(name, {})
+            self.environments[env]["volumes"].setdefault(name, {"version": version} if version else {})
             self.touch()
 
     def add_store(self, env: str, kind: str, name: str) -> None:

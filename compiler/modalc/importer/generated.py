@@ -162,7 +162,12 @@ class GeneratedCode(Code):
                     built = self.build_handler(raw_f, lambda _: None)
                     if built is not None and tops == {built[0].split(".")[0]}:
                         continue  # modalc's copy of the build function's package
-                if not call.kwargs.get("copy") and following is None and tops <= self.packages:
+                if (
+                    not call.kwargs.get("copy")
+                    and "ignore" not in call.kwargs
+                    and following is None
+                    and tops <= self.packages
+                ):
                     continue  # modalc's handler-package mount
             if call.method == "dockerfile_commands" and call.kwargs.get("context_dir") is not None:
                 if Path(call.kwargs["context_dir"]).resolve() == self.manifest_dir:
@@ -176,8 +181,28 @@ class GeneratedCode(Code):
             out.append(call)
         return out
 
+    def image_names(self, names: dict[int, str], record: Recording) -> dict[int, str]:
+        """An image others build on is reassigned at the end, `IMAGES["x"] = IMAGES["x"].add_local_python_source(
+        ...)`: its name belongs to the image before the packages, the one the others are built on."""
+        out = dict(names)
+        for object_id, name in names.items():
+            call = record.images.get(object_id)
+            if (
+                call is not None
+                and call.method == "add_local_python_source"
+                and not call.kwargs.get("copy")
+                and "ignore" not in call.kwargs
+                and call.parent is not None
+                and id(call.parent) not in names
+                and {str(a).split(".")[0] for a in call.args} <= self.packages
+                and any(c.parent is call.parent for i, c in record.images.items() if i != object_id)
+            ):
+                del out[object_id]
+                out[id(call.parent)] = name
+        return out
+
     def function_image(self, image: Any, record: Recording, named: dict[int, str]) -> Any:
-        """`IMAGES["x"].add_local_python_source(...)` where a function uses a parent image: that image."""
+        """`IMAGES["x"]` after its packages were added (an image others build on): the image before them."""
         if image is None:
             return None
         impl = image

@@ -50,14 +50,18 @@ NEUTRAL: dict[str, Any] = {
     "registry_secret": None,
 }
 PIP_OPTIONS = ("find_links", "index_url", "extra_index_url", "pre", "extra_options")
+BUILD_OPTIONS = {"env", "secrets", "gpu", "force_build"}  # what most builder methods take besides their own
+REGISTRY_BASES = {
+    "from_registry": "registry",
+    "from_aws_ecr": "aws_ecr",
+    "from_gcp_artifact_registry": "gcp_artifact_registry",
+}
 NO_MANIFEST_KEY = {
     "pip_install_private_repos": "pip_install_private_repos has no manifest key (install from an index with "
     "index_url and a secret instead)",
     "poetry_install_from_file": "poetry_install_from_file has no manifest key (export a requirements.txt and use "
     "pip_requirements)",
     "uv_sync": "uv_sync has no manifest key (use uv_pip or pip_pyproject)",
-    "from_aws_ecr": "Image.from_aws_ecr has no manifest key",
-    "from_gcp_artifact_registry": "Image.from_gcp_artifact_registry has no manifest key",
     "from_id": "Image.from_id names a built image by id; a manifest declares how to build it",
     "from_name": "Image.from_name names a published image; a manifest declares how to build it",
     "from_scratch": "Image.from_scratch has no manifest key",
@@ -193,13 +197,14 @@ class ImageReader:
         if method in NO_MANIFEST_KEY:
             m.problem(call.site, NO_MANIFEST_KEY[method])
             return {"base": "debian_slim", "python": "3.12"}
+        forced = {"force_build": True} if kwargs.get("force_build") else {}
         if method in ("debian_slim", "micromamba"):
             version = args[0] if args else kwargs.get("python_version")
-            self.unexpected(call, {"python_version"})
-            return {"base": method, "python": self.python(call, version, path)}
-        if method == "from_registry":
+            self.unexpected(call, {"python_version", "force_build"})
+            return {"base": method, "python": self.python(call, version, path), **forced}
+        if method in REGISTRY_BASES:
             tag = args[0] if args else kwargs.get("tag")
-            entry: dict[str, Any] = {"base": "registry", "tag": str(tag)}
+            entry: dict[str, Any] = {"base": REGISTRY_BASES[method], "tag": str(tag), **forced}
             secret = args[1] if len(args) > 1 else kwargs.get("secret")
             if secret is not None:
                 alias = m.secret(secret, call.site, (*path, "registry_secret"))
@@ -207,11 +212,11 @@ class ImageReader:
                     entry["registry_secret"] = alias
             if kwargs.get("add_python"):
                 entry["add_python"] = self.python(call, kwargs["add_python"], path)
-            self.unexpected(call, {"tag", "secret", "add_python"})
+            self.unexpected(call, {"tag", "secret", "add_python", "force_build"})
             return entry
         # from_dockerfile
         dockerfile = args[0] if args else kwargs.get("path")
-        entry = {"base": "dockerfile"}
+        entry = {"base": "dockerfile", **forced}
         local = m.local_path(dockerfile, call.site, "Dockerfile")
         if local is not None:
             entry["path"] = local
@@ -228,7 +233,7 @@ class ImageReader:
             entry["build_args"] = {str(k): str(v) for k, v in kwargs["build_args"].items()}
         if kwargs.get("add_python"):
             entry["add_python"] = self.python(call, kwargs["add_python"], path)
-        self.unexpected(call, {"path", "context_dir", "build_args", "add_python"})
+        self.unexpected(call, {"path", "context_dir", "build_args", "add_python", "force_build"})
         return entry
 
     def dockerfile_context(self, call: ImageCall, dockerfile: Path, context_dir: Path) -> bool:
@@ -256,27 +261,22 @@ class ImageReader:
             m.problem(call.site, NO_MANIFEST_KEY[method])
             return None
         if method == "apt_install":
-            self.unexpected(call, set())
-            return {"apt": packages(args)}
+            self.unexpected(call, BUILD_OPTIONS)
+            return self.options(call, path, {"apt": packages(args)})
         if method in ("pip_install", "uv_pip_install", "pip_install_from_requirements", "pip_install_from_pyproject"):
             return self.pip_like(call, path)
         if method == "micromamba_install":
-            self.unexpected(call, {"channels"})
+            self.unexpected(call, {"channels", *BUILD_OPTIONS})
             out: dict[str, Any] = {"micromamba": packages(args)}
             if kwargs.get("channels"):
                 out["channels"] = list(kwargs["channels"])
-            return out
+            return self.options(call, path, out)
         if method == "run_commands":
-            self.unexpected(call, {"gpu", "secrets"})
+            self.unexpected(call, {"volumes", *BUILD_OPTIONS})
             out = {"run": packages(args)}
-            if kwargs.get("gpu"):
-                gpu = self.gpu(call, kwargs["gpu"])
-                if gpu is not None:
-                    out["gpu"] = gpu
-            secrets = self.secrets(call, path)
-            if secrets:
-                out["secrets"] = secrets
-            return out
+            if kwargs.get("volumes"):
+                out["volumes"] = m.mounts(kwargs["volumes"], call.site, (*path, "volumes"))
+            return self.options(call, path, out)
         if method == "env":
             variables = args[0] if args else kwargs.get("vars", {})
             unset = [k for k, v in variables.items() if not isinstance(v, str)]
@@ -302,9 +302,16 @@ class ImageReader:
     def pip_like(self, call: ImageCall, path: tuple[Any, ...]) -> dict[str, Any] | None:
         m, method, args, kwargs = self.m, call.method, call.args, dict(call.kwargs)
         out: dict[str, Any]
-        allowed = {*PIP_OPTIONS, "gpu", "secrets"}
+        allowed = {*PIP_OPTIONS, *BUILD_OPTIONS}
         if method in ("pip_install", "uv_pip_install"):
             out = {"pip" if method == "pip_install" else "uv_pip": packages(args)}
+            if method == "uv_pip_install":
+                allowed |= {"requirements", "uv_version"}
+                files = [m.local_path(f, call.site, "requirements file") for f in kwargs.get("requirements") or []]
+                if files:
+                    out["requirements"] = [f for f in files if f is not None]
+                if kwargs.get("uv_version"):
+                    out["uv_version"] = str(kwargs["uv_version"])
         else:
             key = "pip_requirements" if method == "pip_install_from_requirements" else "pip_pyproject"
             given = (
@@ -328,18 +335,31 @@ class ImageReader:
             value = kwargs.get(key)
             if value not in (None, False, ""):
                 out[key] = value
-        if kwargs.get("gpu"):
+        return self.options(ImageCall(method, (), kwargs, call.parent, call.site), path, out)
+
+    def options(self, call: ImageCall, path: tuple[Any, ...], out: dict[str, Any]) -> dict[str, Any]:
+        """`out` with the builder options the call gave: its build's env, secrets and GPU, force_build."""
+        kwargs = call.kwargs
+        if kwargs.get("env"):
+            env = kwargs["env"]
+            bad = [k for k, v in env.items() if not isinstance(v, str)]
+            if bad:
+                self.m.problem(call.site, f"{call.method}(env={{{bad[0]!r}: ...}}): env values are strings")
+            out["env"] = {str(k): v for k, v in env.items() if isinstance(v, str)}
+        if kwargs.get("gpu") and call.method != "run_function":
             gpu = self.gpu(call, kwargs["gpu"])
             if isinstance(gpu, str):
                 out["gpu"] = gpu
         secrets = self.secrets(call, path)
         if secrets:
             out["secrets"] = secrets
+        if kwargs.get("force_build"):
+            out["force_build"] = True
         return out
 
     def dockerfile_commands(self, call: ImageCall, path: tuple[Any, ...]) -> dict[str, Any] | None:
         m, kwargs = self.m, call.kwargs
-        self.unexpected(call, {"context_files", "env", "secrets", "gpu", "context_dir", "build_args"})
+        self.unexpected(call, {"context_files", "context_dir", "build_args", "ignore", *BUILD_OPTIONS})
         out: dict[str, Any] = {"dockerfile_commands": packages(call.args)}
         files = {}
         for name, local in (kwargs.get("context_files") or {}).items():
@@ -366,27 +386,28 @@ class ImageReader:
                         m.local_path(context / match, call.site, "a file a COPY line takes")
         if kwargs.get("build_args"):
             out["build_args"] = {str(k): str(v) for k, v in kwargs["build_args"].items()}
-        if kwargs.get("env"):
-            env = kwargs["env"]
-            bad = [k for k, v in env.items() if not isinstance(v, str)]
-            if bad:
-                m.problem(call.site, f"dockerfile_commands(env={{{bad[0]!r}: ...}}): env values are strings")
-            out["env"] = {str(k): v for k, v in env.items() if isinstance(v, str)}
-        if kwargs.get("gpu"):
-            gpu = self.gpu(call, kwargs["gpu"])
-            if isinstance(gpu, str):
-                out["gpu"] = gpu
-        secrets = self.secrets(call, path)
-        if secrets:
-            out["secrets"] = secrets
-        return out
+        ignore = self.ignore_patterns(call)
+        if ignore is not None:
+            out["ignore"] = ignore
+        return self.options(call, path, out)
+
+    def ignore_patterns(self, call: ImageCall, default: Any = None) -> list[str] | None:
+        """A builder's `ignore=` as the manifest's list of patterns; None when not given, or given as Modal's
+        default."""
+        ignore = call.kwargs.get("ignore")
+        if ignore is None or ignore is default:
+            return None
+        if isinstance(ignore, (list, tuple)) and all(isinstance(i, str) for i in ignore):
+            return list(ignore)
+        self.m.problem(call.site, f"{call.method}(ignore=...) with a function: a manifest takes a list of patterns")
+        return None
 
     def run_function(self, call: ImageCall, path: tuple[Any, ...]) -> dict[str, Any] | None:
         from .mapping import as_manifest_value, literal_tree
 
         m, kwargs = self.m, call.kwargs
         raw_f = call.args[0] if call.args else kwargs.get("raw_f")
-        allowed = {"env", "secrets", "volumes", "gpu", "cpu", "memory", "timeout", "cloud", "region", "args", "kwargs"}
+        allowed = {"volumes", "cpu", "memory", "timeout", "cloud", "region", "args", "kwargs", *BUILD_OPTIONS}
         self.unexpected(call, allowed)
         handler = m.code.build_handler(raw_f, lambda message: m.problem(call.site, f"run_function: {message}"))
         if handler is None:
@@ -415,12 +436,7 @@ class ImageReader:
             out["region"] = region if isinstance(region, str) else list(region)
         if kwargs.get("volumes"):
             out["volumes"] = m.mounts(kwargs["volumes"], call.site, (*path, "volumes"))
-        secrets = self.secrets(call, path)
-        if secrets:
-            out["secrets"] = secrets
-        if kwargs.get("env"):
-            out["env"] = {str(k): str(v) for k, v in kwargs["env"].items() if v is not None}
-        return out
+        return self.options(call, path, out)
 
     def local(self, call: ImageCall) -> dict[str, Any] | None:
         m, args, kwargs = self.m, call.args, call.kwargs
@@ -433,12 +449,9 @@ class ImageReader:
         out: dict[str, Any] = {kind: relative, "remote": str(remote)}
         if kwargs.get("copy"):
             out["copy"] = True
-        ignore = kwargs.get("ignore")
+        ignore = self.ignore_patterns(call)
         if ignore:
-            if isinstance(ignore, (list, tuple)) and all(isinstance(i, str) for i in ignore):
-                out["ignore"] = list(ignore)
-            else:
-                m.problem(call.site, "add_local_dir(ignore=...) with a function: a manifest takes a list of patterns")
+            out["ignore"] = ignore
         self.unexpected(call, {"copy", "ignore", "local_path", "remote_path"})
         return out
 
@@ -447,14 +460,14 @@ class ImageReader:
 
         m = self.m
         modules = [str(a) for a in call.args]
-        ignore = call.kwargs.get("ignore", NON_PYTHON_FILES)
-        if ignore is not NON_PYTHON_FILES:
-            m.problem(call.site, "add_local_python_source(ignore=...) has no manifest key")
         for module in modules:
             m.python_sources.setdefault(module.split(".")[0], call.site)
         out: dict[str, Any] = {"python_source": modules}
         if call.kwargs.get("copy"):
             out["copy"] = True
+        ignore = self.ignore_patterns(call, NON_PYTHON_FILES)
+        if ignore is not None:
+            out["ignore"] = ignore
         return out
 
 

@@ -39,8 +39,6 @@ UNSUPPORTED_DECORATOR = {
     "serialized": "serialized=True ships the function pickled, not as code a manifest can name",
     "network_file_systems": "NetworkFileSystems have no manifest key (Modal deprecates them for Volumes)",
     "proxy": "Modal Proxies have no manifest key",
-    "restrict_modal_access": "restrict_modal_access has no manifest key",
-    "routing_region": "routing_region has no manifest key",
     "i6pn": "i6pn networking has no manifest key (clustered functions get it)",
     "_experimental_restrict_output": "_experimental_restrict_output has no manifest key",
 }
@@ -64,6 +62,8 @@ DECORATOR_KEYS = {
     "enable_memory_snapshot": "memory_snapshot",
     "single_use_containers": "single_use_containers",
     "block_network": "block_network",
+    "restrict_modal_access": "restrict_modal_access",
+    "routing_region": "routing_region",
     "volumes": "volumes",
     "secrets": "secrets",
     "env": "env",
@@ -147,6 +147,9 @@ class Code:
 
     def function_image(self, image: Any, record: Recording, named: dict[int, str]) -> Any:
         return image
+
+    def image_names(self, names: dict[int, str], record: Recording) -> dict[int, str]:
+        return names
 
 
 class Mapper:
@@ -243,7 +246,7 @@ class Mapper:
                             names.setdefault(id(item), key)
                 elif _is_modal_object(value):
                     names.setdefault(id(value), name)
-        return names
+        return self.code.image_names(names, self.record)
 
     def alias_for(self, section: str, obj: Any, fallback: str) -> tuple[str, bool]:
         """(alias, new): the alias of an object in a section, allocated on first sight. Two lookups of the same
@@ -446,9 +449,11 @@ class Mapper:
                 entry["environment"] = lookup.kwargs["environment_name"]
             if lookup.kwargs.get("create_if_missing"):
                 entry["create_if_missing"] = True
-            for key in ("version", "create_options"):
-                if lookup.kwargs.get(key) is not None:
-                    self.problem(lookup.site, f"Volume.from_name({key}=...) has no manifest key")
+            version = lookup.kwargs.get("version")
+            if version:  # 0: unspecified, Modal's default
+                entry["version"] = int(version)
+            if lookup.kwargs.get("create_options") is not None:
+                self.problem(lookup.site, "Volume.from_name(create_options=...) has no manifest key")
             self.sections["volumes"][alias] = entry
             self.site(("volumes", alias), lookup.site)
             self.lookup_comment(lookup.site, "from_name", ("volumes", alias))
@@ -610,6 +615,10 @@ class Mapper:
             out["single_use_containers"] = True
         if raw.get("block_network"):
             out["block_network"] = True
+        if raw.get("restrict_modal_access"):
+            out["restrict_modal_access"] = True
+        if raw.get("routing_region"):
+            out["routing_region"] = str(raw["routing_region"])
         volumes = dict(raw.get("volumes") or {})
         if volumes:
             out["volumes"] = self.mounts(volumes, site, (*path, "volumes"))
@@ -1048,6 +1057,8 @@ KEY_ORDER = (
     "concurrency",
     "single_use_containers",
     "block_network",
+    "restrict_modal_access",
+    "routing_region",
     "clustered",
     "volumes",
     "secrets",

@@ -100,6 +100,8 @@ def read_settings(
         memory_snapshot=spec.get("memory_snapshot"),
         single_use_containers=spec.get("single_use_containers"),
         block_network=spec.get("block_network"),
+        restrict_modal_access=spec.get("restrict_modal_access"),
+        routing_region=spec.get("routing_region"),
         concurrency=concurrency,
         mounts=mounts,
         secrets=secrets,

@@ -3,13 +3,14 @@
 Derived images compile to Modal's method chain on their parent, so the layers they share are the same objects
 and are built once. The handlers' packages are shipped as each image's last, deferred layer; an image that
 others build on cannot end in one (Modal refuses build steps after a deferred mount), so there the packages
-are added where the image is used instead (`ir.Image.use_packages`).
+are added once every image is built, and the image is reassigned (`ir.Image.use_packages`).
 """
 
 from __future__ import annotations
 
 import ast
 import glob
+import hashlib
 import inspect
 import shlex
 from collections.abc import Mapping
@@ -20,10 +21,15 @@ from ..diagnostics import KeyPath, quote_choices, suggest
 from . import storage
 from .session import Session, as_int
 
+REGISTRIES = {  # base -> the modal.Image constructor that pulls from that registry
+    "registry": "from_registry",
+    "aws_ecr": "from_aws_ecr",
+    "gcp_artifact_registry": "from_gcp_artifact_registry",
+}
 BASE_KEYS = {
     "debian_slim": {"python"},
     "micromamba": {"python"},
-    "registry": {"tag", "add_python", "registry_secret"},
+    **{registry: {"tag", "add_python", "registry_secret"} for registry in REGISTRIES},
     "dockerfile": {"path", "context_dir", "build_args", "add_python"},
 }
 CONSTRUCTOR_KEYS = ("python", "tag", "add_python", "registry_secret", "path", "context_dir", "build_args")
@@ -47,7 +53,7 @@ STEP_KINDS = (
     "python_source",
 )
 EXEC_FORMS = {"entrypoint": "entrypoint", "cmd": "cmd", "shell": "shell"}
-BUILD_WRAPPER_PREFIX = "_build_step_"  # manifest names cannot start with "_", so these never collide
+BUILD_WRAPPER_PREFIX = "_build_"  # manifest names cannot start with "_", so these never collide
 
 
 def read_images(s: Session, specs: Mapping[str, dict[str, Any]]) -> tuple[ir.Image, ...]:
@@ -165,10 +171,10 @@ def _base(
     if base in ("debian_slim", "micromamba"):
         constructor = base
         kwargs.append(("python_version", python))
-    elif base == "registry":
-        constructor = "from_registry"
+    elif base in REGISTRIES:
+        constructor = REGISTRIES[base]
         if "tag" not in spec:
-            s.report(path, "missing required key 'tag' for base 'registry'", at_key=True)
+            s.report(path, f"missing required key 'tag' for base {base!r}", at_key=True)
         args.append(spec.get("tag", ""))
         registry_secret = spec.get("registry_secret")
         if registry_secret is not None:
@@ -188,6 +194,8 @@ def _base(
             kwargs.append(("build_args", dict(spec["build_args"])))
         if python is not None:
             kwargs.append(("add_python", python))
+    if spec.get("force_build"):
+        kwargs.append(("force_build", True))
     return constructor, args, kwargs, local_path, context_dir, registry_secret
 
 
@@ -212,7 +220,7 @@ def _steps(s: Session, steps: list[dict[str, Any]], image_path: KeyPath, inherit
     deferred_at = next((_shown(step.key_path, image_path) for step in inherited if step.deferred), None)
     for index, step in enumerate(steps):
         path = (*image_path, "steps", index)
-        kind = next(k for k in STEP_KINDS if k in step)
+        kind = step_kind(step)
         if kind == "run_function":
             source_step = _build_source(s, step, path, [*inherited, *out])
             if source_step is not None:
@@ -240,11 +248,22 @@ def _shown(path: KeyPath, image_path: KeyPath) -> str:
     return f"step {path[3]} of image {path[1]!r}"
 
 
+def step_kind(step: dict[str, Any]) -> str:
+    """What a step builds. `env` is a step of its own and an option of the others (their build's variables)."""
+    return next((k for k in STEP_KINDS if k in step and k != "env"), "env")
+
+
 def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step | None:
+    # The keywords Modal's builder method takes besides its own arguments; the schema allows each only where
+    # that method takes it.
     common: list[tuple[str, object]] = []
-    for key in ("index_url", "extra_index_url", "find_links", "pre", "extra_options"):
+    for key in ("index_url", "extra_index_url", "find_links", "pre", "extra_options", "uv_version"):
         if key in step:
             common.append((key, step[key]))
+    if kind != "env" and step.get("env"):
+        common.append(("env", dict(step["env"])))
+    if step.get("force_build"):
+        common.append(("force_build", True))
     secrets: tuple[str, ...] = tuple(s.secret_refs(step.get("secrets", []), (*path, "secrets")))
     if "gpu" in step and kind != "run_function":
         gpu, problem = catalog.parse_gpu(step["gpu"])
@@ -253,7 +272,18 @@ def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step
         else:
             common.append(("gpu", gpu))
     if kind == "apt":
-        return ir.Step("apt_install", tuple(step["apt"]), key_path=path)
+        return ir.Step("apt_install", tuple(step["apt"]), tuple(common), secrets=secrets, key_path=path)
+    if kind == "uv_pip" and "requirements" in step:
+        files = [s.local_path(p, (*path, "requirements", i), want="file") for i, p in enumerate(step["requirements"])]
+        requirements = tuple(f for f in files if f is not None)
+        return ir.Step(
+            "uv_pip_install",
+            tuple(step["uv_pip"]),
+            tuple(common),
+            secrets=secrets,
+            requirements=requirements,
+            key_path=path,
+        )
     if kind == "pip":
         return ir.Step("pip_install", tuple(step["pip"]), tuple(common), secrets=secrets, key_path=path)
     if kind == "uv_pip":
@@ -269,9 +299,12 @@ def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step
         return ir.Step("pip_install_from_pyproject", (), tuple(extra + common), local, secrets, key_path=path)
     if kind == "micromamba":
         extra = [("channels", list(step["channels"]))] if "channels" in step else []
-        return ir.Step("micromamba_install", tuple(step["micromamba"]), tuple(extra), key_path=path)
+        return ir.Step(
+            "micromamba_install", tuple(step["micromamba"]), tuple(extra + common), secrets=secrets, key_path=path
+        )
     if kind == "run":
-        return ir.Step("run_commands", tuple(step["run"]), tuple(common), secrets=secrets, key_path=path)
+        mounts = storage.read_mounts(s, step.get("volumes", {}), (*path, "volumes"))
+        return ir.Step("run_commands", tuple(step["run"]), tuple(common), secrets=secrets, mounts=mounts, key_path=path)
     if kind == "env":
         return ir.Step("env", (dict(step["env"]),), key_path=path)
     if kind == "workdir":
@@ -281,7 +314,7 @@ def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step
     if kind == "dockerfile_commands":
         return _dockerfile_commands(s, step, path, common, secrets)
     if kind == "run_function":
-        return _run_function(s, step, path, secrets)
+        return _run_function(s, step, path, secrets, common)
     if kind in ("local_file", "local_dir"):
         if "remote" not in step:
             s.report(path, f"missing required key 'remote' (the container path for {kind})", at_key=True)
@@ -295,6 +328,9 @@ def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step
         return ir.Step(method, (step["remote"],), tuple(kwargs), local, deferred=not copy_files, key_path=path)
     # python_source
     copy_files = step.get("copy", False)
+    options: list[tuple[str, object]] = [("copy", True)] if copy_files else []
+    if "ignore" in step:
+        options.append(("ignore", list(step["ignore"])))
     modules = step["python_source"]
     for i, module in enumerate(modules):
         top = module.split(".")[0]
@@ -302,13 +338,7 @@ def _step(s: Session, kind: str, step: dict[str, Any], path: KeyPath) -> ir.Step
         s.dependencies.update((root / top, root / f"{top}.py"))
         if not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
             s.report((*path, "python_source", i), f"no package or module {top!r} in the source directory")
-    return ir.Step(
-        "add_local_python_source",
-        tuple(modules),
-        (("copy", True),) if copy_files else (),
-        deferred=not copy_files,
-        key_path=path,
-    )
+    return ir.Step("add_local_python_source", tuple(modules), tuple(options), deferred=not copy_files, key_path=path)
 
 
 # --- dockerfile_commands ------------------------------------------------------------------------------
@@ -337,12 +367,11 @@ def _dockerfile_commands(
                     (*path, "dockerfile_commands", index),
                     f"COPY source {source!r} matches nothing in the build context ({context_dir!r}) or context_files",
                 )
-    kwargs: list[tuple[str, object]] = []
+    kwargs = list(common)
     if step.get("build_args"):
         kwargs.append(("build_args", dict(step["build_args"])))
-    if step.get("env"):
-        kwargs.append(("env", dict(step["env"])))
-    kwargs += [(k, v) for k, v in common if k == "gpu"]
+    if "ignore" in step:
+        kwargs.append(("ignore", list(step["ignore"])))
     return ir.Step(
         "dockerfile_commands",
         (commands,),
@@ -386,7 +415,9 @@ def _build_source(s: Session, step: dict[str, Any], path: KeyPath, before: list[
     return None if copied else ir.Step("add_local_python_source", (top,), (("copy", True),), key_path=path)
 
 
-def _run_function(s: Session, step: dict[str, Any], path: KeyPath, secrets: tuple[str, ...]) -> ir.Step | None:
+def _run_function(
+    s: Session, step: dict[str, Any], path: KeyPath, secrets: tuple[str, ...], common: list[tuple[str, object]]
+) -> ir.Step | None:
     where = (*path, "run_function")
     module, _, qualname = step["run_function"].partition(":")
     if module.split(".")[0] == "modal":
@@ -425,12 +456,23 @@ def _run_function(s: Session, step: dict[str, Any], path: KeyPath, secrets: tupl
     if "region" in step:
         region = step["region"]
         options.append(("region", list(region) if isinstance(region, list) else region))
-    if step.get("env"):
-        options.append(("env", dict(step["env"])))
+    options += common  # env, force_build
     mounts = storage.read_mounts(s, step.get("volumes", {}), (*path, "volumes"))
-    s.build_steps += 1
-    builder = ir.BuildFunction(f"{BUILD_WRAPPER_PREFIX}{s.build_steps}", module, qualname)
+    builder = ir.BuildFunction(_wrapper_name(s, step["run_function"]), module, qualname)
     return ir.Step("run_function", (), tuple(options), secrets=secrets, mounts=mounts, builder=builder, key_path=path)
+
+
+def _wrapper_name(s: Session, handler: str) -> str:
+    """The build wrapper's name, from the handler alone: Modal hashes the wrapper's source into the layer, so
+    neither the image nor the step's position may change it. One handler, one wrapper, whatever its arguments."""
+    if handler in s.build_wrappers:
+        return s.build_wrappers[handler]
+    module, _, qualname = handler.partition(":")
+    name = BUILD_WRAPPER_PREFIX + "_".join([*module.split("."), qualname])
+    if name in s.build_wrappers.values():  # a.b_c:d and a_b.c:d
+        name += "_" + hashlib.sha256(handler.encode()).hexdigest()[:8]
+    s.build_wrappers[handler] = name
+    return name
 
 
 def _gpu_list(s: Session, value: str | list[str], path: KeyPath) -> list[str]:

@@ -61,7 +61,7 @@ class Session:
     module_images: dict[str, set[str]] = field(default_factory=dict)  # user module -> images that import it
     module_users: dict[str, KeyPath] = field(default_factory=dict)  # user module -> the first handler key naming it
     source_ok: bool = True
-    build_steps: int = 0  # run_function steps so far: each gets a numbered wrapper in the module
+    build_wrappers: dict[str, str] = field(default_factory=dict)  # run_function handler -> its wrapper's name
 
     @property
     def source_dir(self) -> str:

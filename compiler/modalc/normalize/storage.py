@@ -35,6 +35,7 @@ def read_volume(s: Session, alias: str, spec: dict[str, Any]) -> ir.Volume:
         environment=spec.get("environment"),
         create_if_missing=spec.get("create_if_missing", False),
         read_only=spec.get("read_only", False),
+        version=spec.get("version"),
     )
 
 

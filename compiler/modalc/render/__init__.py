@@ -27,10 +27,9 @@ from ..pyliteral import (
 from .common import IMAGES, MANIFEST_DIR, Context, app_variable, local_path, secret_list
 from .entrypoints import entrypoint_block
 from .functions import class_block, function_block
-from .images import build_function_block, image_expression
+from .images import build_function_block, image_expression, packaged_image
 from .resources import (
     bucket_expression,
-    image_reference,
     mounts_expression,
     secret_expression,
     store_expression,
@@ -76,7 +75,7 @@ def app_expression(app: ir.App | ir.OtherApp, context: Context) -> PyCode:
     if app.tags:
         keywords.append(("tags", literal(dict(app.tags))))
     if app.default_image is not None:
-        keywords.append(("image", image_reference(context.images[app.default_image])))
+        keywords.append(("image", subscript(IMAGES, app.default_image)))
     if app.default_secrets:
         keywords.append(("secrets", secret_list(app.default_secrets)))
     if app.default_mounts:
@@ -123,7 +122,10 @@ def module_model(app: ir.App, module_path: str) -> dict[str, Any]:
         "derived_images": [
             (subscript(IMAGES, i.alias), image_expression(i, context.volumes)) for i in app.images if i.parent
         ],
-        "build_functions": [build_function_block(step) for i in app.images for step in i.steps if step.builder],
+        "packaged_images": [(subscript(IMAGES, i.alias), packaged_image(i)) for i in app.images if i.use_packages],
+        "build_functions": list(
+            {s.builder.wrapper: build_function_block(s) for i in app.images for s in i.steps if s.builder}.values()
+        ),
         "volumes": [(scalar(v.alias), volume_expression(v)) for v in app.volumes],
         "secrets": [(scalar(s.alias), secret_expression(s)) for s in app.secrets],
         "cloud_buckets": [(scalar(b.alias), bucket_expression(b)) for b in app.cloud_buckets],

@@ -3,8 +3,9 @@
 A `run_function` step runs one of the user's functions in Modal's image builder. The builder imports the
 function's module by name and calls it, so the generated module defines a small wrapper for it: a plain
 module-level function (not a lambda, not nested) that imports the user's module inside its body, because that
-module is importable only in the builder container. The import is local, so the wrapper has no globals and its
-source (part of the layer's cache key) changes only when the manifest does.
+module is importable only in the builder container. The import is local, so the wrapper has no globals, and
+its name and source (part of the layer's cache key) depend on the handler alone: adding, moving or renaming
+other steps and images rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .. import ir
-from ..diagnostics import format_key_path
 from ..pyliteral import (
     INDENT,
     PyCode,
@@ -29,8 +29,33 @@ from ..pyliteral import (
 from .common import IMAGES, SECRETS, Block, keyword_pairs, local_path, secret_list
 from .resources import mounts_expression
 
-# Keyword order of the builder methods whose keywords modalc collects from several places.
+# The keywords of Modal's image constructors and builder methods in the order of their signatures (modal 1.6).
+_PIP = ("find_links", "index_url", "extra_index_url", "pre", "extra_options", "force_build", "env", "secrets", "gpu")
 KEYWORD_ORDER = {
+    "debian_slim": ("python_version", "force_build"),
+    "micromamba": ("python_version", "force_build"),
+    **{
+        registry: ("secret", "force_build", "add_python")
+        for registry in ("from_registry", "from_aws_ecr", "from_gcp_artifact_registry")
+    },
+    "from_dockerfile": ("force_build", "context_dir", "build_args", "add_python"),
+    "apt_install": ("force_build", "env", "secrets", "gpu"),
+    "pip_install": _PIP,
+    "pip_install_from_requirements": _PIP,
+    "pip_install_from_pyproject": ("optional_dependencies", *_PIP),
+    "uv_pip_install": ("requirements", *_PIP[:6], "uv_version", *_PIP[6:]),
+    "micromamba_install": ("channels", "force_build", "env", "secrets", "gpu"),
+    "run_commands": ("env", "secrets", "volumes", "gpu", "force_build"),
+    "dockerfile_commands": (
+        "context_files",
+        "env",
+        "secrets",
+        "gpu",
+        "context_dir",
+        "force_build",
+        "ignore",
+        "build_args",
+    ),
     "run_function": (
         "env",
         "secrets",
@@ -41,11 +66,18 @@ KEYWORD_ORDER = {
         "timeout",
         "cloud",
         "region",
+        "force_build",
         "args",
         "kwargs",
     ),
-    "dockerfile_commands": ("context_files", "env", "secrets", "gpu", "context_dir", "build_args"),
+    "add_local_python_source": ("copy", "ignore"),
+    "add_local_dir": ("copy", "ignore"),
 }
+
+
+def _in_signature_order(method: str, keywords: list[tuple[str, PyCode]]) -> list[tuple[str, PyCode]]:
+    order = KEYWORD_ORDER.get(method)
+    return keywords if order is None else sorted(keywords, key=lambda pair: order.index(pair[0]))
 
 
 def image_expression(image: ir.Image, volumes: dict[str, ir.Volume]) -> PyCode:
@@ -61,6 +93,7 @@ def image_expression(image: ir.Image, volumes: dict[str, ir.Volume]) -> PyCode:
             keywords.insert(0, ("secret", subscript(SECRETS, image.registry_secret)))
         if image.context_dir is not None:
             keywords.insert(0, ("context_dir", local_path(image.context_dir)))
+        keywords = _in_signature_order(image.constructor, keywords)
         base = call(raw(f"modal.Image.{image.constructor}"), positional, keywords)
     if not image.steps:
         return base
@@ -96,10 +129,11 @@ def step_expression(step: ir.Step, volumes: dict[str, ir.Volume]) -> PyCode:
         keywords.append(("secrets", secret_list(step.secrets)))
     if step.mounts:
         keywords.append(("volumes", mounts_expression(step.mounts, volumes)))
-    order = KEYWORD_ORDER.get(step.kind)
-    if order is not None:
-        keywords.sort(key=lambda pair: order.index(pair[0]))
-    return call(identifier(step.kind), positional, keywords)
+    if step.requirements:
+        keywords.append(
+            ("requirements", bracketed("[", [PyCode(f"str({local_path(r)})") for r in step.requirements], "]"))
+        )
+    return call(identifier(step.kind), positional, _in_signature_order(step.kind, keywords))
 
 
 def build_function_block(step: ir.Step) -> Block:
@@ -111,9 +145,18 @@ def build_function_block(step: ir.Step) -> Block:
         (),
         PyCode(f"def {identifier(builder.wrapper)}(*args, **kwargs):"),
         (
-            comment(f"{format_key_path(step.key_path)}: runs {builder.module}:{builder.qualname} in the image builder"),
+            comment(f"Runs {builder.module}:{builder.qualname} in Modal's image builder."),
             PyCode(f"from {module} import {identifier(builder.qualname)} as handler"),
             PyCode(""),
             PyCode("return handler(*args, **kwargs)"),
         ),
+    )
+
+
+def packaged_image(image: ir.Image) -> PyCode:
+    """An image other images build on, with its handlers' packages added once they are all built: Modal refuses
+    build steps after a deferred mount, and functions, classes and `imports()` must share one image object."""
+    return PyCode(
+        f"{subscript(IMAGES, image.alias)}."
+        + call(raw("add_local_python_source"), [scalar(p) for p in image.use_packages])
     )

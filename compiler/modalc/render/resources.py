@@ -25,6 +25,8 @@ def _lookup(environment: str | None, create_if_missing: bool) -> list[tuple[str,
 
 def volume_expression(volume: ir.Volume) -> PyCode:
     keywords = _lookup(volume.environment, volume.create_if_missing)
+    if volume.version is not None:
+        keywords.append(("version", literal(volume.version)))
     return call(raw("modal.Volume.from_name"), [scalar(volume.name)], keywords)
 
 
@@ -88,20 +90,11 @@ def schedule_expression(schedule: ir.Schedule) -> PyCode:
     return call(raw("modal.Period"), (), [(k, scalar(v)) for k, v in schedule.period])
 
 
-def image_reference(image: ir.Image) -> PyCode:
-    """The image where a function or class uses it: its handlers' packages added here when other images build
-    on it (their build steps cannot follow a deferred mount at the image's end)."""
-    reference = subscript(IMAGES, image.alias)
-    if not image.use_packages:
-        return reference
-    return PyCode(f"{reference}." + call(raw("add_local_python_source"), [scalar(p) for p in image.use_packages]))
-
-
 def settings_arguments(settings: ir.Settings, context: Context) -> list[tuple[str, PyCode]]:
     """Keyword arguments of @app.function/@app.cls, in the order of Modal's signature."""
     out: list[tuple[str, PyCode]] = []
     if settings.image is not None:
-        out.append(("image", image_reference(context.images[settings.image])))
+        out.append(("image", subscript(IMAGES, settings.image)))
     return out + _settings_tail(settings, context.volumes)
 
 
@@ -132,9 +125,11 @@ def _settings_tail(settings: ir.Settings, volumes: dict[str, ir.Volume]) -> list
         ("startup_timeout", settings.startup_timeout),
         ("cloud", settings.cloud),
         ("region", list(settings.region) if isinstance(settings.region, tuple) else settings.region),
+        ("routing_region", settings.routing_region),
         ("nonpreemptible", settings.nonpreemptible),
         ("enable_memory_snapshot", settings.memory_snapshot),
         ("block_network", settings.block_network),
+        ("restrict_modal_access", settings.restrict_modal_access),
         ("single_use_containers", settings.single_use_containers),
     ):
         if value is not None:

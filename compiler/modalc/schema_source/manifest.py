@@ -255,7 +255,9 @@ SOURCE: Schema = {
             "additionalProperties": False,
             "description": "An image: a `base` and its steps, or `from` another declared image plus more steps.",
             "properties": {
-                "base": {"enum": ["debian_slim", "micromamba", "registry", "dockerfile"]},
+                "base": {
+                    "enum": ["debian_slim", "micromamba", "registry", "aws_ecr", "gcp_artifact_registry", "dockerfile"]
+                },
                 "from": ref(
                     "alias",
                     description="Build on another declared image (Modal's method chain on it: shared layers are "
@@ -265,20 +267,34 @@ SOURCE: Schema = {
                     "type": "string",
                     "description": 'Python version of the image, e.g. "3.12". Required for debian_slim and micromamba.',
                 },
-                "tag": ref("text", description="Registry image reference (base = registry)."),
+                "tag": ref(
+                    "text", description="Registry image reference (base = registry, aws_ecr, gcp_artifact_registry)."
+                ),
                 "add_python": {
                     "type": "string",
                     "description": "Python version to add to a registry or Dockerfile image.",
                 },
-                "registry_secret": ref("alias", description="Secret with registry credentials (base = registry)."),
+                "registry_secret": ref(
+                    "alias",
+                    description="Secret with registry credentials (base = registry, aws_ecr, gcp_artifact_registry).",
+                ),
                 "path": ref("relative_path", description="Dockerfile path (base = dockerfile)."),
                 "context_dir": ref("relative_path", description="Docker build context (base = dockerfile)."),
                 "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
+                "force_build": boolean("Rebuild the base layer even when Modal has it cached."),
                 "steps": {
                     "type": "array",
                     "items": ref("step"),
                     "description": "Build steps in order; each is one image layer.",
                 },
+            },
+        },
+        "build_options": {  # mixin: what Modal's builder methods take besides their own arguments
+            "properties": {
+                "env": ref("env", description="Environment variables for this step's build only."),
+                "secrets": ref("aliases"),
+                "gpu": ref("gpu_type", **{"x-modalc": {"type": "string"}}),
+                "force_build": boolean("Rebuild this layer even when Modal has it cached."),
             },
         },
         "pip_options": {  # mixin of the pip-like steps
@@ -288,8 +304,6 @@ SOURCE: Schema = {
                 "find_links": ref("text"),
                 "pre": boolean(),
                 "extra_options": {"type": "string", "maxLength": 4096},
-                "gpu": ref("gpu_type", **{"x-modalc": {"type": "string"}}),
-                "secrets": ref("aliases"),
             },
         },
         "step": {
@@ -298,35 +312,47 @@ SOURCE: Schema = {
             "pip_requirements, pip_pyproject, micromamba, run, env, workdir, entrypoint, cmd, shell, "
             "dockerfile_commands, run_function, local_file, local_dir, python_source).",
             "oneOf": [
-                {"required": ["apt"], "additionalProperties": False, "properties": {"apt": ref("strings")}},
-                {"required": ["pip"], "x-extends": "#/$defs/pip_options", "properties": {"pip": ref("strings")}},
+                {"required": ["apt"], "x-extends": "#/$defs/build_options", "properties": {"apt": ref("strings")}},
+                {
+                    "required": ["pip"],
+                    "x-extends": ["#/$defs/pip_options", "#/$defs/build_options"],
+                    "properties": {"pip": ref("strings")},
+                },
                 {
                     "required": ["uv_pip"],
-                    "x-extends": "#/$defs/pip_options",
-                    "properties": {"uv_pip": ref("strings")},
+                    "x-extends": ["#/$defs/pip_options", "#/$defs/build_options"],
+                    "properties": {
+                        "uv_pip": ref("strings"),
+                        "requirements": {
+                            "type": "array",
+                            "items": ref("relative_path"),
+                            "minItems": 1,
+                            "description": "Requirements files (relative to the manifest) installed with the packages.",
+                        },
+                        "uv_version": ref("text", description="The uv version to install with (default: Modal's)."),
+                    },
                 },
                 {
                     "required": ["pip_requirements"],
-                    "x-extends": "#/$defs/pip_options",
+                    "x-extends": ["#/$defs/pip_options", "#/$defs/build_options"],
                     "properties": {"pip_requirements": ref("relative_path")},
                 },
                 {
                     "required": ["pip_pyproject"],
-                    "x-extends": "#/$defs/pip_options",
+                    "x-extends": ["#/$defs/pip_options", "#/$defs/build_options"],
                     "properties": {"pip_pyproject": ref("relative_path"), "optional_dependencies": TEXT_LIST},
                 },
                 {
                     "required": ["micromamba"],
-                    "additionalProperties": False,
+                    "x-extends": "#/$defs/build_options",
                     "properties": {"micromamba": ref("strings"), "channels": TEXT_LIST},
                 },
                 {
                     "required": ["run"],
-                    "additionalProperties": False,
+                    "x-extends": "#/$defs/build_options",
                     "properties": {
                         "run": ref("strings"),
-                        "gpu": ref("gpu_type", **{"x-modalc": {"type": "string"}}),
-                        "secrets": ref("aliases"),
+                        "volumes": ref("mounts", description="Volumes mounted while the commands run."),
                     },
                 },
                 {"required": ["env"], "additionalProperties": False, "properties": {"env": ref("env")}},
@@ -356,9 +382,14 @@ SOURCE: Schema = {
                             description="Where COPY sources are found (default: the manifest's directory).",
                         ),
                         "build_args": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "ignore": {
+                            **TEXT_LIST,
+                            "description": "Patterns of files left out of the build context (default: .dockerignore).",
+                        },
                         "env": ref("env"),
                         "gpu": ref("gpu_type", **{"x-modalc": {"type": "string"}}),
                         "secrets": ref("aliases"),
+                        "force_build": boolean(),
                     },
                 },
                 {
@@ -381,6 +412,7 @@ SOURCE: Schema = {
                         "env": ref("env"),
                         "cloud": {"enum": ["aws", "gcp", "oci", "auto"]},
                         "region": ref("region"),
+                        "force_build": boolean(),
                     },
                 },
                 {
@@ -416,6 +448,10 @@ SOURCE: Schema = {
                             "minItems": 1,
                         },
                         "copy": boolean(),
+                        "ignore": {
+                            **TEXT_LIST,
+                            "description": "Patterns of files left out (default: Modal's, every non-Python file).",
+                        },
                     },
                 },
             ],
@@ -431,6 +467,7 @@ SOURCE: Schema = {
                 ),
                 "create_if_missing": boolean(),
                 "read_only": boolean("Default for every mount of this volume."),
+                "version": {"enum": [1, 2], "description": "The volume's file system version, for a new volume."},
             },
         },
         "secret": {
@@ -700,6 +737,8 @@ SOURCE: Schema = {
                 "concurrency": ref("concurrency"),
                 "single_use_containers": boolean(),
                 "block_network": boolean(),
+                "restrict_modal_access": boolean("Refuse this code access to other Modal resources."),
+                "routing_region": {**REGION, "description": "Route inputs through this region."},
                 "volumes": ref("mounts"),
                 "secrets": ref("aliases"),
                 "env": ref("env"),

@@ -37,8 +37,8 @@ DICTS = {
 }
 
 
-def _build_step_1(*args, **kwargs):
-    # images.embedder.steps[1]: runs search.model:fetch in the image builder
+def _build_search_model_fetch(*args, **kwargs):
+    # Runs search.model:fetch in Modal's image builder.
     from search.model import fetch as handler
 
     return handler(*args, **kwargs)
@@ -72,7 +72,7 @@ IMAGES["embedder"] = (
         copy=True,
     )
     .run_function(
-        _build_step_1,
+        _build_search_model_fetch,
         timeout=900,
         kwargs={
             "model": "sentence-transformers/all-MiniLM-L6-v2",

@@ -61,8 +61,8 @@ DICTS = {
 }
 
 
-def _build_step_1(*args, **kwargs):
-    # images.serving.steps[1]: runs weights.download:download in the image builder
+def _build_weights_download_download(*args, **kwargs):
+    # Runs weights.download:download in Modal's image builder.
     from weights.download import download as handler
 
     return handler(*args, **kwargs)
@@ -113,7 +113,7 @@ IMAGES["serving"] = (
         copy=True,
     )
     .run_function(
-        _build_step_1,
+        _build_weights_download_download,
         secrets=[
             SECRETS["hf"],
         ],
