@@ -134,6 +134,35 @@ def test_entrypoints_from_the_command_line(project: Path) -> None:
     assert all(len(r["output"]) == 5 for r in records)
 
 
+def test_a_local_entrypoint_runs_your_code_here_with_the_app_running(project: Path) -> None:
+    with serve(_state(), execute=True) as handle, client_for(handle):
+        asked = run_cli(
+            ["run", "app.yaml", "ask", "--env", "dev", "--question", "A Dict holds keys", "--k", "1"], cwd=project
+        )
+        missing = run_cli(["run", "ask", "--env", "dev"], cwd=project)
+        misused = run_cli(["run", "ask", "--env", "dev", "--inputs", "data/sentences.jsonl"], cwd=project)
+    assert asked.exit_code == 0, asked.stderr
+    # Ranked by the offline stand-in embedding (letter frequencies of a to e), which scores this one first.
+    assert json.loads(asked.stdout) == {"output": ["Modal runs Python functions on GPUs in the cloud."]}
+    assert "indexed 4 documents" in asked.stderr
+    assert (missing.exit_code, missing.stderr.strip()) == (1, "modalc: ask needs --question")
+    assert misused.exit_code == 1
+    assert "ask runs search.demo:ask once: pass its arguments as options" in misused.stderr
+
+
+def test_an_async_local_entrypoint_is_awaited(project: Path) -> None:
+    with (project / "search" / "demo.py").open("a") as demo:
+        demo.write("\n\nasync def count() -> int:\n    return await modalc_app.build_index.remote.aio()\n")
+    manifest = (project / "app.yaml").read_text()
+    (project / "app.yaml").write_text(manifest.replace("  ask:", "  count:\n    local: search.demo:count\n  ask:"))
+    assert run_cli(["build"], cwd=project).exit_code == 0
+    assert "async def count() -> None:" in (project / "generated" / "app_dev.py").read_text()
+    with serve(_state(), execute=True) as handle, client_for(handle):
+        counted = run_cli(["run", "count", "--env", "dev"], cwd=project)
+    assert counted.exit_code == 0, counted.stderr
+    assert json.loads(counted.stdout) == {"output": 4}
+
+
 def test_the_deploy_records_every_layer_the_manifest_declares(project: Path) -> None:
     state = _state()
     with serve(state) as handle, client_for(handle):

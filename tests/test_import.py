@@ -36,11 +36,7 @@ CASES = [
     Case("gpu_inference"),
     Case("web_apps"),
     Case("scheduled", ("--copy-files",)),
-    Case(
-        "fanout",
-        ("--partial",),
-        not_imported=("app.py:47: not imported: local entrypoint sweep: its body is code of its own",),
-    ),
+    Case("fanout"),
     Case("cluster"),
     Case("multi_image", ("--copy-files",)),
     Case("computed"),
@@ -261,12 +257,17 @@ def test_a_body_that_fans_out_reaches_the_other_functions_through_the_generated_
     assert "call = modalc_app.orchestrate.spawn(1000)" in handlers
     assert "import modalc_app" in handlers
     assert 'results = modal.Dict.from_name("fanout-results", create_if_missing=True)' in handlers  # a body uses it
-    assert "app = modal.App" not in handlers and "def sweep" not in handlers
-    assert imported.manifest["entrypoints"] == {"run": {"remote": "orchestrate"}, "kick": {"spawn": "orchestrate"}}
+    assert "app = modal.App" not in handlers
+    # a local entrypoint with a body of its own stays your code, without its decorator, and `local` runs it
+    assert "\ndef sweep():\n    for n in (10, 100, 1000):\n        print(n, modalc_app.orchestrate.remote(n))" in handlers
+    assert "@app.local_entrypoint()" not in handlers
+    assert imported.manifest["entrypoints"] == {
+        "run": {"remote": "orchestrate"},
+        "kick": {"spawn": "orchestrate"},
+        "sweep": {"local": "app:sweep"},
+    }
     assert imported.manifest["dicts"] == {"results": {"name": "fanout-results", "create_if_missing": True}}
-    text = (imported.out / "app.toml").read_text()
-    assert "# Not imported (see the report of `modalc import --partial`):" in text
-    assert "#   app.py:47: not imported: local entrypoint sweep" in text
+    assert "from app import sweep as handler" in imported.module.read_text()
 
 
 def test_a_module_shared_by_several_files_keeps_what_the_others_import(tmp_path: Path) -> None:

@@ -297,18 +297,20 @@ class Entrypoint(NamedTuple):
     """A local entrypoint: `mode` is how it calls its target, a function or a class's method.
 
     map/starmap fan out over an inputs file; remote calls once with the command line's arguments and waits;
-    spawn starts one call on the deployed app and returns its id.
+    spawn starts one call on the deployed app and returns its id; local runs the user's own function (`local`)
+    on the deployer's machine while the app runs.
     """
 
     name: str
-    function: str  # a function, or the class of `method`
-    mode: Literal["map", "starmap", "remote", "spawn"]
+    function: str  # a function, or the class of `method` ("" for local)
+    mode: Literal["map", "starmap", "remote", "spawn", "local"]
     inputs: str | None = None  # project-relative default input file (map, starmap)
     output: str = "-"
     function_parameters: tuple[str, ...] = ()  # the target's positional parameters (starmap CSV columns)
     method: str | None = None
     class_parameters: tuple[tuple[str, object], ...] = ()  # for a class target: Cls(**class_parameters)
-    signature: Signature = Signature()  # remote, spawn: the command-line arguments (the target's parameters)
+    signature: Signature = Signature()  # remote, spawn, local: the command-line arguments (the target's parameters)
+    local: tuple[str, str] | None = None  # local: (module, qualname) of the user's function
     key_path: KeyPath = ()
 
 

@@ -6,7 +6,9 @@ bar cleared before each line so the two never share one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,8 +42,10 @@ def run_entrypoint(
         if call_arguments:
             raise DeployError(f"{name} maps over --inputs or --items; it takes no arguments {' '.join(call_arguments)}")
     elif inputs is not None or items or output is not None:
+        what = ":".join(entrypoint.local) if entrypoint.local else entrypoint.function
+        verb = "runs" if entrypoint.local else "calls"
         raise DeployError(
-            f"{name} calls {entrypoint.function} once: pass its arguments as options, not --inputs, --items or --output"
+            f"{name} {verb} {what} once: pass its arguments as options, not --inputs, --items or --output"
         )
     select_environment(prepared.modal_environment)
     module = import_module(prepared.module_path, user_packages(app))
@@ -111,13 +115,15 @@ def _call_once(
     run = getattr(module, entrypoint.name).info.raw_f
     # spawn starts the call on the deployed app: an ephemeral app of its own would only cancel it on exit.
     app_run = (
-        module.app.run(environment_name=prepared.modal_environment or None)
-        if entrypoint.mode == "remote"
-        else contextlib.nullcontext()
+        contextlib.nullcontext()
+        if entrypoint.mode == "spawn"
+        else module.app.run(environment_name=prepared.modal_environment or None)
     )
     with compat.output_on_stderr(), app_run:
         try:
-            run(**arguments)
+            started = run(**arguments)
+            if inspect.iscoroutine(started):  # an async local entrypoint, run as `modal run` runs it
+                asyncio.run(started)
         except Exception as error:  # the call's own failure is its result, as in map
             print(json.dumps({"error": f"{type(error).__name__}: {error}"}), flush=True)
             print(f"{entrypoint.name}: failed", file=sys.stderr)

@@ -1,6 +1,6 @@
-"""Local entrypoints: code that runs on the deployer's machine. A manifest declares one kind of it, a call of one
-function or method with the command line's arguments (`remote`, `spawn`); any other body is the user's script
-and is reported, never guessed."""
+"""Local entrypoints: code that runs on the deployer's machine. A body that calls one function or method with the
+command line's arguments becomes a `remote` or `spawn` entrypoint; any other body stays the user's code, in
+their handler module, and becomes a `local` entrypoint that runs it."""
 
 from __future__ import annotations
 
@@ -31,27 +31,12 @@ def read_user_entrypoint(mapper: Mapper, name: str, raw_f: Any, site: Site | Non
         mapper.problem(site, f"local entrypoint {name}: its source cannot be read")
         return None
     found = _single_call(node)
-    if found is None:
-        mapper.problem(
-            site,
-            f"local entrypoint {name}: its body is code of its own; a manifest entrypoint calls one function or "
-            "method with the command line's arguments (keep this one as a script that imports the generated module)",
-        )
-        return None
-    mode, target, arguments, printed = found
     parameters = [a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)]
-    resolved = _target(mapper, target)
-    if resolved is None:
-        mapper.problem(site, f"local entrypoint {name}: it calls something that is not a function or method of the app")
-        return None
-    call_target, target_parameters, class_parameters = resolved
-    if not _passes_through(arguments, parameters, target_parameters):
-        mapper.problem(
-            site,
-            f"local entrypoint {name}: it does not pass its own parameters ({', '.join(parameters) or 'none'}) on to "
-            f"{call_target} unchanged; a manifest entrypoint takes the target's parameters from the command line",
-        )
-        return None
+    resolved = _target(mapper, found[1]) if found is not None else None
+    if found is None or resolved is None or not _passes_through(found[2], parameters, resolved[1]):
+        return _kept_as_code(mapper, name, raw_f, site)
+    mode, _, _, printed = found
+    call_target, _, class_parameters = resolved
     spec: dict[str, Any] = {mode: call_target}
     if class_parameters:
         spec["parameters"] = class_parameters
@@ -62,6 +47,22 @@ def read_user_entrypoint(mapper: Mapper, name: str, raw_f: Any, site: Site | Non
     else:
         mapper.comment(path, "spawn starts the call on the deployed app (modalc deploy first) and prints its call id")
     return spec
+
+
+def _kept_as_code(mapper: Mapper, name: str, raw_f: Any, site: Site | None) -> dict[str, Any] | None:
+    """A body of its own: the function stays in the handler module (without its decorator, its calls of the app
+    through `modalc_app`) and the entrypoint runs it."""
+    handler = mapper.code.handler(raw_f, lambda message: mapper.problem(site, f"local entrypoint {name}: {message}"))
+    if handler is None:
+        return None
+    module, qualname = handler
+    mapper.handler_modules.add(module)
+    mapper.local_entrypoints.add(qualname)
+    mapper.comment(
+        ("entrypoints", name),
+        "your function, run on your machine while the app runs; it prints its return value as a JSON line",
+    )
+    return {"local": f"{module}:{qualname}"}
 
 
 def _definition(mapper: Mapper, raw_f: Any) -> ast.FunctionDef | ast.AsyncFunctionDef | None:

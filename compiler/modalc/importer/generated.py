@@ -223,6 +223,11 @@ class GeneratedCode(Code):
 
     def read_entrypoint(self, mapper: Mapper, name: str, raw_f: Any, site: Site | None) -> dict[str, Any] | None:
         node = self.definitions.get(name)
+        first = node.body[0] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.body else None
+        if isinstance(first, ast.ImportFrom) and first.module and len(first.names) == 1:
+            # `from pkg.mod import function as handler`: a local entrypoint running the user's own function
+            mapper.handler_modules.add(first.module)
+            return {"local": f"{first.module}:{first.names[0].name}"}
         if not isinstance(node, ast.FunctionDef):
             mapper.problem(site, f"local entrypoint {name}: not one modalc generated")
             return None

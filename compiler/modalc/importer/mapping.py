@@ -82,6 +82,7 @@ class Mapped:
     handler_modules: set[str]  # dotted modules that handlers name
     build_functions: set[tuple[str, str]]  # (module, qualname) of run_function steps
     entrypoints_used: set[str] = field(default_factory=set)  # local entrypoints imported as manifest entrypoints
+    local_entrypoints: set[str] = field(default_factory=set)  # those kept as the user's own code (`local`)
 
 
 @dataclass
@@ -203,6 +204,7 @@ class Mapper:
         self.handler_modules: set[str] = set()
         self.build_functions: set[tuple[str, str]] = set()
         self.entrypoints_used: set[str] = set()
+        self.local_entrypoints: set[str] = set()
         self.sites: dict[KeyPath, Site] = {}  # where each manifest entry came from, for the compiler's errors
         self.names = self._names()
 
@@ -304,6 +306,7 @@ class Mapper:
             self.handler_modules,
             self.build_functions,
             self.entrypoints_used,
+            self.local_entrypoints,
         )
 
     def _apps(self) -> list[AppInfo]:

@@ -191,7 +191,11 @@ def finish(
     code_root = (root / source_dir).resolve()
     sources = user_sources(code_root, mapped, modules, index, problems)
     registered = registered_objects(record, mapped.manifest)
-    rewritten = rewrite_modules(sources, modules, record, registered, root, manifest_name) if rewrite_sources else {}
+    rewritten = (
+        rewrite_modules(sources, modules, record, registered, root, manifest_name, mapped.local_entrypoints)
+        if rewrite_sources
+        else {}
+    )
     for relative, source in sources.items():
         target = out_dir / source_dir / relative
         if source.resolve() == target.resolve():
@@ -315,6 +319,7 @@ def rewrite_modules(
     registered: dict[int, str],
     root: Path,
     manifest_name: str,
+    local_entrypoints: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     """The handler module of every user module that holds Modal objects. A Modal object another handler module
     still imports (`from common import volume`) stays where it is defined: repeated until nothing changes."""
@@ -343,6 +348,7 @@ def rewrite_modules(
                 manifest_name=manifest_name,
                 classes={id(r.result): r.raw for r in record.registrations if r.is_class},
                 parameters=record.parameters,
+                local_entrypoints=local_entrypoints,
             )
             results[relative] = rewriter.rewrite(needed[relative])
             for other, names in results[relative].imported.items():

@@ -7,7 +7,8 @@ blank lines, formatting). What changes, and why:
   are removed: the manifest declares them, and the generated module applies them to its wrappers.
 - Module-level definitions of Modal objects (`app = modal.App(...)`, images, volumes, secrets, ...) are removed,
   unless the kept code still uses them (a body that calls `volume.commit()` keeps its volume).
-- Local entrypoints are removed (a manifest entrypoint, or a report).
+- Local entrypoints that call one function are removed (a manifest entrypoint); one with a body of its own stays,
+  without its decorator, and a `local` entrypoint runs it.
 - `with image.imports():` blocks are unwrapped: the generated module imports the handler module inside the
   image's own `imports()` block, which gives the same behaviour. When the module's handlers run on other
   images too, the block becomes `try: ... except ImportError: pass`, as those images would skip it.
@@ -166,6 +167,7 @@ class ModuleRewriter:
         manifest_name: str,
         classes: dict[int, Any] | None = None,
         parameters: dict[int, Parameter] | None = None,
+        local_entrypoints: set[str] = frozenset(),  # type: ignore[assignment]
     ):
         self.path = path
         self.text = text
@@ -182,6 +184,7 @@ class ModuleRewriter:
         self.deleted: set[int] = set()  # ids of definitions left out (local entrypoints)
         self.classes = classes or {}  # id of a registered Cls object -> the user's class under it
         self.parameters = parameters or {}  # id of a modal.parameter() field -> what it was given
+        self.local_entrypoints = local_entrypoints  # local entrypoints kept as code (`local` in the manifest)
 
     def problem(self, line: int, message: str, severity: str = ERROR) -> None:
         self.problems.append(Problem(Site(self.path, line), message, severity))
@@ -352,7 +355,7 @@ class ModuleRewriter:
 
     def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, kept: list[ast.AST]) -> None:
         value = self.value(node.name)
-        if type(value).__name__ == "LocalEntrypoint":
+        if type(value).__name__ == "LocalEntrypoint" and node.name not in self.local_entrypoints:
             self.delete(node, with_decorators=True)
             self.deleted.add(id(node))
             return

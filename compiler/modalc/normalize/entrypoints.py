@@ -1,15 +1,17 @@
-"""Local entrypoints: fan a function or a class's method out over an inputs file (map, starmap), or call it once
-with the command line's arguments (remote waits for the result; spawn starts the call on the deployed app)."""
+"""Local entrypoints: fan a function or a class's method out over an inputs file (map, starmap), call it once
+with the command line's arguments (remote waits for the result; spawn starts the call on the deployed app), or
+run the user's own function on the deployer's machine while the app runs (local)."""
 
 from __future__ import annotations
 
+import ast
 from typing import Any, Literal, cast
 
-from .. import ir
+from .. import handlers, ir
 from ..diagnostics import KeyPath, quote_choices, suggest
 from .session import Session, as_int
 
-MODES = ("map", "starmap", "remote", "spawn")
+MODES = ("map", "starmap", "remote", "spawn", "local")
 # What a command line can give a parameter (Modal's local entrypoints parse these from the annotation).
 COMMAND_LINE_TYPES = frozenset({"str", "int", "float", "bool"})
 
@@ -22,8 +24,10 @@ def read_entrypoint(
     classes: tuple[ir.Cls, ...],
 ) -> ir.Entrypoint | None:
     path: KeyPath = ("entrypoints", name)
-    mode = cast(Literal["map", "starmap", "remote", "spawn"], next(m for m in MODES if m in spec))
+    mode = cast(Literal["map", "starmap", "remote", "spawn", "local"], next(m for m in MODES if m in spec))
     where = (*path, mode)
+    if mode == "local":
+        return _local(s, name, spec["local"], path)
     target_name, _, method_name = spec[mode].partition(".")
     target = _target(s, where, target_name, method_name, functions, classes)
     if target is None:
@@ -62,6 +66,29 @@ def read_entrypoint(
         signature=signature,
         key_path=path,
     )
+
+
+def _local(s: Session, name: str, handler: str, path: KeyPath) -> ir.Entrypoint | None:
+    """Your function as the entrypoint's body: it takes the command line's arguments and calls the app itself."""
+    where = (*path, "local")
+    module, _, qualname = handler.partition(":")
+    try:
+        _, node = s.tree.find(module, qualname)
+    except handlers.HandlerError as error:
+        s.report(where, error.message, hint=error.hint)
+        return None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        s.report(where, f"{qualname!r} is {handlers.describe(node)}; a local entrypoint runs a function")
+        return None
+    try:
+        signature = s.tree.signature(node, "_")
+    except handlers.HandlerError as error:
+        s.report(where, error.message, hint=error.hint)
+        return None
+    if signature.is_generator:
+        s.report(where, f"{qualname}() is a generator; a local entrypoint runs a function once")
+    _check_command_line(s, where, qualname, signature)
+    return ir.Entrypoint(name, "", "local", signature=signature, local=(module, qualname), key_path=path)
 
 
 def _target(

@@ -1,4 +1,5 @@
-"""Local entrypoints: map or starmap over an inputs file, or one call with the command line's arguments.
+"""Local entrypoints: map or starmap over an inputs file, one call with the command line's arguments, or the
+user's own local function.
 
 A remote entrypoint's parameters are its target's, so `modal run module.py::name --x 1` and
 `modalc run app.toml name --x 1` take them as options; the result is printed as one JSON line. A spawn
@@ -25,7 +26,29 @@ from .functions import call_arguments, def_line, signature_items
 def entrypoint_block(entrypoint: ir.Entrypoint, context: Context) -> Block:
     if entrypoint.mode in ("map", "starmap"):
         return _fan_out_block(entrypoint)
+    if entrypoint.mode == "local":
+        return _local_block(entrypoint)
     return _call_block(entrypoint, context)
+
+
+def _local_block(entrypoint: ir.Entrypoint) -> Block:
+    """The user's function, imported when the entrypoint runs: it is local code (it may need what only the
+    deployer's machine has), so neither the container nor a deploy imports it."""
+    assert entrypoint.local is not None
+    module, qualname = entrypoint.local
+    signature = entrypoint.signature
+    header = _command_line_header(entrypoint, is_async=signature.is_async)
+    taken = {p.name for p in signature.parameters}
+    function, result = _free("handler", taken), _free("result", taken)
+    dotted = ".".join(identifier(part) for part in module.split("."))
+    awaited = "await " if signature.is_async else ""
+    body = (
+        PyCode(f"from {dotted} import {identifier(qualname)} as {function}"),
+        PyCode(""),
+        fitted_call(f"{result} = {awaited}", function, call_arguments(signature.parameters), 1),
+        fitted_call("", "_write_result", [scalar(entrypoint.name), f'{{"output": {result}}}'], 1),
+    )
+    return Block((raw("app.local_entrypoint()"),), header, body)
 
 
 def _free(name: str, taken: set[str]) -> str:
@@ -71,13 +94,17 @@ def _fan_out_block(entrypoint: ir.Entrypoint) -> Block:
     return Block((raw("app.local_entrypoint()"),), header, body)
 
 
-def _call_block(entrypoint: ir.Entrypoint, context: Context) -> Block:
-    parameters = entrypoint.signature.parameters
+def _command_line_header(entrypoint: ir.Entrypoint, *, is_async: bool) -> PyCode:
     # The command line names every argument, so the entrypoint takes them all by name (no `/` or `*`) and
     # passes them on the way the target takes them.
-    by_name = tuple(p._replace(kind="positional_or_keyword") for p in parameters)
+    by_name = tuple(p._replace(kind="positional_or_keyword") for p in entrypoint.signature.parameters)
     ordered = sorted(by_name, key=lambda p: p.default is not None)  # required ones first
-    header = def_line(entrypoint.name, signature_items(ordered), NONE, is_async=False, indent=0)
+    return def_line(entrypoint.name, signature_items(ordered), NONE, is_async=is_async, indent=0)
+
+
+def _call_block(entrypoint: ir.Entrypoint, context: Context) -> Block:
+    parameters = entrypoint.signature.parameters
+    header = _command_line_header(entrypoint, is_async=False)
     arguments = call_arguments(parameters)
     taken = {p.name for p in parameters}
     body: list[PyCode] = []

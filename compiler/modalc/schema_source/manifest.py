@@ -865,11 +865,23 @@ SOURCE: Schema = {
                     }
                     for kind in ("remote", "spawn")
                 ),
+                {
+                    "type": "object",
+                    "required": ["local"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "local": ref(
+                            "handler",
+                            description="A function of yours that runs on your machine while the app runs, with the "
+                            "command line's arguments; it calls the app as modalc_app.NAME.",
+                        )
+                    },
+                },
             ],
             "description": "A local entrypoint: fan a function or method out with map (one argument per input) or "
-            "starmap (a list of arguments per input), or call it once with the command line's arguments: remote "
-            "(waits for the result) or spawn (starts it on the deployed app and returns its call id). `parameters` "
-            "construct a class.",
+            "starmap (a list of arguments per input), call it once with the command line's arguments: remote "
+            "(waits for the result) or spawn (starts it on the deployed app and returns its call id), or run your "
+            "own function locally (local). `parameters` construct a class.",
         },
         # -- budgets (`modalc cost`) --
         "budget": {

@@ -169,6 +169,14 @@ def embed_samples(
     _write_results("embed_samples", arguments, results, output)
 
 
+@app.local_entrypoint()
+def ask(question: str, k: int = 2) -> None:
+    from search.demo import ask as handler
+
+    result = handler(question, k)
+    _write_result("ask", {"output": result})
+
+
 def _load_inputs(path: str, items: str, mode: str, parameters: tuple[str, ...]) -> list:
     """Inputs from --items (a JSON array), a .jsonl file or a .csv file."""
     if items:
