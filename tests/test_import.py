@@ -259,7 +259,9 @@ def test_a_body_that_fans_out_reaches_the_other_functions_through_the_generated_
     assert 'results = modal.Dict.from_name("fanout-results", create_if_missing=True)' in handlers  # a body uses it
     assert "app = modal.App" not in handlers
     # a local entrypoint with a body of its own stays your code, without its decorator, and `local` runs it
-    assert "\ndef sweep():\n    for n in (10, 100, 1000):\n        print(n, modalc_app.orchestrate.remote(n))" in handlers
+    assert (
+        "\ndef sweep():\n    for n in (10, 100, 1000):\n        print(n, modalc_app.orchestrate.remote(n))" in handlers
+    )
     assert "@app.local_entrypoint()" not in handlers
     assert imported.manifest["entrypoints"] == {
         "run": {"remote": "orchestrate"},
