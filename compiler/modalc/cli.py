@@ -960,7 +960,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def run() -> None:
+def console_main() -> None:
     """The `modalc` command: `main`, then leave without tearing the interpreter down.
 
     Once the output is flushed nothing is left to do, and freeing everything modal imported costs a fifth of a
