@@ -14,24 +14,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..overlay import OVERLAY_KEYS
+
 KeyPath = tuple[str | int, ...]
 Comments = Mapping[KeyPath, Sequence[str]]
 
 SCHEMA_URL = "https://modalc.dev/schemas/v1/manifest.schema.json"
-SECTIONS = (
-    "app",
-    "apps",
-    "images",
-    "volumes",
-    "secrets",
-    "cloud_buckets",
-    "queues",
-    "dicts",
-    "functions",
-    "classes",
-    "entrypoints",
-    "environments",
-)
+# In the order a reader expects them: what environments override, then the environments.
+SECTIONS = (*OVERLAY_KEYS, "environments")
 NAMED_SECTIONS = frozenset(SECTIONS) - {"app"}
 BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 

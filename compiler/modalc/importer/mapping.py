@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from .. import catalog
+from ..overlay import OVERLAY_KEYS
 from .model import ERROR, NOTE, PYTHON_NAME, Aliases, Problem
 from .sdk import RENAMED_KEY, Decoration, ImageCall, Recording, Registration, Site
 from .source import SourceIndex
@@ -178,21 +179,7 @@ class Mapper:
         self.cwd = cwd
         self.problems: list[Problem] = []
         self.comments: dict[KeyPath, list[str]] = {}
-        self.sections: dict[str, dict[str, Any]] = {
-            name: {}
-            for name in (
-                "apps",
-                "images",
-                "volumes",
-                "secrets",
-                "cloud_buckets",
-                "queues",
-                "dicts",
-                "functions",
-                "classes",
-                "entrypoints",
-            )
-        }
+        self.sections: dict[str, dict[str, Any]] = {name: {} for name in OVERLAY_KEYS if name != "app"}
         self.aliases = {
             name: Aliases() for name in ("images", "volumes", "secrets", "cloud_buckets", "queues", "dicts")
         }
