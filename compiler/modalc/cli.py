@@ -966,13 +966,14 @@ def console_main() -> None:
     Once the output is flushed nothing is left to do, and freeing everything modal imported costs a fifth of a
     second on every command (issue 15); files are written and closed before `main` returns.
     """
+    code: object = EXIT_OK
     try:
         main()
-        code = EXIT_OK
     except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (EXIT_OK if exit_.code is None else EXIT_INVALID)
-        if exit_.code is not None and not isinstance(exit_.code, int):
-            print(exit_.code, file=sys.stderr)
+        code = EXIT_OK if exit_.code is None else exit_.code
+    if not isinstance(code, int):  # as the interpreter treats `sys.exit("message")`
+        print(code, file=sys.stderr)
+        code = EXIT_INVALID
     try:
         sys.stdout.flush()
         sys.stderr.flush()
