@@ -30,8 +30,8 @@ def build_fails(project: Path, manifest: str, content: bytes | str, expected_std
     assert _tree(project) == before, "a failed build must write nothing"
 
 
-def test_manifest_larger_than_10_mb(tmp_path: Path) -> None:
-    size = 10 * 1024 * 1024
+def test_manifest_larger_than_20_mb(tmp_path: Path) -> None:
+    size = 20 * 1024 * 1024
     head = b'version = 1\n[app]\nname = "demo"\n# '
     content = head + b"x" * (size - len(head) - 1) + b"\n"
     assert len(content) == size
@@ -39,7 +39,7 @@ def test_manifest_larger_than_10_mb(tmp_path: Path) -> None:
         tmp_path / "project",
         "app.toml",
         content,
-        "app.toml: error: manifest is 10,485,760 bytes; the limit is 2,097,152 bytes "
+        "app.toml: error: manifest is 20,971,520 bytes; the limit is 16,777,216 bytes "
         "(hint: split it into smaller apps)\n"
         "modalc: 1 error; nothing written\n",
     )
@@ -74,7 +74,7 @@ def test_yaml_billion_laughs(tmp_path: Path) -> None:
         tmp_path / "project",
         "app.yaml",
         content,
-        "app.yaml:9:5: error: this value expands to more than 200,000 values (YAML aliases nested inside aliases?)\n"
+        "app.yaml:10:5: error: this value expands to more than 2,000,000 values (YAML aliases nested inside aliases?)\n"
         "modalc: 1 error; nothing written\n",
     )
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from helpers import run_cli
+import pytest
+
+from helpers import CASES, EXAMPLES, manifest_of, run_cli
+from modalc.load import load_manifest
 from modalc.pipeline import compile_manifest
 
 MANIFEST = """\
@@ -51,3 +55,19 @@ def test_dependencies_are_returned_as_a_value(tmp_path: Path) -> None:
     result = compile_manifest(project / "app.toml")
     assert isinstance(result.dependencies, frozenset)
     assert {project / "a" / "jobs.py", project / "b" / "jobs.py"} <= result.dependencies
+
+
+PROJECTS = sorted(d for d in EXAMPLES.iterdir() if d.is_dir()) + sorted(
+    d for d in CASES.iterdir() if (d / "expected").is_dir()
+)
+
+
+@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
+def test_no_stage_mutates_the_manifest_data(project: Path, tmp_path: Path) -> None:
+    # Environments share the values they do not override with the base (overlay.apply_environment).
+    shutil.copytree(CASES / "_project" if project.parent == CASES else project, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(project, tmp_path, dirs_exist_ok=True)
+    manifest = manifest_of(tmp_path)
+    result = compile_manifest(manifest)
+    assert result.ok and result.manifest is not None, result.diagnostics
+    assert result.manifest.data == load_manifest(manifest).data

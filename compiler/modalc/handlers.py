@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,9 @@ class HandlerError(Exception):
 class ParsedModule:
     name: str
     path: Path
-    tree: ast.Module
+    tree: ast.Module  # function bodies pruned (see `prune_bodies`)
     relative_path: str
+    app_references: tuple[AppReference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,9 @@ class SourceTree:
             raise HandlerError(f"cannot parse {relative}: {exc.msg} (line {exc.lineno})") from None
         except (ValueError, RecursionError, MemoryError) as exc:
             raise HandlerError(f"cannot parse {relative}: {exc}") from None
-        parsed = ParsedModule(name, path, tree, relative)
+        references = tuple(app_references(tree)) if APP_MODULE in source else ()
+        prune_bodies(tree)
+        parsed = ParsedModule(name, path, tree, relative, references)
         self._modules[name] = parsed
         return parsed
 
@@ -319,23 +323,27 @@ class AppReference:
     from_import: bool = False
 
 
-def app_references(module: ParsedModule) -> list[AppReference]:
+def app_references(tree: ast.Module) -> list[AppReference]:
     """Where a user module reaches the app's functions and classes through `modalc_app`."""
     aliases: set[str] = set()
     found: list[AppReference] = []
-
-    def walk(node: ast.AST, in_body: bool) -> None:
-        for child in ast.iter_child_nodes(node):
-            body = in_body or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-            if isinstance(child, ast.Import):
-                aliases.update(a.asname or a.name for a in child.names if a.name == APP_MODULE)
-            elif isinstance(child, ast.ImportFrom) and child.module == APP_MODULE and child.level == 0:
-                found.extend(AppReference(a.name, child.lineno, not in_body, from_import=True) for a in child.names)
-            elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name) and child.value.id in aliases:
-                found.append(AppReference(child.attr, child.lineno, not body))
-            walk(child, body)
-
-    walk(module.tree, False)
+    # In source order, each node before its children (an alias is bound before the lines below use it); no
+    # recursion, so a deeply nested module cannot exhaust the stack. `outer` says whether the node's parent is
+    # inside a function body, `inner` whether the node itself is.
+    pending: list[tuple[ast.AST, bool, bool]] = [(tree, False, False)]
+    while pending:
+        node, outer, inner = pending.pop()
+        if isinstance(node, ast.Import):
+            aliases.update(a.asname or a.name for a in node.names if a.name == APP_MODULE)
+        elif isinstance(node, ast.ImportFrom) and node.module == APP_MODULE and node.level == 0:
+            found.extend(AppReference(a.name, node.lineno, not outer, from_import=True) for a in node.names)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            found.append(AppReference(node.attr, node.lineno, not inner))
+        children = [
+            (child, inner, inner or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+            for child in ast.iter_child_nodes(node)
+        ]
+        pending.extend(reversed(children))
     return found
 
 
@@ -353,6 +361,24 @@ def is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
             continue
         pending.extend(ast.iter_child_nodes(current))
     return False
+
+
+_GENERATOR_BODY = [ast.Expr(ast.Yield())]
+_PLAIN_BODY = [ast.Pass()]
+
+
+def prune_bodies(tree: ast.Module) -> None:
+    """Replace the body of every module-level function and method by a one-statement stand-in.
+
+    Bodies are most of a module's tree (hundreds of megabytes for thousands of handlers), and once the app's
+    references are collected modalc reads nothing in them but whether they yield, which the stand-in answers
+    as the body would.
+    """
+    for statement in _top_level_statements(tree):
+        members = statement.body if isinstance(statement, ast.ClassDef) else [statement]
+        for member in members:
+            if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                member.body = list(_GENERATOR_BODY if is_generator(member) else _PLAIN_BODY)
 
 
 def read_signature(
@@ -466,9 +492,18 @@ def rewrite_annotation(node: ast.expr | None, module_alias: str) -> Annotation |
     """
     if node is None:
         return None
-    copy = ast.parse(ast.unparse(node), mode="eval").body
+    if isinstance(node, ast.Name):  # most annotations: the rewrite below, without copying a tree
+        if node.id in BUILTIN_NAMES:
+            return Annotation(node.id, quoted=False)
+        return Annotation(f"{module_alias}.{node.id}", quoted=True)
+    return _rewrite_text(ast.unparse(node), module_alias)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rewrite_text(source: str, module_alias: str) -> Annotation:
+    # A fresh tree from the text: the rewriter changes the tree it visits, and the user's stays as parsed.
     rewriter = _AnnotationRewriter(module_alias)
-    text = ast.unparse(rewriter.visit(copy))
+    text = ast.unparse(rewriter.visit(ast.parse(source, mode="eval").body))
     return Annotation(text, quoted=rewriter.qualified or rewriter.had_string)
 
 

@@ -69,7 +69,7 @@ def check_manifest(
         declared_environments(manifest.data),
         environments,
         manifest.display_name,
-        manifest.source_map.key_position(("environments",)),
+        lambda: manifest.source_map.key_position(("environments",)),
     )
     diagnostics += unknown
     wanted_out = out_dir or default_out_dir(path)

@@ -12,6 +12,7 @@ is a one-line change in review.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -125,6 +126,8 @@ def _escape_char(char: str, quote: str) -> str:
 def string_literal(value: str) -> PyCode:
     """A string literal in black's preferred quotes: double, unless that needs more escapes than single."""
     quote = '"' if value.count('"') <= value.count("'") else "'"
+    if quote not in value and "\\" not in value and value.isprintable():
+        return PyCode(f"{quote}{value}{quote}")  # nothing to escape: most strings
     body = "".join(_escape_char(char, quote) for char in value)
     return PyCode(f"{quote}{body}{quote}")
 
@@ -211,13 +214,20 @@ def user_expression(text: str) -> PyCode:
     It comes from code the user wrote and modalc parsed, never from a manifest; re-parsing it here keeps
     anything that is not a single expression (a statement, a second line) out of the module.
     """
+    if not is_identifier(text) and (problem := _expression_problem(text)):
+        raise UnsafeValue(problem)
+    return PyCode(text)
+
+
+@functools.lru_cache(maxsize=4096)  # thousands of handlers repeat a few annotations
+def _expression_problem(text: str) -> str | None:
     if "\n" in text:
-        raise UnsafeValue(f"{text!r} spans lines; an annotation is one expression")
+        return f"{text!r} spans lines; an annotation is one expression"
     try:
         ast.parse(text, mode="eval")
     except SyntaxError as error:
-        raise UnsafeValue(f"{text!r} is not an expression: {error.msg}") from None
-    return PyCode(text)
+        return f"{text!r} is not an expression: {error.msg}"
+    return None
 
 
 def annotation(expression: str, quoted: bool) -> PyCode:

@@ -168,7 +168,7 @@ def _check_app_references(s: Session) -> None:
             parsed = s.tree.module(module)
         except handlers.HandlerError:
             continue  # reported where the handler is resolved
-        for reference in handlers.app_references(parsed):
+        for reference in parsed.app_references:
             where = f"{parsed.relative_path}:{reference.line}"
             if reference.from_import:
                 s.report(
