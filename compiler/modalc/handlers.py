@@ -9,9 +9,11 @@ the module alias (`Request` -> `_app_api.Request`), defaults must be literals th
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +111,7 @@ class SourceTree:
         except (ValueError, RecursionError, MemoryError) as exc:
             raise HandlerError(f"cannot parse {relative}: {exc}") from None
         references = tuple(app_references(tree)) if APP_MODULE in source else ()
-        prune_bodies(tree)
+        prune_bodies(tree, source)
         parsed = ParsedModule(name, path, tree, relative, references)
         self._modules[name] = parsed
         return parsed
@@ -367,18 +369,37 @@ _GENERATOR_BODY = [ast.Expr(ast.Yield())]
 _PLAIN_BODY = [ast.Pass()]
 
 
-def prune_bodies(tree: ast.Module) -> None:
+def prune_bodies(tree: ast.Module, source: str) -> None:
     """Replace the body of every module-level function and method by a one-statement stand-in.
 
     Bodies are most of a module's tree (hundreds of megabytes for thousands of handlers), and once the app's
     references are collected modalc reads nothing in them but whether they yield, which the stand-in answers
-    as the body would.
+    as the body would. Only a function whose lines hold the word `yield` needs its body walked to know.
     """
+    yield_lines = _lines_mentioning(source, "yield")
     for statement in _top_level_statements(tree):
         members = statement.body if isinstance(statement, ast.ClassDef) else [statement]
         for member in members:
             if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                member.body = list(_GENERATOR_BODY if is_generator(member) else _PLAIN_BODY)
+                first = bisect.bisect_left(yield_lines, member.lineno)
+                mentions = first < len(yield_lines) and yield_lines[first] <= (member.end_lineno or member.lineno)
+                member.body = list(_GENERATOR_BODY if mentions and is_generator(member) else _PLAIN_BODY)
+
+
+def _lines_mentioning(source: str, word: str) -> list[int]:
+    """The sorted line numbers, counted as Python's tokenizer counts them, on which `word` occurs."""
+    if word not in source:
+        return []
+    starts = [0] + [match.end() for match in _NEWLINE.finditer(source)]
+    lines: list[int] = []
+    at = source.find(word)
+    while at != -1:
+        lines.append(bisect.bisect_right(starts, at))
+        at = source.find(word, at + len(word))
+    return lines
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def read_signature(

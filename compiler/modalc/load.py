@@ -413,11 +413,9 @@ def _check_flow_depth(text: str, file: str) -> ManifestError | None:
         return None
     depth = 0
     quote = ""
-    line, column = 1, 0
-    for char in text:
-        column += 1
+    for match in _FLOW_SIGNIFICANT.finditer(text):
+        char = match.group()
         if char == "\n":
-            line, column = line + 1, 0
             quote = "" if quote == "'" else quote
         if quote:
             if char == quote:
@@ -428,12 +426,17 @@ def _check_flow_depth(text: str, file: str) -> ManifestError | None:
         elif char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
+                at = match.start()
+                line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
                 return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
         elif char in "]}":
             depth = max(0, depth - 1)
         elif char == "#":
             quote = "\n"  # a comment runs to the end of the line
     return None
+
+
+_FLOW_SIGNIFICANT = re.compile(r"[\[\]{}\"'#\n]")
 
 
 def _first_line(text: str) -> str:

@@ -9,7 +9,9 @@ so `modalc validate` never imports the template engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,21 @@ class CompileResult:
         return list(self.apps)
 
 
+@contextmanager
+def collector_for_a_build() -> Iterator[None]:
+    """Collect young objects every 100,000 allocations instead of 700 while a build runs.
+
+    A build allocates hundreds of thousands of long-lived objects (parsed data, ASTs, the IR) and frees
+    almost nothing until it ends, so the default thresholds rescan the same survivors again and again: a
+    third of a 5,000-handler build and a superlinear term. Reference cycles are still collected."""
+    previous = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 def check_manifest(
     path: Path,
     *,
@@ -59,6 +76,18 @@ def check_manifest(
     """Load, validate and normalize every (or each selected) environment; no rendering.
 
     With `budgets`, an environment over its budget is an error (`modalc cost` reports it itself)."""
+    with collector_for_a_build():
+        return _check_manifest(path, display_name, environments, out_dir, raw, budgets)
+
+
+def _check_manifest(
+    path: Path,
+    display_name: str | None,
+    environments: Sequence[str],
+    out_dir: Path | None,
+    raw: bytes | None,
+    budgets: bool,
+) -> CompileResult:
     try:
         manifest = load_manifest(path, display_name, raw)
     except ManifestError as error:
@@ -166,7 +195,13 @@ def compile_manifest(
     raw: bytes | None = None,
 ) -> CompileResult:
     """Everything `modalc build` computes, in memory: {output path: module source} per environment."""
-    result = check_manifest(path, display_name=display_name, environments=environments, out_dir=out_dir, raw=raw)
+    with collector_for_a_build():
+        return _render_outputs(
+            check_manifest(path, display_name=display_name, environments=environments, out_dir=out_dir, raw=raw)
+        )
+
+
+def _render_outputs(result: CompileResult) -> CompileResult:
     if not result.ok or result.out_dir is None or result.manifest is None:
         return result
     from .formatting import format_module

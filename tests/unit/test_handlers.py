@@ -1,0 +1,75 @@
+"""Tests for modalc.handlers: what survives pruning function bodies."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from modalc.handlers import SourceTree, is_generator
+
+SOURCE = """
+def plain():
+    return "yield"  # the word, not the keyword
+
+
+def streams():
+    yield 1
+
+
+def nested_only():
+    def inner():
+        yield 1
+    return inner
+
+
+def delegates():
+    return (
+        1,
+        (yield from inner()),
+    )
+
+
+class Model:
+    def predict(self):
+        yield from range(3)
+
+    def load(self):
+        f = lambda: (yield)
+        return f
+
+
+async def agen():
+    for x in range(3):
+        yield x
+"""
+
+EXPECTED = {"plain": False, "streams": True, "nested_only": False, "delegates": True, "agen": True}
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_pruned_functions_yield_exactly_when_their_bodies_did(tmp_path: Path, newline: str) -> None:
+    (tmp_path / "handlers.py").write_bytes(SOURCE.replace("\n", newline).encode())
+    tree = SourceTree(tmp_path, tmp_path)
+    for name, generator in EXPECTED.items():
+        _, node = tree.find("handlers", name)
+        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        assert is_generator(node) is generator, name
+        assert tree.signature(node, "handlers").is_generator is generator, name
+    info = tree.class_info("handlers", "Model")
+    methods = {name: is_generator(method.node) for name, method in info.methods.items()}
+    assert methods == {"predict": True, "load": False}
+
+
+def _module_level_functions(tree: ast.Module) -> dict[str, bool]:
+    members = [m for s in tree.body for m in (s.body if isinstance(s, ast.ClassDef) else [s])]
+    return {m.name: is_generator(m) for m in members if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def test_pruning_keeps_what_a_full_walk_finds(tmp_path: Path) -> None:
+    (tmp_path / "handlers.py").write_text(SOURCE)
+    pruned = SourceTree(tmp_path, tmp_path).module("handlers").tree
+    assert _module_level_functions(pruned) == _module_level_functions(ast.parse(SOURCE))
+    functions = [s for s in pruned.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    assert len(functions) == 5 and all(len(f.body) == 1 for f in functions)
