@@ -66,6 +66,11 @@ BUILD_1000_MAX_S = 3.0
 GROWTH_1000_100_MAX = 12.0
 REBUILD_MAX_S = 0.3
 PEAK_MEMORY_MAX_MB = 150.0
+DEPLOY_RATIO_MAX = 0.8  # modalc deploy, in multiples of `modal deploy` of the same module, same control plane
+NO_OP_DEPLOY_RATIO_MAX = 0.3
+DEPLOY_EXAMPLE = "inference_api"  # two secrets, a volume, two web endpoints
+DEPLOY_SECRETS = {"sentiment-api-keys": ["API_KEY"], "huggingface": ["HF_TOKEN"]}  # what it needs to exist
+BASELINE_APP_SUFFIX = "-by-modal"  # `modal deploy` deploys a copy under this name: modalc's tags stay in place
 NO_MODAL_KINDS = ("build", "rebuild", "validate", "diff", "schema")
 
 
@@ -75,8 +80,8 @@ NO_MODAL_KINDS = ("build", "rebuild", "validate", "diff", "schema")
 @dataclass
 class Command:
     label: str
-    group: str  # baseline | examples | synthetic
-    kind: str  # baseline | help | schema | build | rebuild | validate | diff
+    group: str  # baseline | examples | synthetic | deploy
+    kind: str  # baseline | help | schema | build | rebuild | validate | diff | modal-deploy | deploy | no-op-deploy
     argv: list[str]
     cwd: Path
     modalc_args: list[str] | None = None  # for `python -X importtime -m modalc ...`
@@ -331,7 +336,9 @@ def rebuild_commands(project: Project, prefix: list[str], runner_ref: list[Runne
     return setup, verify
 
 
-def build_commands(args: argparse.Namespace, python: str, workdir: Path, runner_ref: list[Runner]) -> list[Command]:
+def build_commands(
+    args: argparse.Namespace, python: str, workdir: Path, runner_ref: list[Runner], cleanups: list[Callable[[], None]]
+) -> list[Command]:
     prefix = modalc_prefix(python)
     commands: list[Command] = [
         Command('python -c "import modal"', "baseline", "baseline", [python, "-c", "import modal"], workdir),
@@ -442,7 +449,134 @@ def build_commands(args: argparse.Namespace, python: str, workdir: Path, runner_
                         project_ref=warm,
                     ),
                 ]
+
+    if args.only in (None, "deploy"):
+        commands += deploy_commands(python, prefix, workdir, runner_ref, cleanups)
     return commands
+
+
+class ControlPlaneProcess:
+    """`python -m modalc.control_plane` on a free port, seeded with what the deploy example needs."""
+
+    def __init__(self, python: str, workdir: Path, env: dict[str, str]):
+        state = workdir / "control-plane.json"
+        seed = (
+            "import json, sys\nfrom modalc.control_plane import ControlPlaneState\nstate = ControlPlaneState()\n"
+            "for environment in sys.argv[2:]:\n    state.add_environment(environment)\n"
+            f"    for name, keys in {DEPLOY_SECRETS!r}.items():\n        state.add_secret(environment, name, keys)\n"
+            "state.save(sys.argv[1])\n"
+        )
+        subprocess.run([python, "-c", seed, str(state), "dev"], env=env, check=True, timeout=60)
+        self.log = workdir / "logs" / "control-plane.txt"
+        with open(self.log, "wb") as output:
+            self.process = subprocess.Popen(
+                [python, "-m", "modalc.control_plane", "--port", "0", "--state", str(state)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.url = self._wait_for_url()
+
+    def _wait_for_url(self) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for line in self.log.read_text(errors="replace").splitlines():
+                if " listening on " in line:
+                    return line.rsplit(" ", 1)[-1]
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the local control plane did not start: {self.log.read_text(errors='replace')[-500:]}")
+
+    def client_env(self, workdir: Path) -> dict[str, str]:
+        config = workdir / "modal.toml"
+        config.write_text("")
+        return {
+            "MODAL_SERVER_URL": self.url,
+            "MODAL_TOKEN_ID": "ak-bench",
+            "MODAL_TOKEN_SECRET": "as-bench",
+            "MODAL_CONFIG_PATH": str(config),
+        }
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def deploy_commands(
+    python: str, prefix: list[str], workdir: Path, runner_ref: list[Runner], cleanups: list[Callable[[], None]]
+) -> list[Command]:
+    """`modal deploy` of a built example's module against `modalc deploy` of it, on one local control plane.
+
+    Both are redeploys after the warm-up. `modal deploy` deploys a copy of the app under another name (the same
+    module otherwise), so the no-op deploy always finds modalc's own tags on its app. modalc's build record is
+    in place, as after `modalc build`."""
+    manifest = next(m for name, m in find_examples() if name == DEPLOY_EXAMPLE)
+    project = copy_project(manifest.parent, workdir / "deploy" / DEPLOY_EXAMPLE, manifest.name)
+    baseline = copy_project(
+        manifest.parent, workdir / "deploy" / f"{DEPLOY_EXAMPLE}{BASELINE_APP_SUFFIX}", manifest.name
+    )
+    text = baseline.manifest.read_text()
+    name_line = next(line for line in text.splitlines() if line.startswith("name = "))
+    baseline.manifest.write_text(text.replace(name_line, name_line[:-1] + BASELINE_APP_SUFFIX + '"', 1))
+    env = {k: v for k, v in runner_ref[0].env.items() if not k.startswith("MODAL_")}
+    server = ControlPlaneProcess(python, workdir, env)
+    cleanups.append(server.stop)
+    client = {**server.client_env(workdir), "MODALC_CACHE_DIR": str(workdir / "cache-deploy")}
+    for name in [k for k in runner_ref[0].env if k.startswith("MODAL_")]:
+        runner_ref[0].env.pop(name)  # the user's own profile, environment or server must not leak in
+
+    def build() -> None:
+        for directory in (project.directory, baseline.directory):
+            subprocess.run(
+                [*prefix, "build", project.manifest.name],
+                cwd=directory,
+                env={**runner_ref[0].env, **client},
+                capture_output=True,
+                timeout=RUN_TIMEOUT,
+                check=True,
+            )
+
+    modal = Path(python).parent / "modal"
+    modal_cli = [str(modal)] if modal.is_file() else [python, "-m", "modal"]
+    m = project.manifest.name
+    tag = f"{DEPLOY_EXAMPLE}: deploy --env dev"
+    return [
+        Command(
+            f"modal deploy generated/app_dev.py ({DEPLOY_EXAMPLE})",
+            "deploy",
+            "modal-deploy",
+            [*modal_cli, "deploy", "generated/app_dev.py", "--env", "dev"],
+            baseline.directory,
+            project=DEPLOY_EXAMPLE,
+            setup=build,
+            extra_env=client,
+        ),
+        Command(
+            f"{tag} --force",
+            "deploy",
+            "deploy",
+            [*prefix, "deploy", m, "--env", "dev", "--force"],
+            project.directory,
+            project=DEPLOY_EXAMPLE,
+            extra_env=client,
+        ),
+        Command(
+            f"{tag} (no change)",
+            "deploy",
+            "no-op-deploy",
+            [*prefix, "deploy", m, "--env", "dev"],
+            project.directory,
+            project=DEPLOY_EXAMPLE,
+            extra_env=client,
+        ),
+    ]
 
 
 # --- targets ------------------------------------------------------------------------------------------------
@@ -554,6 +688,20 @@ def evaluate(commands: list[Command], baseline: float | None, sizes: list[int]) 
                 f"{command.median:.3f} s",
                 f"<= {REBUILD_MAX_S} s",
                 f"{command.median / REBUILD_MAX_S:.2f}x the limit" if command.median > REBUILD_MAX_S else "",
+            )
+
+    modal_deploy = next((c for c in commands if c.kind == "modal-deploy" and c.median), None)
+    for kind, limit in (("deploy", DEPLOY_RATIO_MAX), ("no-op-deploy", NO_OP_DEPLOY_RATIO_MAX)):
+        for command in (c for c in commands if c.kind == kind and c.median is not None):
+            if modal_deploy is None or modal_deploy.median is None:
+                continue
+            ratio = command.median / modal_deploy.median
+            add(
+                ratio <= limit,
+                command.label,
+                f"{ratio:.2f}x modal deploy ({command.median:.3f} s)",
+                f"<= {limit}x ({limit * modal_deploy.median:.3f} s)",
+                f"{ratio / limit:.2f}x the limit" if ratio > limit else "",
             )
 
     measured = [c for c in commands if c.kind in ("build", "rebuild") and c.peak_mb is not None]
@@ -741,7 +889,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help=f"--runs {QUICK_RUNS} --sizes 1,10,100 unless given")
     parser.add_argument(
         "--only",
-        choices=("examples", "synthetic", "baseline"),
+        choices=("examples", "synthetic", "deploy", "baseline"),
         help="measure only these commands (the `import modal` baseline is always measured)",
     )
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even if a target fails")
@@ -823,10 +971,11 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     started = time.perf_counter()
+    cleanups: list[Callable[[], None]] = []
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     try:
         log(f"bench: preparing projects in {workdir}")
-        commands = build_commands(args, python, workdir, runner_ref)
+        commands = build_commands(args, python, workdir, runner_ref, cleanups)
         xdg = workdir / "xdg-cache"
 
         def wipe_xdg(original: Callable[[], None] | None) -> Callable[[], None]:
@@ -892,6 +1041,8 @@ def main(argv: list[str] | None = None) -> int:
                     "rows": sorted(rows, key=lambda r: r[2], reverse=True)[:10],
                 }
     finally:
+        for cleanup in cleanups:
+            cleanup()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:

@@ -197,3 +197,48 @@ def test_edits_racing_builds_never_make_the_cache_disagree_with_a_compile(projec
         cached = run_cli(["build", "--check"], cwd=project).exit_code
         compiled = run_cli(["build", "--check", "--no-cache"], cwd=project).exit_code
         assert cached == compiled, f"attempt {attempt}: the cache said {cached}, a compile {compiled}"
+
+
+@pytest.fixture
+def no_renderer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts renders by deploy, plan, run and serve (their `prepare`)."""
+    import modalc.prepare
+
+    rendered: list[str] = []
+    render = modalc.prepare.render_outputs
+
+    def counted(result: object) -> object:
+        rendered.append("render")
+        return render(result)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(modalc.prepare, "render_outputs", counted)
+    return rendered
+
+
+def test_plan_proves_the_committed_module_fresh_from_the_build_record(project: Path, no_renderer: list[str]) -> None:
+    result = run_cli(["plan", "--env", "dev", "--offline"], cwd=project)
+    assert result.exit_code == 0, result.stderr
+    assert no_renderer == []
+
+
+def test_without_a_record_plan_renders_once_then_remembers(project: Path, no_renderer: list[str]) -> None:
+    (project / "app.toml").write_text((project / "app.toml").read_text() + "\n# a comment: the record's key changes\n")
+    for _ in range(2):
+        assert run_cli(["plan", "--env", "prod", "--offline"], cwd=project).exit_code == 0
+    assert no_renderer == ["render"]
+
+
+@pytest.mark.parametrize("change", ["output edited", "handler"])
+def test_a_change_since_the_build_is_judged_by_rendering(project: Path, no_renderer: list[str], change: str) -> None:
+    if change == "output edited":
+        module = project / "generated" / "app_dev.py"
+        module.write_text(module.read_text() + "# hand edited\n")
+    else:
+        handler = project / "whisper_app" / "service.py"
+        handler.write_text(handler.read_text() + "\n\ndef added() -> None:\n    pass\n")
+    result = run_cli(["plan", "--env", "dev", "--offline"], cwd=project)
+    assert no_renderer == ["render"]
+    if change == "output edited":
+        assert result.exit_code == 1 and "generated/app_dev.py is stale" in result.stderr
+    else:
+        assert result.exit_code == 0, result.stderr  # an unrelated function: the module is the same

@@ -261,6 +261,61 @@ def test_redeploy_without_change_is_a_no_op_and_a_change_redeploys(project: Path
     assert digests[0] == digests[1] != digests[2]
 
 
+LOOKUPS = ("SecretGetOrCreate", "AppGetOrCreate")  # the preflight's and `App.lookup`'s
+
+
+def test_preflight_and_the_lookup_of_what_is_deployed_go_out_together(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each lookup answers after 0.2 s: one after the other they would never overlap; together they all do."""
+    import asyncio
+    import time
+
+    from modalc.control_plane.servicer import ControlPlaneServicer
+
+    spans: list[tuple[str, float, float]] = []
+    for name in LOOKUPS:
+        answer = getattr(ControlPlaneServicer, name)
+
+        async def slow(self: Any, request: Any, answer: Any = answer, name: str = name) -> Any:
+            started = time.monotonic()
+            await asyncio.sleep(0.2)
+            try:
+                with self.state.lock:
+                    return answer(self, request)
+            finally:  # a lookup of what is not deployed answers NOT_FOUND
+                spans.append((name, started, time.monotonic()))
+
+        monkeypatch.setattr(ControlPlaneServicer, name, slow)
+    manifest = project / "app.toml"  # a third secret, so three lookups precede the deploy
+    manifest.write_text(manifest.read_text().replace('secrets = ["hf"]', 'secrets = ["hf", "extra"]', 1))
+    manifest.write_text(manifest.read_text() + '\n[secrets.extra]\nname = "extra-keys"\n')
+    assert run_cli(["build", "app.toml", "--env", "dev"], cwd=project).exit_code == 0
+    state = project_state(project, "dev")
+    with control_plane(state):
+        result = deploy(project, "dev")
+    assert result.exit_code == 0, result.stderr
+    first = sorted(spans, key=lambda span: span[1])[:4]
+    assert sorted(name for name, _, _ in first) == ["AppGetOrCreate", *["SecretGetOrCreate"] * 3]
+    assert max(start for _, start, _ in first) < min(end for _, _, end in first), "a lookup waited for another"
+
+
+def test_every_missing_secret_is_reported_in_order(project: Path) -> None:
+    state = ControlPlaneState()
+    state.add_environment("dev")
+    with control_plane(state):
+        result = deploy(project, "dev")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "modalc: preflight failed; nothing was deployed:\n"
+        "  - secret 'huggingface' (used by function predict) does not exist in Modal environment 'dev'; "
+        "create it with `modal secret create --env dev huggingface HF_TOKEN=...`\n"
+        "  - secret 'sentiment-api-keys' (used by function predict, function api) does not exist in Modal "
+        "environment 'dev'; create it with `modal secret create --env dev sentiment-api-keys API_KEY=...`\n"
+    )
+    assert state.deployments == []
+
+
 def test_protected_environment_needs_yes_without_a_terminal(project: Path) -> None:
     state = project_state(project, "prod")
     with control_plane(state):

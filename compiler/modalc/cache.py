@@ -45,6 +45,19 @@ def cache_dir() -> Path | None:
     return Path(base) / "modalc"
 
 
+def manifest_bytes(path: Path) -> bytes | None:
+    """The manifest's bytes, read once for the cache's key and the compile; None if unreadable or over the
+    size limit (the compiler reports those without this)."""
+    from .load import MAX_MANIFEST_BYTES
+
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def _stat(path: Path) -> list[int] | None:
     try:
         info = path.stat()
@@ -114,6 +127,12 @@ class BuildCache:
             return dict(record)
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+    def proves(self, output: Path, text: str) -> bool:
+        """Whether the recorded build, still valid, wrote exactly `text` to `output`."""
+        record = self.lookup()
+        outputs = record.get("outputs") if record else None
+        return isinstance(outputs, dict) and outputs.get(str(resolve_or_absolute(output))) == _hash(text.encode())
 
     def store(
         self, observations: Mapping[Path, Observation], outputs: Mapping[Path, str], warnings: Sequence[str]

@@ -253,15 +253,11 @@ def _build(
 
 def _open_cache(path: Path, out_dir: Path | None, environments: Sequence[str]) -> tuple[Any, bytes | None]:
     """The build's cache (None if off or unreadable) and the manifest's bytes, read once for both."""
-    from .cache import BuildCache
-    from .load import MAX_MANIFEST_BYTES
+    from .cache import BuildCache, manifest_bytes
     from .paths import default_out_dir
 
-    try:
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            return None, None  # the compiler reports it without reading the file
-        raw = path.read_bytes()
-    except OSError:
+    raw = manifest_bytes(path)
+    if raw is None:
         return None, None
     return BuildCache.open(path, raw, out_dir or default_out_dir(path), environments), raw
 

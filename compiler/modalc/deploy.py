@@ -79,6 +79,16 @@ def deployed_tags_within(app_name: str, modal_environment: str, seconds: float) 
     return within(seconds, LOOKUP, lambda: deployed_tags(app_name, modal_environment))
 
 
+async def _preflight_and_lookup(app: ir.App, modal_environment: str) -> tuple[list[str], dict[str, str] | None]:
+    """Both at once: two round trips, whatever the number of secrets and volumes (issue 15)."""
+    import asyncio
+
+    problems, found = await asyncio.gather(
+        preflight(app, modal_environment), deployed_tags(app.name, modal_environment)
+    )
+    return problems, found
+
+
 def tag_deployment(module: ModuleType, prepared: Prepared) -> None:
     """Add modalc's tags to the app, so they are published with the deployment itself."""
     import modal
@@ -110,8 +120,7 @@ def deploy(
     where = prepared.modal_environment
     select_environment(prepared.modal_environment)
     try:
-        problems = within(ANSWER_SECONDS, "preflight", lambda: preflight(app, where))
-        found = None if problems else within(ANSWER_SECONDS, LOOKUP, lambda: deployed_tags(app.name, where))
+        problems, found = within(ANSWER_SECONDS, f"preflight and {LOOKUP}", lambda: _preflight_and_lookup(app, where))
     except NoAnswer as error:
         raise NoAnswer(f"{error}; nothing was deployed") from None
     if problems:

@@ -196,12 +196,13 @@ def compile_manifest(
 ) -> CompileResult:
     """Everything `modalc build` computes, in memory: {output path: module source} per environment."""
     with collector_for_a_build():
-        return _render_outputs(
+        return render_outputs(
             check_manifest(path, display_name=display_name, environments=environments, out_dir=out_dir, raw=raw)
         )
 
 
-def _render_outputs(result: CompileResult) -> CompileResult:
+def render_outputs(result: CompileResult) -> CompileResult:
+    """Render and format the module of every environment `check_manifest` normalized (if it found no error)."""
     if not result.ok or result.out_dir is None or result.manifest is None:
         return result
     from .formatting import format_module

@@ -17,9 +17,10 @@ from types import ModuleType
 from typing import Any
 
 from . import compat, ir
+from .cache import BuildCache, manifest_bytes
 from .diagnostics import Diagnostic
 from .paths import output_path, resolve_or_absolute
-from .pipeline import compile_manifest
+from .pipeline import check_manifest, render_outputs
 from .shipped import deploy_digest, module_hash, shipped_files
 from .write import interrupted_write
 
@@ -73,9 +74,9 @@ def prepare(
 ) -> tuple[Prepared | None, list[Diagnostic]]:
     """Compile one environment and check the committed module against it; `app_alias` picks another app of
     the module (under [apps]) than the main one."""
-    result = compile_manifest(
-        manifest, display_name=display_name, environments=[environment] if environment else [], out_dir=out_dir
-    )
+    selected = [environment] if environment else []
+    raw = manifest_bytes(manifest)
+    result = check_manifest(manifest, display_name=display_name, environments=selected, out_dir=out_dir, raw=raw)
     if not result.ok or result.out_dir is None:
         return None, result.diagnostics
     if environment is None:
@@ -89,7 +90,6 @@ def prepare(
     path = output_path(result.out_dir, environment)
     if unfinished := interrupted_write(result.out_dir):
         raise DeployError(f"{unfinished}: run `modalc build {display_name}` to finish it, review and commit")
-    compiled = result.outputs[path]
     shown = display(path)
     try:
         committed = path.read_text(encoding="utf-8")
@@ -111,6 +111,15 @@ def prepare(
                 "`--out DIR`, pass the same `--out DIR` here)"
             )
         raise DeployError(f"{shown} does not exist: run `{rebuild} --out {out_dir}`, review it and commit it")
+    # The record of `modalc build` (every environment) or of this very compile proves the module fresh.
+    keys: list[list[str]] = [[], selected] if selected else [[]]
+    caches = [BuildCache.open(manifest, raw, result.out_dir, key) for key in keys] if raw else []
+    if any(cache is not None and cache.proves(path, committed) for cache in caches):
+        compiled = committed  # a build from these very inputs wrote it: rendering it again would say the same
+    else:
+        compiled = render_outputs(result).outputs[path]
+        if compiled == committed and caches and (cache := caches[-1]) is not None:
+            cache.store(result.observations, {path: compiled}, [d.render() for d in result.diagnostics])
     if committed != compiled:
         raise DeployError(
             f"{shown} is stale: it is not what {display_name} compiles to now, so it is not what was reviewed. "

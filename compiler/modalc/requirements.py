@@ -89,51 +89,64 @@ def requirements(app: ir.App) -> list[Requirement]:
 
 
 async def preflight(app: ir.App, modal_environment: str) -> list[str]:
-    """Check, before anything is created, that every secret and volume exists where the deploy goes."""
+    """Check, before anything is created, that every secret and volume exists where the deploy goes.
+
+    The lookups go out together, so the check costs one round trip however many there are; the problems come
+    back in the order of `requirements`."""
+    import asyncio
+
+    checked = [r for r in requirements(app) if not r.create_if_missing]
+    answers = await asyncio.gather(*(_problem(r, r.where(modal_environment)) for r in checked))
+    for requirement, answer in zip(checked, answers, strict=True):
+        if answer is _NO_ENVIRONMENT:
+            environment = requirement.where(modal_environment)
+            return [
+                f"Modal environment {environment!r} does not exist: create it with "
+                f"`modal environment create {environment}`"
+            ]
+    return [answer for answer in answers if answer is not None]
+
+
+_NO_ENVIRONMENT = "the Modal environment does not exist"
+
+
+async def _problem(requirement: Requirement, environment: str) -> str | None:
+    """What is wrong with one requirement where the deploy looks it up (`_NO_ENVIRONMENT`), or None."""
     import modal
     from modal.exception import ConflictError, NotFoundError
 
-    problems: list[str] = []
     lookups = {"secret": modal.Secret, "volume": modal.Volume, "queue": modal.Queue, "dict": modal.Dict}
-    for requirement in requirements(app):
-        if requirement.create_if_missing:
-            continue
-        users = ", ".join(requirement.used_by)
-        environment = requirement.where(modal_environment)
-        where = environment_phrase(environment)
-        keys = {"required_keys": list(requirement.required_keys)} if requirement.kind == "secret" else {}
-        try:
-            await (
-                lookups[requirement.kind]
-                .from_name(  # type: ignore[attr-defined]
-                    requirement.name, environment_name=environment or None, **keys
-                )
-                .hydrate.aio()
+    users = ", ".join(requirement.used_by)
+    where = environment_phrase(environment)
+    keys = {"required_keys": list(requirement.required_keys)} if requirement.kind == "secret" else {}
+    try:
+        await (
+            lookups[requirement.kind]
+            .from_name(  # type: ignore[attr-defined]
+                requirement.name, environment_name=environment or None, **keys
             )
-        except NotFoundError as error:
-            if str(error).startswith("Environment "):
-                return [
-                    f"Modal environment {environment!r} does not exist: create it with "
-                    f"`modal environment create {environment}`"
-                ]
-            fix = (
-                f"modal secret create --env {environment} {requirement.name} "
-                f"{' '.join(k + '=...' for k in requirement.required_keys) or 'KEY=...'}"
-                if requirement.kind == "secret"
-                else f"modal {requirement.kind} create --env {environment} {requirement.name}"
-            )
-            if not environment:
-                fix = fix.replace(" --env ", " ").replace("  ", " ")
-            problems.append(
-                f"{requirement.kind} {requirement.name!r} (used by {users}) does not exist in {where}; "
-                f"create it with `{fix}`"
-            )
-        except ConflictError as error:
-            problems.append(
-                f"secret {requirement.name!r} (used by {users}) in {where} lacks required keys: "
-                f"{_missing_keys(str(error))}"
-            )
-    return problems
+            .hydrate.aio()
+        )
+    except NotFoundError as error:
+        if str(error).startswith("Environment "):
+            return _NO_ENVIRONMENT
+        fix = (
+            f"modal secret create --env {environment} {requirement.name} "
+            f"{' '.join(k + '=...' for k in requirement.required_keys) or 'KEY=...'}"
+            if requirement.kind == "secret"
+            else f"modal {requirement.kind} create --env {environment} {requirement.name}"
+        )
+        if not environment:
+            fix = fix.replace(" --env ", " ").replace("  ", " ")
+        return (
+            f"{requirement.kind} {requirement.name!r} (used by {users}) does not exist in {where}; "
+            f"create it with `{fix}`"
+        )
+    except ConflictError as error:
+        return (
+            f"secret {requirement.name!r} (used by {users}) in {where} lacks required keys: {_missing_keys(str(error))}"
+        )
+    return None
 
 
 def _missing_keys(message: str) -> str:
