@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import run_cli
 
@@ -101,3 +103,59 @@ def test_toml_nested_100000_levels(tmp_path: Path, opener: str, closer: str) -> 
         content,
         f"app.toml:4:{column}: error: values are nested more than 48 levels deep\nmodalc: 1 error; nothing written\n",
     )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="[]{}\"'#\n a", max_size=200), st.integers(min_value=0, max_value=60))
+def test_the_quick_nesting_bound_never_lets_through_what_the_exact_scan_refuses(text: str, depth: int) -> None:
+    from modalc import load
+
+    nested = text + "[" * depth + text + "]" * depth + text
+    refused_exactly = _exact_scan(nested)
+    if not load._may_nest_too_deep(nested):
+        assert not refused_exactly
+    assert (load._check_flow_depth(nested, "app.toml") is not None) == refused_exactly
+
+
+def _exact_scan(text: str) -> bool:
+    """The character-by-character scan `_check_flow_depth` falls back on, as it was before the quick bound."""
+    from modalc.load import MAX_DEPTH
+
+    depth, quote = 0, ""
+    for char in text:
+        if char == "\n":
+            quote = "" if quote == "'" else quote
+        if quote:
+            if char == quote:
+                quote = ""
+            continue
+        if char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        elif char == "#":
+            quote = "\n"
+    return False
+
+
+@pytest.mark.parametrize(("levels", "refused"), [(48, False), (49, True)])
+def test_values_may_nest_48_levels_deep(levels: int, refused: bool) -> None:
+    from modalc.load import MAX_DEPTH, _check_shape
+
+    assert MAX_DEPTH == 48
+
+    class Positions:
+        def value_position(self, path: tuple[object, ...]) -> tuple[int, int]:
+            assert len(path) == MAX_DEPTH + 1
+            return 1, 1
+
+    for leaf in ({}, [], "x"):  # the deepest value, under `levels` tables
+        data: object = leaf
+        for _ in range(levels):
+            data = {"k": data}
+        problem = _check_shape(data, "app.toml", Positions)  # type: ignore[arg-type]
+        assert (problem is not None) == refused, leaf

@@ -322,6 +322,17 @@ MARKER = re.compile(r"#\s*modalc:\s*not-a-secret(?![\w-])")
 HINT = "put it in a Modal secret (`modal secret create NAME KEY=...`) and reference the secret by name under `secrets`"
 
 
+_Where = tuple[Any, str | int] | None  # (the parent's _Where, this key), None for the document
+
+
+def _path(where: _Where) -> KeyPath:
+    keys: list[str | int] = []
+    while where is not None:
+        where, key = where
+        keys.append(key)
+    return tuple(reversed(keys))
+
+
 def find_credentials(manifest: LoadedManifest) -> list[Diagnostic]:
     """Credential-shaped literals anywhere in the manifest (environments included), in values and in keys."""
     # Imported here: diagnostics imports this module (to redact every message it renders).
@@ -339,11 +350,13 @@ def find_credentials(manifest: LoadedManifest) -> list[Diagnostic]:
             )
         )
 
-    def check_value(path: KeyPath, value: str) -> None:
-        named = len(path) >= 2 and isinstance(path[-1], str) and path[-2] in NAMED_VALUE_MAPS
-        finding = find_credential(value, key=str(path[-1]) if named else "")
+    def check_value(where: _Where, value: str) -> None:
+        parent, key = where if where is not None else (None, None)
+        named = isinstance(key, str) and parent is not None and parent[1] in NAMED_VALUE_MAPS
+        finding = find_credential(value, key=str(key) if named else "")
         if finding is None:
             return
+        path = _path(where)
         line, column = source.value_position(path)
         marked = _marker_after_value(source.lines, line, column, manifest.format)
         if marked and finding.waivable:
@@ -354,26 +367,27 @@ def find_credentials(manifest: LoadedManifest) -> list[Diagnostic]:
             hint = f"a `# modalc: not-a-secret` marker cannot waive {finding.what}: {HINT}"
         report(path, line, column, finding, hint)
 
-    def check_key(path: KeyPath, key: str) -> None:
+    def check_key(where: _Where, key: str) -> None:
         finding = find_credential(key)
         if finding is not None:
+            path = _path(where)
             line, column = source.key_position(path)
             report(path, line, column, Finding(f"{finding.what}, as a name", finding.text, finding.rule))
 
     # One walk over values and keys (an env variable's name, a tag's key, an alias can hold a credential too).
-    stack: list[tuple[Any, KeyPath]] = [(manifest.data, ())]
+    # Paths are linked (parent, key) pairs, spelled out only for a finding.
+    stack: list[tuple[Any, _Where]] = [(manifest.data, None)]
     while stack:
         value, where = stack.pop()
         if isinstance(value, str):
             check_value(where, value)
         elif isinstance(value, dict):
             for key, child in value.items():
-                path = (*where, key)
                 if isinstance(key, str) and (len(key) >= SHORTEST_KNOWN or "://" in key):
-                    check_key(path, key)
-                stack.append((child, path))
+                    check_key((where, key), key)
+                stack.append((child, (where, key)))
         elif isinstance(value, list):
-            stack.extend((child, (*where, index)) for index, child in enumerate(value))
+            stack.extend((child, (where, index)) for index, child in enumerate(value))
     if "not-a-secret" not in manifest.text:
         return found
     for number, text in enumerate(source.lines, 1):

@@ -247,21 +247,33 @@ def _toml_message(message: str, text: str, line: int) -> tuple[str, int]:
 
 def _check_shape(data: object, file: str, source_map: Callable[[], SourceMap]) -> ManifestError | None:
     """Bound depth and size, which the later stages walk recursively."""
-    stack: list[tuple[object, KeyPath]] = [(data, ())]
-    nodes = 0
+    stack: list[tuple[object, int]] = [(data, 0)]
+    nodes = 1
     while stack:
-        value, path = stack.pop()
-        nodes += 1
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if depth >= MAX_DEPTH and children:
+            line, column = source_map().value_position(_first_too_deep(data))
+            return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
+        nodes += len(children)
         if nodes > MAX_NODES:
             return _fail(file, FILE_LEVEL, FILE_LEVEL, f"manifest has more than {MAX_NODES:,} values")
+        stack += [(child, depth + 1) for child in children if isinstance(child, (dict, list))]
+    return None
+
+
+def _first_too_deep(data: object) -> KeyPath:
+    """The path of the first value nested more than MAX_DEPTH levels deep, in the order `_check_shape` walks."""
+    stack: list[tuple[object, KeyPath]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
         if len(path) > MAX_DEPTH:
-            line, column = source_map().value_position(path)
-            return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
+            return path
         if isinstance(value, dict):
             stack.extend((v, (*path, k)) for k, v in value.items())
         elif isinstance(value, list):
             stack.extend((v, (*path, i)) for i, v in enumerate(value))
-    return None
+    return ()
 
 
 # --- YAML -------------------------------------------------------------------------------------------
@@ -409,7 +421,7 @@ def _yaml_children(node: object) -> list[object]:
 
 def _check_flow_depth(text: str, file: str) -> ManifestError | None:
     """Refuse absurd bracket nesting before a recursive parser meets it (it would take seconds to fail)."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+    if text.count("[") + text.count("{") <= MAX_DEPTH or not _may_nest_too_deep(text):
         return None
     depth = 0
     quote = ""
@@ -437,6 +449,22 @@ def _check_flow_depth(text: str, file: str) -> ManifestError | None:
 
 
 _FLOW_SIGNIFICANT = re.compile(r"[\[\]{}\"'#\n]")
+# What the exact scan skips: a double-quoted run (to the next quote, across lines), a single-quoted one (to the
+# next quote or the end of its line), a comment; then every character that is not a bracket.
+_NOT_BRACKETS = re.compile(r"\"[^\"]*\"?|'[^'\n]*'?|#[^\n]*|[^\[\]{}\"'#]+")
+_INNERMOST_PAIR = re.compile(r"[\[{][\]}]")
+
+
+def _may_nest_too_deep(text: str) -> bool:
+    """False when no bracket can be more than MAX_DEPTH deep: each pass removes the innermost pairs, so nesting
+    of depth d is gone after d passes. Unclosed brackets (a syntax error) are left to the exact scan."""
+    brackets = _NOT_BRACKETS.sub("", text)
+    for _ in range(MAX_DEPTH):
+        reduced = _INNERMOST_PAIR.sub("", brackets)
+        if len(reduced) == len(brackets):
+            break
+        brackets = reduced
+    return "[" in brackets or "{" in brackets
 
 
 def _first_line(text: str) -> str:

@@ -24,7 +24,7 @@ from .normalize import Project, normalize_app
 from .observe import Observation, merge
 from .overlay import apply_environment, declared_environments, explain_new_entries, select_environments
 from .paths import default_out_dir, describe_os_error, output_path, resolve, resolve_or_absolute
-from .validate import validate_document
+from .validate import plain_json, validate_document
 
 STRUCTURE = "structure"  # CompileResult.stage when schema errors stopped the semantic checks
 
@@ -92,7 +92,10 @@ def _check_manifest(
         manifest = load_manifest(path, display_name, raw)
     except ManifestError as error:
         return CompileResult(None, sort_diagnostics(error.diagnostics))
-    diagnostics = validate_document(manifest.data, manifest.source_map, manifest_format=manifest.format)
+    plain = plain_json(manifest.data)
+    diagnostics = validate_document(
+        manifest.data, manifest.source_map, manifest_format=manifest.format, made_of_plain_json=plain
+    )
     diagnostics += find_credentials(manifest)
     selected, unknown = select_environments(
         declared_environments(manifest.data),
@@ -119,7 +122,11 @@ def _check_manifest(
     for environment in selected:
         overlaid = apply_environment(manifest.data, environment)
         found = validate_document(
-            overlaid.data, manifest.source_map, path_map=overlaid.source_path, manifest_format=manifest.format
+            overlaid.data,
+            manifest.source_map,
+            path_map=overlaid.source_path,
+            manifest_format=manifest.format,
+            made_of_plain_json=plain,  # an overlay's values are the manifest's own
         )
         diagnostics += explain_new_entries(found, overlaid, manifest.data)
         overlays.append((environment, overlaid))
