@@ -16,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from . import observe
 from .diagnostics import suggest
@@ -34,11 +35,48 @@ class HandlerError(Exception):
         self.hint = hint
 
 
+# An annotation as parsed: a plain name (most of them) as its text, anything else as its expression.
+AnnotationSource = str | ast.expr | None
+ParameterKind = Literal["positional_only", "positional_or_keyword", "var_positional", "keyword_only", "var_keyword"]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionFacts:
+    """A function or method as modalc reads it: everything but its body.
+
+    Bodies are most of a module's tree and their nodes most of a build's memory (a third of a gigabyte at
+    10,000 handlers); modalc needs only whether a body yields, which is read before it is dropped."""
+
+    name: str
+    is_async: bool
+    is_generator: bool
+    decorators: tuple[str, ...]
+    parameters: tuple[
+        tuple[str, ParameterKind, AnnotationSource, ast.expr | None], ...
+    ]  # name, kind, annotation, default
+    returns: AnnotationSource
+
+
+@dataclass(frozen=True, slots=True)
+class ClassFacts:
+    """A class as modalc reads it: its bases, decorators, annotated fields and methods."""
+
+    name: str
+    bases: tuple[ast.expr, ...]
+    decorators: tuple[str, ...]
+    annotated_fields: tuple[str, ...]  # `name: T` lines of its body, in order: a dataclass's fields
+    methods: tuple[FunctionFacts, ...]
+
+
+# A module-level statement: a def or class as facts, anything else (imports, assignments) as parsed.
+Statement = FunctionFacts | ClassFacts | ast.stmt
+
+
 @dataclass(frozen=True)
 class ParsedModule:
     name: str
     path: Path
-    tree: ast.Module  # function bodies pruned (see `prune_bodies`)
+    statements: tuple[Statement, ...]  # module-level, including those inside top-level if/try blocks
     relative_path: str
     app_references: tuple[AppReference, ...] = ()
 
@@ -46,7 +84,7 @@ class ParsedModule:
 @dataclass(frozen=True)
 class MethodInfo:
     name: str
-    node: ast.FunctionDef | ast.AsyncFunctionDef
+    node: FunctionFacts
     is_static: bool
     is_classmethod: bool
     defined_in: str  # qualname of the class that defines it
@@ -56,7 +94,7 @@ class MethodInfo:
 class ClassInfo:
     name: str
     module: ParsedModule
-    node: ast.ClassDef
+    node: ClassFacts
     methods: dict[str, MethodInfo] = field(default_factory=dict)
     unresolved_bases: list[str] = field(default_factory=list)
     is_dataclass: bool = False
@@ -74,7 +112,7 @@ class SourceTree:
         self.read: dict[Path, observe.Observation] = {}
         self._modules: dict[str, ParsedModule] = {}
         # Each environment resolves the same handlers again; parse, index and read each of them once.
-        self._definitions: dict[str, dict[str, ast.stmt]] = {}
+        self._definitions: dict[str, dict[str, Statement]] = {}
         self._classes: dict[tuple[str, str], ClassInfo] = {}
         self._signatures: dict[tuple[int, str, bool], Signature] = {}
         self._arguments: dict[str, frozenset[str]] = {}
@@ -111,8 +149,7 @@ class SourceTree:
         except (ValueError, RecursionError, MemoryError) as exc:
             raise HandlerError(f"cannot parse {relative}: {exc}") from None
         references = tuple(app_references(tree)) if APP_MODULE in source else ()
-        prune_bodies(tree, source)
-        parsed = ParsedModule(name, path, tree, relative, references)
+        parsed = ParsedModule(name, path, module_statements(tree, source), relative, references)
         self._modules[name] = parsed
         return parsed
 
@@ -125,13 +162,13 @@ class SourceTree:
 
     # -- lookups ------------------------------------------------------------------------------------
 
-    def find(self, module_name: str, name: str, *, depth: int = 0) -> tuple[ParsedModule, ast.stmt]:
+    def find(self, module_name: str, name: str, *, depth: int = 0) -> tuple[ParsedModule, Statement]:
         """The top-level statement that defines `name` in a module, following `from x import name`."""
         module = self.module(module_name)
         found = self._index(module).get(name)
         if found is None:
             message = f"{module.relative_path} defines no {name!r}"
-            defined = [n for statement in _top_level_statements(module.tree) for n in _defined_names(statement)]
+            defined = [n for statement in module.statements for n in _defined_names(statement)]
             raise HandlerError(message + suggest(name, [n for n in defined if not n.startswith("_")]))
         if isinstance(found, ast.ImportFrom) and depth < 8:
             source_module = _absolute_module(module, found)
@@ -140,20 +177,18 @@ class SourceTree:
                 return self.find(source_module, original, depth=depth + 1)
         return module, found
 
-    def _index(self, module: ParsedModule) -> dict[str, ast.stmt]:
+    def _index(self, module: ParsedModule) -> dict[str, Statement]:
         """Module-level name -> the statement that defines it last (the definition in effect at run time)."""
         index = self._definitions.get(module.name)
         if index is None:
             index = {}
-            for statement in _top_level_statements(module.tree):
+            for statement in module.statements:
                 for name in _bound_names(statement):
                     index[name] = statement
             self._definitions[module.name] = index
         return index
 
-    def signature(
-        self, node: ast.FunctionDef | ast.AsyncFunctionDef, module_alias: str, *, drop_first: bool = False
-    ) -> Signature:
+    def signature(self, node: FunctionFacts, module_alias: str, *, drop_first: bool = False) -> Signature:
         key = (id(node), module_alias, drop_first)
         if key not in self._signatures:
             self._signatures[key] = read_signature(node, module_alias, drop_first=drop_first)
@@ -165,19 +200,15 @@ class SourceTree:
         """
         if module_name not in self._arguments:
             try:
-                tree = self.module(module_name).tree
+                statements = self.module(module_name).statements
             except HandlerError:
                 return frozenset()
-            functions: list[ast.stmt] = []
-            for statement in _top_level_statements(tree):
-                functions += statement.body if isinstance(statement, ast.ClassDef) else [statement]
-            names = set()
-            for function in functions:
-                if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    arguments = function.args
-                    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
-                    names |= {a.arg for a in (*every, arguments.vararg, arguments.kwarg) if a is not None}
-            self._arguments[module_name] = frozenset(names)
+            functions: list[Statement] = []
+            for statement in statements:
+                functions += statement.methods if isinstance(statement, ClassFacts) else [statement]
+            self._arguments[module_name] = frozenset(
+                p[0] for f in functions if isinstance(f, FunctionFacts) for p in f.parameters
+            )
         return self._arguments[module_name]
 
     def _exists(self, module_name: str) -> bool:
@@ -197,18 +228,16 @@ class SourceTree:
 
     def _class_info(self, module_name: str, name: str) -> ClassInfo:
         module, node = self.find(module_name, name)
-        if not isinstance(node, ast.ClassDef):
+        if not isinstance(node, ClassFacts):
             raise HandlerError(f"{module.relative_path}: {name!r} is {describe(node)}, not a class")
         info = ClassInfo(name, module, node)
-        info.is_dataclass = any(_decorator_name(d) == "dataclass" for d in node.decorator_list)
+        info.is_dataclass = "dataclass" in node.decorators
         if info.is_dataclass:
-            info.dataclass_fields = [
-                s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
-            ]
+            info.dataclass_fields = list(node.annotated_fields)
         self._collect_methods(info, module, node, depth=0)
         return info
 
-    def _collect_methods(self, info: ClassInfo, module: ParsedModule, node: ast.ClassDef, depth: int) -> None:
+    def _collect_methods(self, info: ClassInfo, module: ParsedModule, node: ClassFacts, depth: int) -> None:
         # Bases first, so a method defined in the class itself overrides an inherited one.
         for base in node.bases:
             base_name = base.id if isinstance(base, ast.Name) else None
@@ -221,20 +250,18 @@ class SourceTree:
             except HandlerError:
                 info.unresolved_bases.append(base_name)
                 continue
-            if isinstance(base_node, ast.ClassDef):
+            if isinstance(base_node, ClassFacts):
                 self._collect_methods(info, base_module, base_node, depth + 1)
             else:
                 info.unresolved_bases.append(base_name)
-        for statement in node.body:
-            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                decorators = {_decorator_name(d) for d in statement.decorator_list}
-                info.methods[statement.name] = MethodInfo(
-                    statement.name,
-                    statement,
-                    is_static="staticmethod" in decorators,
-                    is_classmethod="classmethod" in decorators,
-                    defined_in=node.name,
-                )
+        for method in node.methods:
+            info.methods[method.name] = MethodInfo(
+                method.name,
+                method,
+                is_static="staticmethod" in method.decorators,
+                is_classmethod="classmethod" in method.decorators,
+                defined_in=node.name,
+            )
 
 
 def _top_level_statements(tree: ast.Module) -> list[ast.stmt]:
@@ -252,9 +279,9 @@ def _top_level_statements(tree: ast.Module) -> list[ast.stmt]:
     return out
 
 
-def _bound_names(statement: ast.stmt) -> list[str]:
+def _bound_names(statement: Statement) -> list[str]:
     """The module-level names a statement binds."""
-    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    if isinstance(statement, (FunctionFacts, ClassFacts)):
         return [statement.name]
     if isinstance(statement, ast.Assign):
         return [t.id for t in statement.targets if isinstance(t, ast.Name)]
@@ -268,8 +295,8 @@ def _bound_names(statement: ast.stmt) -> list[str]:
     return []
 
 
-def _defined_names(statement: ast.stmt) -> list[str]:
-    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+def _defined_names(statement: Statement) -> list[str]:
+    if isinstance(statement, (FunctionFacts, ClassFacts)):
         return [statement.name]
     if isinstance(statement, ast.Assign):
         return [t.id for t in statement.targets if isinstance(t, ast.Name)]
@@ -298,13 +325,11 @@ def _decorator_name(node: ast.expr) -> str:
     return ""
 
 
-def describe(node: ast.stmt) -> str:
-    if isinstance(node, ast.ClassDef):
+def describe(node: Statement) -> str:
+    if isinstance(node, ClassFacts):
         return "a class"
-    if isinstance(node, ast.AsyncFunctionDef):
-        return "an async function"
-    if isinstance(node, ast.FunctionDef):
-        return "a function"
+    if isinstance(node, FunctionFacts):
+        return "an async function" if node.is_async else "a function"
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return "an imported name"
     return "a variable"
@@ -365,25 +390,62 @@ def is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
-_GENERATOR_BODY = [ast.Expr(ast.Yield())]
-_PLAIN_BODY = [ast.Pass()]
+def module_statements(tree: ast.Module, source: str) -> tuple[Statement, ...]:
+    """The module's top-level statements, each def and class read into facts (`FunctionFacts`, `ClassFacts`).
 
-
-def prune_bodies(tree: ast.Module, source: str) -> None:
-    """Replace the body of every module-level function and method by a one-statement stand-in.
-
-    Bodies are most of a module's tree (hundreds of megabytes for thousands of handlers), and once the app's
-    references are collected modalc reads nothing in them but whether they yield, which the stand-in answers
-    as the body would. Only a function whose lines hold the word `yield` needs its body walked to know.
+    Only a function whose lines hold the word `yield` needs its body walked to know whether it is a generator.
     """
     yield_lines = _lines_mentioning(source, "yield")
+
+    def facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionFacts:
+        first = bisect.bisect_left(yield_lines, node.lineno)
+        mentions = first < len(yield_lines) and yield_lines[first] <= (node.end_lineno or node.lineno)
+        return function_facts(node, mentions and is_generator(node))
+
+    statements: list[Statement] = []
     for statement in _top_level_statements(tree):
-        members = statement.body if isinstance(statement, ast.ClassDef) else [statement]
-        for member in members:
-            if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                first = bisect.bisect_left(yield_lines, member.lineno)
-                mentions = first < len(yield_lines) and yield_lines[first] <= (member.end_lineno or member.lineno)
-                member.body = list(_GENERATOR_BODY if mentions and is_generator(member) else _PLAIN_BODY)
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            statements.append(facts(statement))
+        elif isinstance(statement, ast.ClassDef):
+            body = statement.body
+            statements.append(
+                ClassFacts(
+                    statement.name,
+                    tuple(statement.bases),
+                    tuple(_decorator_name(d) for d in statement.decorator_list),
+                    tuple(s.target.id for s in body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)),
+                    tuple(facts(s) for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))),
+                )
+            )
+        else:
+            statements.append(statement)
+    return tuple(statements)
+
+
+def function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, generator: bool) -> FunctionFacts:
+    arguments = node.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
+    kinds: list[ParameterKind] = ["positional_only"] * len(arguments.posonlyargs)
+    kinds += ["positional_or_keyword"] * len(arguments.args)
+    entries: list[tuple[ast.arg, ParameterKind, ast.expr | None]] = list(zip(positional, kinds, defaults, strict=True))
+    if arguments.vararg:
+        entries.append((arguments.vararg, "var_positional", None))
+    entries += [(a, "keyword_only", d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
+    if arguments.kwarg:
+        entries.append((arguments.kwarg, "var_keyword", None))
+    return FunctionFacts(
+        node.name,
+        isinstance(node, ast.AsyncFunctionDef),
+        generator,
+        tuple(_decorator_name(d) for d in node.decorator_list),
+        tuple((arg.arg, kind, _annotation_source(arg.annotation), default) for arg, kind, default in entries),
+        _annotation_source(node.returns),
+    )
+
+
+def _annotation_source(node: ast.expr | None) -> AnnotationSource:
+    return node.id if isinstance(node, ast.Name) else node
 
 
 def _lines_mentioning(source: str, word: str) -> list[int]:
@@ -402,48 +464,41 @@ def _lines_mentioning(source: str, word: str) -> list[int]:
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-def read_signature(
-    node: ast.FunctionDef | ast.AsyncFunctionDef, module_alias: str, *, drop_first: bool = False
-) -> Signature:
+def read_signature(node: FunctionFacts, module_alias: str, *, drop_first: bool = False) -> Signature:
     """The signature of a function as the generated wrapper must repeat it."""
-    arguments = node.args
-    positional = [*arguments.posonlyargs, *arguments.args]
-    defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
-    kinds = ["positional_only"] * len(arguments.posonlyargs) + ["positional_or_keyword"] * len(arguments.args)
-    entries: list[tuple[ast.arg, str, ast.expr | None]] = list(zip(positional, kinds, defaults, strict=True))
+    entries = node.parameters
     if drop_first:
-        if not entries:
+        if not entries or entries[0][1] not in ("positional_only", "positional_or_keyword"):
             raise HandlerError(f"method {node.name!r} takes no `self` argument")
         entries = entries[1:]
-    if arguments.vararg:
-        entries.append((arguments.vararg, "var_positional", None))
-    entries += [(a, "keyword_only", d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
-    if arguments.kwarg:
-        entries.append((arguments.kwarg, "var_keyword", None))
     parameters = tuple(
         Parameter(
-            name=arg.arg,
-            kind=kind,  # type: ignore[arg-type]
-            annotation=rewrite_annotation(arg.annotation, module_alias),
-            default=_default_value(node.name, arg.arg, default),
+            name=name,
+            kind=kind,
+            annotation=rewrite_annotation(annotation, module_alias),
+            default=_default_value(node.name, name, default),
         )
-        for arg, kind, default in entries
+        for name, kind, annotation, default in entries
     )
     return Signature(
         parameters=parameters,
         returns=rewrite_annotation(node.returns, module_alias),
-        is_async=isinstance(node, ast.AsyncFunctionDef),
-        is_generator=is_generator(node),
+        is_async=node.is_async,
+        is_generator=node.is_generator,
     )
 
 
 def _default_value(function: str, parameter: str, node: ast.expr | None) -> Default | None:
     if node is None:
         return None
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        value = _NOT_LITERAL
+    value: object
+    if isinstance(node, ast.Constant):  # most defaults; literal_eval would also leave four closures to collect
+        value = node.value
+    else:
+        try:
+            value = ast.literal_eval(node)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            value = _NOT_LITERAL
     if value is _NOT_LITERAL or isinstance(value, (set, frozenset, complex)) or value is Ellipsis:
         raise HandlerError(
             f"{function}(): the default of {parameter!r} is `{_short(ast.unparse(node))}`, which is not a literal",
@@ -503,7 +558,7 @@ class _AnnotationRewriter(ast.NodeTransformer):
         return node
 
 
-def rewrite_annotation(node: ast.expr | None, module_alias: str) -> Annotation | None:
+def rewrite_annotation(node: AnnotationSource, module_alias: str) -> Annotation | None:
     """The annotation as the wrapper writes it.
 
     Builtin-only annotations (`bytes`, `list[str]`) stay plain: Modal reads class annotations as objects.
@@ -513,10 +568,10 @@ def rewrite_annotation(node: ast.expr | None, module_alias: str) -> Annotation |
     """
     if node is None:
         return None
-    if isinstance(node, ast.Name):  # most annotations: the rewrite below, without copying a tree
-        if node.id in BUILTIN_NAMES:
-            return Annotation(node.id, quoted=False)
-        return Annotation(f"{module_alias}.{node.id}", quoted=True)
+    if isinstance(node, str):  # a plain name, most annotations: the rewrite below, without a tree
+        if node in BUILTIN_NAMES:
+            return Annotation(node, quoted=False)
+        return Annotation(f"{module_alias}.{node}", quoted=True)
     return _rewrite_text(ast.unparse(node), module_alias)
 
 

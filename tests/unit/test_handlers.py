@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modalc.handlers import SourceTree, is_generator
+from modalc.handlers import ClassFacts, FunctionFacts, SourceTree, is_generator
 
 SOURCE = """
 def plain():
@@ -49,27 +49,27 @@ EXPECTED = {"plain": False, "streams": True, "nested_only": False, "delegates": 
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
-def test_pruned_functions_yield_exactly_when_their_bodies_did(tmp_path: Path, newline: str) -> None:
+def test_functions_yield_exactly_when_their_bodies_did(tmp_path: Path, newline: str) -> None:
     (tmp_path / "handlers.py").write_bytes(SOURCE.replace("\n", newline).encode())
     tree = SourceTree(tmp_path, tmp_path)
     for name, generator in EXPECTED.items():
         _, node = tree.find("handlers", name)
-        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        assert is_generator(node) is generator, name
+        assert isinstance(node, FunctionFacts)
+        assert node.is_generator is generator, name
         assert tree.signature(node, "handlers").is_generator is generator, name
     info = tree.class_info("handlers", "Model")
-    methods = {name: is_generator(method.node) for name, method in info.methods.items()}
-    assert methods == {"predict": True, "load": False}
+    assert {name: method.node.is_generator for name, method in info.methods.items()} == {"predict": True, "load": False}
 
 
-def _module_level_functions(tree: ast.Module) -> dict[str, bool]:
+def _kinds_by_walking(tree: ast.Module) -> dict[str, bool]:
     members = [m for s in tree.body for m in (s.body if isinstance(s, ast.ClassDef) else [s])]
     return {m.name: is_generator(m) for m in members if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
-def test_pruning_keeps_what_a_full_walk_finds(tmp_path: Path) -> None:
+def test_facts_keep_what_a_full_walk_finds(tmp_path: Path) -> None:
     (tmp_path / "handlers.py").write_text(SOURCE)
-    pruned = SourceTree(tmp_path, tmp_path).module("handlers").tree
-    assert _module_level_functions(pruned) == _module_level_functions(ast.parse(SOURCE))
-    functions = [s for s in pruned.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    assert len(functions) == 5 and all(len(f.body) == 1 for f in functions)
+    statements = SourceTree(tmp_path, tmp_path).module("handlers").statements
+    members = [m for s in statements for m in (s.methods if isinstance(s, ClassFacts) else [s])]
+    assert {m.name: m.is_generator for m in members if isinstance(m, FunctionFacts)} == _kinds_by_walking(
+        ast.parse(SOURCE)
+    )

@@ -4,7 +4,6 @@ run the user's own function on the deployer's machine while the app runs (local)
 
 from __future__ import annotations
 
-import ast
 from typing import Any, Literal, cast
 
 from .. import handlers, ir
@@ -77,7 +76,7 @@ def _local(s: Session, name: str, handler: str, path: KeyPath) -> ir.Entrypoint 
     except handlers.HandlerError as error:
         s.report(where, error.message, hint=error.hint)
         return None
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if not isinstance(node, handlers.FunctionFacts):
         s.report(where, f"{qualname!r} is {handlers.describe(node)}; a local entrypoint runs a function")
         return None
     try:

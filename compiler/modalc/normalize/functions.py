@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import sys
 from typing import Any
 
@@ -227,7 +226,7 @@ def read_function(
     except handlers.HandlerError as error:
         s.handler_error(path, error)
         return None
-    if isinstance(node, ast.ClassDef):
+    if isinstance(node, handlers.ClassFacts):
         s.report(
             (*path, "handler"),
             f"{qualname!r} is a class; declare it under [classes.{name}]"
@@ -235,7 +234,7 @@ def read_function(
             else f"{qualname!r} is a class; declare it under classes",
         )
         return None
-    is_value = not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    is_value = not isinstance(node, handlers.FunctionFacts)
     if is_value and (web is None or web.type not in ("asgi", "wsgi")):
         s.report(
             (*path, "handler"),
@@ -243,9 +242,9 @@ def read_function(
         )
         return None
     signature = ir.Signature()
-    if not is_value:
+    if isinstance(node, handlers.FunctionFacts):
         try:
-            signature = s.tree.signature(node, alias)  # type: ignore[arg-type]
+            signature = s.tree.signature(node, alias)
         except handlers.HandlerError as error:
             s.handler_error(path, error)
             return None

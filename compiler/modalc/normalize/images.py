@@ -8,7 +8,6 @@ are added once every image is built, and the image is reassigned (`ir.Image.use_
 
 from __future__ import annotations
 
-import ast
 import glob
 import hashlib
 import inspect
@@ -78,25 +77,25 @@ def read_images(s: Session, specs: Mapping[str, dict[str, Any]]) -> tuple[ir.Ima
 
 
 def _topological(s: Session, parents: dict[str, str | None]) -> list[str]:
+    """Every image after the image it builds on; a cycle is reported once, where it closes.
+
+    A loop, not a recursive closure: a closure that calls itself is a reference cycle, which would keep the
+    whole normalize session (the parsed handlers with it) alive until the collector's next full pass."""
     order: list[str] = []
-    state: dict[str, str] = {}
-
-    def visit(alias: str, chain: list[str]) -> None:
-        if state.get(alias) == "done":
-            return
-        if state.get(alias) == "visiting":
-            cycle = " -> ".join([*chain[chain.index(alias) :], alias])
-            s.report(("images", alias, "from"), f"images build on each other in a cycle: {cycle}")
-            return
-        state[alias] = "visiting"
-        parent = parents[alias]
-        if parent is not None:
-            visit(parent, [*chain, alias])
-        state[alias] = "done"
-        order.append(alias)
-
-    for alias in parents:
-        visit(alias, [])
+    done: set[str] = set()
+    for start in parents:
+        chain: list[str] = []
+        alias: str | None = start
+        while alias is not None and alias not in done:
+            if alias in chain:
+                cycle = " -> ".join([*chain[chain.index(alias) :], alias])
+                s.report(("images", alias, "from"), f"images build on each other in a cycle: {cycle}")
+                break
+            chain.append(alias)
+            alias = parents[alias]
+        for alias in reversed(chain):
+            done.add(alias)
+            order.append(alias)
     return order
 
 
@@ -428,7 +427,7 @@ def _run_function(
     except handlers.HandlerError as error:
         s.report(where, error.message, hint=error.hint)
         return None
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if not isinstance(node, handlers.FunctionFacts):
         s.report(where, f"{qualname!r} is {handlers.describe(node)}; run_function runs a function")
         return None
     try:
