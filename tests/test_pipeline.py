@@ -71,3 +71,23 @@ def test_no_stage_mutates_the_manifest_data(project: Path, tmp_path: Path) -> No
     result = compile_manifest(manifest)
     assert result.ok and result.manifest is not None, result.diagnostics
     assert result.manifest.data == load_manifest(manifest).data
+
+
+@pytest.mark.parametrize("example", sorted(d for d in EXAMPLES.iterdir() if d.is_dir()), ids=lambda p: p.name)
+def test_a_build_leaves_no_reference_cycle_holding_its_parsed_handlers(example: Path, tmp_path: Path) -> None:
+    """Builds raise the collector's threshold, so a cycle would keep every parsed handler until the process ends."""
+    import gc
+
+    shutil.copytree(example, tmp_path, dirs_exist_ok=True)
+    gc.collect()
+    gc.disable()
+    try:
+        assert compile_manifest(manifest_of(tmp_path)).ok
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        held = {type(o).__name__ for o in gc.garbage} & {"Session", "SourceTree", "ParsedModule", "FunctionFacts"}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert held == set()
