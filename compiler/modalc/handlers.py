@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from . import observe
 from .diagnostics import suggest
@@ -35,8 +35,8 @@ class HandlerError(Exception):
         self.hint = hint
 
 
-# An annotation as parsed: a plain name (most of them) as its text, anything else as its expression.
-AnnotationSource = str | ast.expr | None
+# An annotation's source: a plain name (most of them), or any other expression's text in parentheses.
+AnnotationSource = str | None
 ParameterKind = Literal["positional_only", "positional_or_keyword", "var_positional", "keyword_only", "var_keyword"]
 
 
@@ -52,7 +52,7 @@ class FunctionFacts:
     is_generator: bool
     decorators: tuple[str, ...]
     parameters: tuple[
-        tuple[str, ParameterKind, AnnotationSource, ast.expr | None], ...
+        tuple[str, ParameterKind, AnnotationSource, Default | BadDefault | None], ...
     ]  # name, kind, annotation, default
     returns: AnnotationSource
 
@@ -139,7 +139,7 @@ class SourceTree:
             raise HandlerError(f"module {name!r} resolves to {resolved}, outside the project directory")
         relative = path.relative_to(self.project_dir).as_posix() if path.is_relative_to(self.project_dir) else str(path)
         try:
-            source = observe.read_bytes(path, self.read).decode("utf-8")
+            source = observe.read_bytes(path, self.read).decode("utf-8-sig")  # as Python reads a file with a BOM
         except (OSError, UnicodeDecodeError) as exc:
             raise HandlerError(f"cannot read {relative}: {exc}") from None
         try:
@@ -396,11 +396,12 @@ def module_statements(tree: ast.Module, source: str) -> tuple[Statement, ...]:
     Only a function whose lines hold the word `yield` needs its body walked to know whether it is a generator.
     """
     yield_lines = _lines_mentioning(source, "yield")
+    text = _Source(source)
 
     def facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionFacts:
         first = bisect.bisect_left(yield_lines, node.lineno)
         mentions = first < len(yield_lines) and yield_lines[first] <= (node.end_lineno or node.lineno)
-        return function_facts(node, mentions and is_generator(node))
+        return function_facts(node, mentions and is_generator(node), text)
 
     statements: list[Statement] = []
     for statement in _top_level_statements(tree):
@@ -422,7 +423,7 @@ def module_statements(tree: ast.Module, source: str) -> tuple[Statement, ...]:
     return tuple(statements)
 
 
-def function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, generator: bool) -> FunctionFacts:
+def function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, generator: bool, source: _Source) -> FunctionFacts:
     arguments = node.args
     positional = [*arguments.posonlyargs, *arguments.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
@@ -439,13 +440,36 @@ def function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, generator: bool
         isinstance(node, ast.AsyncFunctionDef),
         generator,
         tuple(_decorator_name(d) for d in node.decorator_list),
-        tuple((arg.arg, kind, _annotation_source(arg.annotation), default) for arg, kind, default in entries),
-        _annotation_source(node.returns),
+        tuple(
+            (arg.arg, kind, source.annotation(arg.annotation), _default_value(node.name, arg.arg, default))
+            for arg, kind, default in entries
+        ),
+        source.annotation(node.returns),
     )
 
 
-def _annotation_source(node: ast.expr | None) -> AnnotationSource:
-    return node.id if isinstance(node, ast.Name) else node
+class _Source:
+    """A module's text, cut into the source of its annotations (cheaper than `ast.unparse`, and what
+    `_rewrite_text` parses again anyway)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._lines: list[str] | None = None
+
+    def annotation(self, node: ast.expr | None) -> AnnotationSource:
+        if node is None or isinstance(node, ast.Name):
+            return None if node is None else node.id
+        if self._lines is None:
+            self._lines = _NEWLINE.split(self.text)
+        lines = self._lines[node.lineno - 1 : node.end_lineno]
+        lines[-1] = _cut(lines[-1], 0, node.end_col_offset)
+        lines[0] = _cut(lines[0], node.col_offset, None)
+        return "(" + "\n".join(lines) + ")"  # parenthesized, so a continuation line parses on its own
+
+
+def _cut(line: str, start: int, end: int | None) -> str:
+    """`line[start:end]` in UTF-8 bytes, as the parser counts columns."""
+    return line[start:end] if line.isascii() else line.encode()[start:end].decode()
 
 
 def _lines_mentioning(source: str, word: str) -> list[int]:
@@ -464,6 +488,12 @@ def _lines_mentioning(source: str, word: str) -> list[int]:
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
+def _checked(default: Default | BadDefault | None) -> Default | None:
+    if isinstance(default, BadDefault):
+        raise HandlerError(default.message, default.hint)
+    return default
+
+
 def read_signature(node: FunctionFacts, module_alias: str, *, drop_first: bool = False) -> Signature:
     """The signature of a function as the generated wrapper must repeat it."""
     entries = node.parameters
@@ -476,7 +506,7 @@ def read_signature(node: FunctionFacts, module_alias: str, *, drop_first: bool =
             name=name,
             kind=kind,
             annotation=rewrite_annotation(annotation, module_alias),
-            default=_default_value(node.name, name, default),
+            default=_checked(default),
         )
         for name, kind, annotation, default in entries
     )
@@ -488,7 +518,14 @@ def read_signature(node: FunctionFacts, module_alias: str, *, drop_first: bool =
     )
 
 
-def _default_value(function: str, parameter: str, node: ast.expr | None) -> Default | None:
+class BadDefault(NamedTuple):
+    """A default the wrapper cannot repeat: an error only if the function is a handler."""
+
+    message: str
+    hint: str | None = None
+
+
+def _default_value(function: str, parameter: str, node: ast.expr | None) -> Default | BadDefault | None:
     if node is None:
         return None
     value: object
@@ -500,13 +537,13 @@ def _default_value(function: str, parameter: str, node: ast.expr | None) -> Defa
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             value = _NOT_LITERAL
     if value is _NOT_LITERAL or isinstance(value, (set, frozenset, complex)) or value is Ellipsis:
-        raise HandlerError(
+        return BadDefault(
             f"{function}(): the default of {parameter!r} is `{_short(ast.unparse(node))}`, which is not a literal",
             hint="the generated wrapper repeats defaults; use a literal (number, string, None, list, dict) or "
             "make the parameter required",
         )
     if isinstance(value, float) and not math.isfinite(value):
-        raise HandlerError(f"{function}(): the default of {parameter!r} is not a finite number")
+        return BadDefault(f"{function}(): the default of {parameter!r} is not a finite number")
     return Default(value)
 
 
@@ -568,11 +605,11 @@ def rewrite_annotation(node: AnnotationSource, module_alias: str) -> Annotation 
     """
     if node is None:
         return None
-    if isinstance(node, str):  # a plain name, most annotations: the rewrite below, without a tree
+    if not node.startswith("("):  # a plain name, most annotations: the rewrite below, without a tree
         if node in BUILTIN_NAMES:
             return Annotation(node, quoted=False)
         return Annotation(f"{module_alias}.{node}", quoted=True)
-    return _rewrite_text(ast.unparse(node), module_alias)
+    return _rewrite_text(node, module_alias)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -73,3 +73,45 @@ def test_facts_keep_what_a_full_walk_finds(tmp_path: Path) -> None:
     assert {m.name: m.is_generator for m in members if isinstance(m, FunctionFacts)} == _kinds_by_walking(
         ast.parse(SOURCE)
     )
+
+
+ANNOTATED = """\
+import typing
+
+
+def f(
+    a: list[float],
+    b: "Item",
+    c: dict[  # a comment inside
+        str, "Item"
+    ],
+    d: typing.Annotated[int, "é ü"],
+    e: typing.Literal["naïve", 'x'] = "naïve",
+    g: int
+    | None = None,
+    *,
+    h: Item | None = None,
+) -> tuple[Item, ...]:
+    pass
+"""
+
+
+def test_annotations_are_read_from_the_source_as_unparsing_them_would_give(tmp_path: Path) -> None:
+    from modalc.handlers import _rewrite_text, rewrite_annotation
+
+    (tmp_path / "handlers.py").write_text(ANNOTATED, encoding="utf-8")
+    _, facts = SourceTree(tmp_path, tmp_path).find("handlers", "f")
+    assert isinstance(facts, FunctionFacts)
+    node = ast.parse(ANNOTATED).body[1]
+    assert isinstance(node, ast.FunctionDef)
+    arguments = [*node.args.args, *node.args.kwonlyargs]
+    expected = [_rewrite_text(ast.unparse(a.annotation), "_m") for a in arguments if a.annotation is not None]
+    assert [rewrite_annotation(p[2], "_m") for p in facts.parameters] == expected
+    assert node.returns is not None
+    assert rewrite_annotation(facts.returns, "_m") == _rewrite_text(ast.unparse(node.returns), "_m")
+
+
+def test_a_handler_module_saved_with_a_byte_order_mark_is_read_as_python_reads_it(tmp_path: Path) -> None:
+    (tmp_path / "handlers.py").write_bytes(b"\xef\xbb\xbf" + ANNOTATED.encode())
+    _, facts = SourceTree(tmp_path, tmp_path).find("handlers", "f")
+    assert isinstance(facts, FunctionFacts) and len(facts.parameters) == 7
