@@ -3,6 +3,8 @@
     python benchmarks/bench.py                  # full run: 7 repetitions, synthetic sizes 1, 10, 100, 1000
     python benchmarks/bench.py --quick          # 3 repetitions, sizes 1, 10, 100
     python benchmarks/bench.py --only examples --runs 5
+    python benchmarks/bench.py --only deploy    # modalc deploy vs modal deploy, on a local control plane
+    python benchmarks/bench.py --only synthetic --sizes 1000,4000,10000 --runs 3
     python benchmarks/bench.py --no-fail        # exit 0 even if a target fails
 
 Every command is a fresh process (wall clock measured with `time.perf_counter` around `subprocess.Popen` and a

@@ -111,35 +111,10 @@ def test_the_quick_nesting_bound_never_lets_through_what_the_exact_scan_refuses(
     from modalc import load
 
     nested = text + "[" * depth + text + "]" * depth + text
-    refused_exactly = _exact_scan(nested)
+    refused_exactly = load.first_too_deep_bracket(nested) is not None
     if not load._may_nest_too_deep(nested):
         assert not refused_exactly
     assert (load._check_flow_depth(nested, "app.toml") is not None) == refused_exactly
-
-
-def _exact_scan(text: str) -> bool:
-    """The character-by-character scan `_check_flow_depth` falls back on, as it was before the quick bound."""
-    from modalc.load import MAX_DEPTH
-
-    depth, quote = 0, ""
-    for char in text:
-        if char == "\n":
-            quote = "" if quote == "'" else quote
-        if quote:
-            if char == quote:
-                quote = ""
-            continue
-        if char in "\"'":
-            quote = char
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif char in "]}":
-            depth = max(0, depth - 1)
-        elif char == "#":
-            quote = "\n"
-    return False
 
 
 @pytest.mark.parametrize(("levels", "refused"), [(48, False), (49, True)])

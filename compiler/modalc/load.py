@@ -423,6 +423,15 @@ def _check_flow_depth(text: str, file: str) -> ManifestError | None:
     """Refuse absurd bracket nesting before a recursive parser meets it (it would take seconds to fail)."""
     if text.count("[") + text.count("{") <= MAX_DEPTH or not _may_nest_too_deep(text):
         return None
+    at = first_too_deep_bracket(text)
+    if at is None:
+        return None
+    line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
+
+
+def first_too_deep_bracket(text: str) -> int | None:
+    """Where the first bracket more than MAX_DEPTH deep opens, outside quotes and comments; None if none does."""
     depth = 0
     quote = ""
     for match in _FLOW_SIGNIFICANT.finditer(text):
@@ -438,9 +447,7 @@ def _check_flow_depth(text: str, file: str) -> ManifestError | None:
         elif char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                at = match.start()
-                line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
-                return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
+                return match.start()
         elif char in "]}":
             depth = max(0, depth - 1)
         elif char == "#":
