@@ -92,18 +92,29 @@ class BuildCache:
 
     @classmethod
     def open(cls, manifest: Path, raw: bytes, out_dir: Path, environments: Sequence[str]) -> BuildCache | None:
+        caches = cls.open_each(manifest, raw, out_dir, [environments])
+        return caches[0] if caches else None
+
+    @classmethod
+    def open_each(
+        cls, manifest: Path, raw: bytes, out_dir: Path, selections: Sequence[Sequence[str]]
+    ) -> list[BuildCache]:
+        """One cache per selection of environments (none if the cache is off), hashing the manifest and modalc's
+        own files once for all of them."""
         directory = cache_dir()
         if directory is None:
-            return None
-        manifest = resolve_or_absolute(manifest)
-        options: dict[str, object] = {
-            "manifest": str(manifest),
-            "out_dir": str(resolve_or_absolute(out_dir)),
-            "environments": list(environments),
-        }
-        name = _hash(json.dumps(options, sort_keys=True).encode())[:32]
-        key: dict[str, object] = {"options": options, "manifest_sha256": _hash(raw), "toolchain": toolchain()}
-        return cls(directory / f"{name}.json", key)
+            return []
+        shared = {"manifest_sha256": _hash(raw), "toolchain": toolchain()}
+        caches = []
+        for environments in selections:
+            options: dict[str, object] = {
+                "manifest": str(resolve_or_absolute(manifest)),
+                "out_dir": str(resolve_or_absolute(out_dir)),
+                "environments": list(environments),
+            }
+            name = _hash(json.dumps(options, sort_keys=True).encode())[:32]
+            caches.append(cls(directory / f"{name}.json", {"options": options, **shared}))
+        return caches
 
     def lookup(self) -> dict[str, object] | None:
         """The recorded build if everything it depended on is unchanged, else None."""

@@ -40,6 +40,13 @@ AnnotationSource = str | None
 ParameterKind = Literal["positional_only", "positional_or_keyword", "var_positional", "keyword_only", "var_keyword"]
 
 
+class ParameterFacts(NamedTuple):
+    name: str
+    kind: ParameterKind
+    annotation: AnnotationSource
+    default: Default | BadDefault | None
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionFacts:
     """A function or method as modalc reads it: everything but its body.
@@ -51,9 +58,7 @@ class FunctionFacts:
     is_async: bool
     is_generator: bool
     decorators: tuple[str, ...]
-    parameters: tuple[
-        tuple[str, ParameterKind, AnnotationSource, Default | BadDefault | None], ...
-    ]  # name, kind, annotation, default
+    parameters: tuple[ParameterFacts, ...]
     returns: AnnotationSource
 
 
@@ -207,7 +212,7 @@ class SourceTree:
             for statement in statements:
                 functions += statement.methods if isinstance(statement, ClassFacts) else [statement]
             self._arguments[module_name] = frozenset(
-                p[0] for f in functions if isinstance(f, FunctionFacts) for p in f.parameters
+                p.name for f in functions if isinstance(f, FunctionFacts) for p in f.parameters
             )
         return self._arguments[module_name]
 
@@ -441,7 +446,9 @@ def function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, generator: bool
         generator,
         tuple(_decorator_name(d) for d in node.decorator_list),
         tuple(
-            (arg.arg, kind, source.annotation(arg.annotation), _default_value(node.name, arg.arg, default))
+            ParameterFacts(
+                arg.arg, kind, source.annotation(arg.annotation), _default_value(node.name, arg.arg, default)
+            )
             for arg, kind, default in entries
         ),
         source.annotation(node.returns),
@@ -498,17 +505,11 @@ def read_signature(node: FunctionFacts, module_alias: str, *, drop_first: bool =
     """The signature of a function as the generated wrapper must repeat it."""
     entries = node.parameters
     if drop_first:
-        if not entries or entries[0][1] not in ("positional_only", "positional_or_keyword"):
+        if not entries or entries[0].kind not in ("positional_only", "positional_or_keyword"):
             raise HandlerError(f"method {node.name!r} takes no `self` argument")
         entries = entries[1:]
     parameters = tuple(
-        Parameter(
-            name=name,
-            kind=kind,
-            annotation=rewrite_annotation(annotation, module_alias),
-            default=_checked(default),
-        )
-        for name, kind, annotation, default in entries
+        Parameter(p.name, p.kind, rewrite_annotation(p.annotation, module_alias), _checked(p.default)) for p in entries
     )
     return Signature(
         parameters=parameters,

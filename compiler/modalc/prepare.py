@@ -112,14 +112,13 @@ def prepare(
             )
         raise DeployError(f"{shown} does not exist: run `{rebuild} --out {out_dir}`, review it and commit it")
     # The record of `modalc build` (every environment) or of this very compile proves the module fresh.
-    keys: list[list[str]] = [[], selected] if selected else [[]]
-    caches = [BuildCache.open(manifest, raw, result.out_dir, key) for key in keys] if raw else []
-    if any(cache is not None and cache.proves(path, committed) for cache in caches):
+    caches = BuildCache.open_each(manifest, raw, result.out_dir, [[], selected] if selected else [[]]) if raw else []
+    if any(cache.proves(path, committed) for cache in caches):
         compiled = committed  # a build from these very inputs wrote it: rendering it again would say the same
     else:
         compiled = render_outputs(result).outputs[path]
-        if compiled == committed and caches and (cache := caches[-1]) is not None:
-            cache.store(result.observations, {path: compiled}, [d.render() for d in result.diagnostics])
+        if compiled == committed and caches:
+            caches[-1].store(result.observations, {path: compiled}, [d.render() for d in result.diagnostics])
     if committed != compiled:
         raise DeployError(
             f"{shown} is stale: it is not what {display_name} compiles to now, so it is not what was reviewed. "

@@ -106,7 +106,7 @@ def test_annotations_are_read_from_the_source_as_unparsing_them_would_give(tmp_p
     assert isinstance(node, ast.FunctionDef)
     arguments = [*node.args.args, *node.args.kwonlyargs]
     expected = [_rewrite_text(ast.unparse(a.annotation), "_m") for a in arguments if a.annotation is not None]
-    assert [rewrite_annotation(p[2], "_m") for p in facts.parameters] == expected
+    assert [rewrite_annotation(p.annotation, "_m") for p in facts.parameters] == expected
     assert node.returns is not None
     assert rewrite_annotation(facts.returns, "_m") == _rewrite_text(ast.unparse(node.returns), "_m")
 
