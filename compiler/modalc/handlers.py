@@ -67,14 +67,38 @@ class ClassFacts:
     """A class as modalc reads it: its bases, decorators, annotated fields and methods."""
 
     name: str
-    bases: tuple[ast.expr, ...]
+    bases: tuple[str, ...]  # each base's source (`ast.unparse`): a plain name, or an expression modalc cannot follow
     decorators: tuple[str, ...]
     annotated_fields: tuple[str, ...]  # `name: T` lines of its body, in order: a dataclass's fields
     methods: tuple[FunctionFacts, ...]
 
 
-# A module-level statement: a def or class as facts, anything else (imports, assignments) as parsed.
-Statement = FunctionFacts | ClassFacts | ast.stmt
+@dataclass(frozen=True, slots=True)
+class ImportFacts:
+    """`import a.b as c` or `from .m import x as y`: the names it binds and where they come from."""
+
+    from_import: bool
+    module: str | None  # `from . import x` names none
+    level: int
+    names: tuple[tuple[str, str | None], ...]  # (name, asname)
+
+    @property
+    def bound(self) -> list[str]:
+        if not self.from_import:
+            return [asname or name.split(".")[0] for name, asname in self.names]
+        return [asname or name for name, asname in self.names]
+
+
+@dataclass(frozen=True, slots=True)
+class VariableFacts:
+    """A module-level assignment: the names it binds (a plain `=` names them in suggestions, `x: T = v` not)."""
+
+    names: tuple[str, ...]
+    suggested: bool
+
+
+# A module-level statement that binds a name, read into facts; a statement that binds none is not kept.
+Statement = FunctionFacts | ClassFacts | ImportFacts | VariableFacts
 
 
 @dataclass(frozen=True)
@@ -175,9 +199,9 @@ class SourceTree:
             message = f"{module.relative_path} defines no {name!r}"
             defined = [n for statement in module.statements for n in _defined_names(statement)]
             raise HandlerError(message + suggest(name, [n for n in defined if not n.startswith("_")]))
-        if isinstance(found, ast.ImportFrom) and depth < 8:
+        if isinstance(found, ImportFacts) and found.from_import and depth < 8:
             source_module = _absolute_module(module, found)
-            original = next(a.name for a in found.names if (a.asname or a.name) == name)
+            original = next(n for n, asname in found.names if (asname or n) == name)
             if source_module is not None and self._exists(source_module):
                 return self.find(source_module, original, depth=depth + 1)
         return module, found
@@ -245,10 +269,10 @@ class SourceTree:
     def _collect_methods(self, info: ClassInfo, module: ParsedModule, node: ClassFacts, depth: int) -> None:
         # Bases first, so a method defined in the class itself overrides an inherited one.
         for base in node.bases:
-            base_name = base.id if isinstance(base, ast.Name) else None
+            base_name = base if base.isidentifier() else None
             if base_name in (None, "object") or depth > 8:
                 if base_name is None:
-                    info.unresolved_bases.append(ast.unparse(base))
+                    info.unresolved_bases.append(base)
                 continue
             try:
                 base_module, base_node = self.find(module.name, base_name)
@@ -288,27 +312,35 @@ def _bound_names(statement: Statement) -> list[str]:
     """The module-level names a statement binds."""
     if isinstance(statement, (FunctionFacts, ClassFacts)):
         return [statement.name]
-    if isinstance(statement, ast.Assign):
-        return [t.id for t in statement.targets if isinstance(t, ast.Name)]
-    if isinstance(statement, ast.AnnAssign):
-        bound = isinstance(statement.target, ast.Name) and statement.value is not None
-        return [statement.target.id] if bound else []  # type: ignore[union-attr]
-    if isinstance(statement, ast.ImportFrom):
-        return [a.asname or a.name for a in statement.names]
-    if isinstance(statement, ast.Import):
-        return [a.asname or a.name.split(".")[0] for a in statement.names]
-    return []
+    if isinstance(statement, ImportFacts):
+        return statement.bound
+    return list(statement.names)
 
 
 def _defined_names(statement: Statement) -> list[str]:
     if isinstance(statement, (FunctionFacts, ClassFacts)):
         return [statement.name]
-    if isinstance(statement, ast.Assign):
-        return [t.id for t in statement.targets if isinstance(t, ast.Name)]
+    if isinstance(statement, VariableFacts) and statement.suggested:
+        return list(statement.names)
     return []
 
 
-def _absolute_module(module: ParsedModule, node: ast.ImportFrom) -> str | None:
+def _statement_facts(statement: ast.stmt) -> ImportFacts | VariableFacts | None:
+    """An import or assignment as the names it binds; None for a statement that binds no name modalc follows."""
+    if isinstance(statement, ast.Assign):
+        names = tuple(t.id for t in statement.targets if isinstance(t, ast.Name))
+        return VariableFacts(names, suggested=True) if names else None
+    if isinstance(statement, ast.AnnAssign):
+        bound = isinstance(statement.target, ast.Name) and statement.value is not None
+        return VariableFacts((statement.target.id,), suggested=False) if bound else None  # type: ignore[union-attr]
+    if isinstance(statement, ast.ImportFrom):
+        return ImportFacts(True, statement.module, statement.level, tuple((a.name, a.asname) for a in statement.names))
+    if isinstance(statement, ast.Import):
+        return ImportFacts(False, None, 0, tuple((a.name, a.asname) for a in statement.names))
+    return None
+
+
+def _absolute_module(module: ParsedModule, node: ImportFacts) -> str | None:
     if node.level == 0:
         return node.module
     package_parts = module.name.split(".")
@@ -335,7 +367,7 @@ def describe(node: Statement) -> str:
         return "a class"
     if isinstance(node, FunctionFacts):
         return "an async function" if node.is_async else "a function"
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
+    if isinstance(node, ImportFacts):
         return "an imported name"
     return "a variable"
 
@@ -417,14 +449,14 @@ def module_statements(tree: ast.Module, source: str) -> tuple[Statement, ...]:
             statements.append(
                 ClassFacts(
                     statement.name,
-                    tuple(statement.bases),
+                    tuple(ast.unparse(base) for base in statement.bases),
                     tuple(_decorator_name(d) for d in statement.decorator_list),
                     tuple(s.target.id for s in body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)),
                     tuple(facts(s) for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))),
                 )
             )
-        else:
-            statements.append(statement)
+        elif (bound := _statement_facts(statement)) is not None:
+            statements.append(bound)
     return tuple(statements)
 
 
