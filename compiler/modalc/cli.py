@@ -276,6 +276,7 @@ def _replay(record: dict[str, Any], check: bool) -> None:
 def _remember(cache: BuildCache | None, result: CompileResult) -> None:
     # The manifest is in the record's key (the hash of the bytes this build compiled); every other input is an
     # observation the compiler made before reading or checking it.
+    result.remember_parsed()
     if cache is not None and result.manifest is not None:
         cache.store(result.observations, result.outputs, [d.render() for d in result.diagnostics])
 

@@ -12,15 +12,19 @@ import ast
 import bisect
 import builtins
 import functools
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from . import observe
 from .diagnostics import suggest
 from .ir import Annotation, Default, Parameter, Signature
+
+if TYPE_CHECKING:
+    from .module_cache import ModuleCache
 
 BUILTIN_NAMES = frozenset(dir(builtins))
 LITERAL_WRAPPERS = frozenset({"Literal"})
@@ -133,9 +137,10 @@ class ClassInfo:
 class SourceTree:
     """The user's Python sources under one root, parsed on demand and cached."""
 
-    def __init__(self, root: Path, project_dir: Path):
+    def __init__(self, root: Path, project_dir: Path, parsed: ModuleCache | None = None):
         self.root = root
         self.project_dir = project_dir
+        self.parsed = parsed  # modules parsed by earlier commands, by the hash of their bytes
         # Every file looked for, found or not, and every file read: the build cache depends on them.
         self.looked_at = observe.ObservedPaths()
         self.read: dict[Path, observe.Observation] = {}
@@ -168,7 +173,14 @@ class SourceTree:
             raise HandlerError(f"module {name!r} resolves to {resolved}, outside the project directory")
         relative = path.relative_to(self.project_dir).as_posix() if path.is_relative_to(self.project_dir) else str(path)
         try:
-            source = observe.read_bytes(path, self.read).decode("utf-8-sig")  # as Python reads a file with a BOM
+            raw = observe.read_bytes(path, self.read)
+            digest = hashlib.sha256(raw).hexdigest()  # of these bytes, whatever an earlier read of the path saw
+            cached = self.parsed.get(digest) if self.parsed is not None else None
+            if cached is not None:  # these very bytes parsed before: no error to find, nothing to decode
+                parsed = ParsedModule(name, path, cached[0], relative, cached[1])
+                self._modules[name] = parsed
+                return parsed
+            source = raw.decode("utf-8-sig")  # as Python reads a file with a BOM
         except (OSError, UnicodeDecodeError) as exc:
             raise HandlerError(f"cannot read {relative}: {exc}") from None
         try:
@@ -179,6 +191,8 @@ class SourceTree:
             raise HandlerError(f"cannot parse {relative}: {exc}") from None
         references = tuple(app_references(tree)) if APP_MODULE in source else ()
         parsed = ParsedModule(name, path, module_statements(tree, source), relative, references)
+        if self.parsed is not None:
+            self.parsed.remember(digest, (parsed.statements, references))
         self._modules[name] = parsed
         return parsed
 

@@ -20,6 +20,7 @@ from .credentials import find_credentials
 from .diagnostics import FILE_LEVEL, Diagnostic, ManifestError, sort_diagnostics
 from .handlers import SourceTree
 from .load import LoadedManifest, load_manifest
+from .module_cache import ModuleCache
 from .normalize import Project, normalize_app
 from .observe import Observation, merge
 from .overlay import apply_environment, declared_environments, explain_new_entries, select_environments
@@ -39,6 +40,12 @@ class CompileResult:
     stage: str = ""  # STRUCTURE when schema errors stopped the semantic checks
     dependencies: frozenset[Path] = frozenset()  # files and directories the result depends on
     observations: dict[Path, Observation] = field(default_factory=dict)  # how each was when the compiler looked
+    parsed: ModuleCache | None = None  # handler modules read from the cache, and those to store in it
+
+    def remember_parsed(self) -> None:
+        """Store the handler modules this compile parsed afresh (the command's last step, like its outputs)."""
+        if self.parsed is not None:
+            self.parsed.store()
 
     @property
     def ok(self) -> bool:
@@ -140,12 +147,13 @@ def _check_manifest(
     # One source tree per source directory: an environment may move `app.source_dir`, and the same manifest
     # must compile to the same bytes whichever environments a command selects.
     trees: dict[Path, SourceTree] = {}
+    parsed = ModuleCache.open()
     apps: dict[str, ir.App] = {}
     dependencies: set[Path] = set()
     observed: list[dict[Path, Observation]] = []
     for environment, overlaid in overlays:
         root = resolve_or_absolute(project.directory / str(overlaid.data["app"].get("source_dir", ".")))
-        tree = trees.setdefault(root, SourceTree(root, project.directory))
+        tree = trees.setdefault(root, SourceTree(root, project.directory, parsed))
         try:
             normalized = normalize_app(
                 overlaid,
@@ -187,6 +195,7 @@ def _check_manifest(
         out_dir=project.out_dir,
         dependencies=frozenset(dependencies),
         observations=merge(*observed),
+        parsed=parsed,
     )
     if not result.ok:
         result.apps = {}

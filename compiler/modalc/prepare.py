@@ -77,6 +77,7 @@ def prepare(
     selected = [environment] if environment else []
     raw = manifest_bytes(manifest)
     result = check_manifest(manifest, display_name=display_name, environments=selected, out_dir=out_dir, raw=raw)
+    result.remember_parsed()  # a deploy's own output is the app it deploys; this is the one file it keeps
     if not result.ok or result.out_dir is None:
         return None, result.diagnostics
     if environment is None:
