@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .diagnostics import FILE_LEVEL, Diagnostic, KeyPath, ManifestError
 from .toml_positions import Span, scan_toml_positions
+from .toml_tables import parse_by_table
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 48
@@ -197,7 +198,7 @@ def parse_toml(text: str, file: str) -> dict[str, object]:
     if error := _check_flow_depth(text, file):
         raise error
     try:
-        data = tomli.loads(text)
+        data = parse_by_table(text) or tomli.loads(text)
     except tomli.TOMLDecodeError as exc:
         message = str(exc)
         line, column = _line_col(text)

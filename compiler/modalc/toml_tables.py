@@ -1,0 +1,144 @@
+"""A large TOML manifest parsed one top-level table at a time, then assembled: the same document, less memory.
+
+`tomli` keeps bookkeeping for every key of a document until it returns (at 10,000 handlers, twice the size of
+the data itself). Parsed table by table, that bookkeeping lives for one table, and each table's strings are
+interned as it arrives (keys and short values repeat across thousands of functions), so the data is about half
+its size too.
+
+A document is cut before every line that begins with `[`. Where such a line is inside a multi-line string or
+array, the piece before it leaves that string or array open and fails to parse; then, and for anything else not
+provably what a whole parse would build (a table declared twice, a header reaching into a table its dotted keys
+or an inline table defined, keys set again), `parse_by_table` returns None and the caller parses the document
+whole, which also reports the error exactly where it is.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+MIN_TABLES = 200  # below this, one parse is as cheap and the document small
+
+_HEADER_START = re.compile(r"^\[", re.MULTILINE)
+_BARE_HEADER = re.compile(r"(\[\[?)([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)(\]\]?)[ \t]*(?:#[^\n]*)?\r?\n?")
+_SHORT = 64  # strings up to this length are interned (names, image aliases, GPU types)
+
+# How a table of the assembled document came to be, which decides what a later header may do with it.
+_IMPLICIT = "implicit"  # only named as part of a longer header, `[a]` in `[a.b]`: a header may still declare it
+_DECLARED = "declared"  # by its own header: a second one is an error
+Document = dict[str, Any]
+
+
+def parse_by_table(text: str, min_tables: int = MIN_TABLES) -> Document | None:
+    """The document `tomli.loads(text)` returns, or None where that cannot be shown table by table."""
+    import tomli
+
+    starts = [match.start() for match in _HEADER_START.finditer(text)]
+    if len(starts) < min_tables:
+        return None
+    try:
+        root: Document = _interned(tomli.loads(text[: starts[0]]))
+        assembly = _Assembly(root)
+        for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
+            piece = text[begin:end]
+            header = _header(piece)
+            if header is None or not assembly.add(*header, tomli.loads(piece)):
+                return None
+    except (tomli.TOMLDecodeError, RecursionError):
+        return None
+    return root
+
+
+def _header(piece: str) -> tuple[list[str], bool] | None:
+    """The key path of the piece's header line and whether it is an array of tables (`[[...]]`)."""
+    match = _BARE_HEADER.match(piece)
+    if match is None or (match.group(1) == "[[") != (match.group(3) == "]]"):
+        return _quoted_header(piece)
+    return match.group(2).split("."), match.group(1) == "[["
+
+
+def _quoted_header(piece: str) -> tuple[list[str], bool] | None:
+    import tomli
+
+    line = piece.split("\n", 1)[0]
+    try:
+        value: Any = tomli.loads(line)
+    except tomli.TOMLDecodeError:
+        return None
+    path: list[str] = []
+    while isinstance(value, dict) and len(value) == 1:
+        key, value = next(iter(value.items()))
+        path.append(key)
+        if value == {} or value == [{}]:
+            return path, isinstance(value, list)
+    return None
+
+
+class _Assembly:
+    def __init__(self, root: Document):
+        self.root = root
+        self.origin: dict[int, str] = {}  # id of each table a header made or named; the rest are values
+        self.arrays: set[int] = set()  # ids of arrays of tables made by `[[...]]`
+
+    def add(self, path: list[str], is_array: bool, parsed: Document) -> bool:
+        """Place one piece's table; False if a whole parse might build something else or refuse it."""
+        content = _content(parsed, path, is_array)
+        if content is None:
+            return False
+        node = self.root
+        for key in path[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+                self.origin[id(child)] = _IMPLICIT
+            elif type(child) is list and id(child) in self.arrays:
+                child = child[-1]  # `[a.b]` after `[[a]]` is a table of a's last element
+            elif type(child) is not dict or id(child) not in self.origin:
+                return False  # through a value, an inline table or a table of dotted keys
+            node = child
+        last = path[-1]
+        existing = node.get(last)
+        content = _interned(content)
+        if is_array:
+            if existing is None:
+                existing = node[last] = []
+                self.arrays.add(id(existing))
+            elif type(existing) is not list or id(existing) not in self.arrays:
+                return False
+            existing.append(content)
+            self.origin[id(content)] = _DECLARED
+            return True
+        if existing is None:
+            node[last] = content
+            self.origin[id(content)] = _DECLARED
+            return True
+        if type(existing) is dict and self.origin.get(id(existing)) == _IMPLICIT and not existing.keys() & content:
+            existing.update(content)
+            self.origin[id(existing)] = _DECLARED
+            return True
+        return False
+
+
+def _content(parsed: Document, path: list[str], is_array: bool) -> Document | None:
+    """The table under the header, if the piece defines nothing else (no second header hides in it)."""
+    node: Any = parsed
+    for key in path:
+        if type(node) is not dict or len(node) != 1 or key not in node:
+            return None
+        node = node[key]
+    if is_array:
+        return node[0] if type(node) is list and len(node) == 1 else None
+    return node if type(node) is dict else None
+
+
+def _interned(value: Any) -> Any:
+    """The same value with its keys and short strings interned: equal strings become one object."""
+    kind = type(value)
+    if kind is dict:
+        return {sys.intern(k): _interned(v) for k, v in value.items()}
+    if kind is list:
+        return [_interned(v) for v in value]
+    if kind is str and len(value) <= _SHORT:
+        return sys.intern(value)
+    return value
