@@ -32,6 +32,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -67,6 +68,7 @@ HELP_MAX_S = 0.15
 BUILD_1000_MAX_S = 3.0
 GROWTH_1000_100_MAX = 12.0
 REBUILD_MAX_S = 0.3
+INCREMENTAL_RATIO_MAX = 0.2  # a build after one function's edit, in multiples of the cold build of the same project
 PEAK_MEMORY_MAX_MB = 150.0
 DEPLOY_RATIO_MAX = 0.8  # modalc deploy, in multiples of `modal deploy` of the same module, same control plane
 NO_OP_DEPLOY_RATIO_MAX = 0.3
@@ -338,6 +340,42 @@ def rebuild_commands(project: Project, prefix: list[str], runner_ref: list[Runne
     return setup, verify
 
 
+def edit_commands(
+    project: Project, function: str, prefix: list[str], runner_ref: list[Runner]
+) -> tuple[Callable, Callable]:
+    """setup: one build, which leaves every cache warm; reset (before each run): `function`'s max_containers goes
+    up by one or back, so each timed build compiles a manifest that differs from the last one in that function."""
+    state: dict[str, object] = {}
+    pattern = re.compile(r"max_containers\s*[=:]\s*(\d+)")
+
+    def setup() -> None:
+        project.reset()
+        subprocess.run(
+            [*prefix, "build", project.manifest.name],
+            cwd=project.directory,
+            env={**runner_ref[0].env, **project.cache_env},
+            capture_output=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        state["text"] = project.manifest.read_text(encoding="utf-8")
+        state["edits"] = 0
+
+    def edit() -> None:
+        text = str(state["text"])
+        start = (
+            text.index(f"[functions.{function}]") if project.manifest.suffix == ".toml" else text.index(f" {function}:")
+        )
+        match = pattern.search(text, start)
+        assert match is not None, f"{function} has no max_containers to edit"
+        edits = int(state["edits"]) + 1  # type: ignore[call-overload]
+        state["edits"] = edits
+        changed = str(int(match.group(1)) + edits % 2)
+        project.manifest.write_text(text[: match.start(1)] + changed + text[match.end(1) :], encoding="utf-8")
+
+    return setup, edit
+
+
 def build_commands(
     args: argparse.Namespace, python: str, workdir: Path, runner_ref: list[Runner], cleanups: list[Callable[[], None]]
 ) -> list[Command]:
@@ -412,6 +450,8 @@ def build_commands(
                 warm = copy_project(source, base / "warm", manifest.name)
                 m = manifest.name
                 setup, verify = rebuild_commands(warm, prefix, runner_ref)
+                edited = copy_project(source, base / "edited", manifest.name)
+                edited_setup, edit = edit_commands(edited, f"fn_{functions // 2:04d}", prefix, runner_ref)
                 commands += [
                     Command(
                         f"{tag}: validate",
@@ -449,6 +489,20 @@ def build_commands(
                         setup=setup,
                         verify=verify,
                         project_ref=warm,
+                    ),
+                    Command(
+                        f"{tag}: build (one function edited)",
+                        "synthetic",
+                        "edit",
+                        [*prefix, "build", m],
+                        edited.directory,
+                        ["build", m],
+                        project=tag,
+                        size=size,
+                        fmt=fmt,
+                        setup=edited_setup,
+                        reset=edit,
+                        project_ref=edited,
                     ),
                 ]
 
@@ -690,6 +744,18 @@ def evaluate(commands: list[Command], baseline: float | None, sizes: list[int]) 
                 f"{command.median:.3f} s",
                 f"<= {REBUILD_MAX_S} s",
                 f"{command.median / REBUILD_MAX_S:.2f}x the limit" if command.median > REBUILD_MAX_S else "",
+            )
+
+    for command in (c for c in commands if c.kind == "edit" and c.median is not None):
+        cold = builds.get((command.size, command.fmt))
+        if cold is not None and cold.median:
+            ratio = command.median / cold.median
+            add(
+                ratio <= INCREMENTAL_RATIO_MAX,
+                f"{command.label} vs its cold build",
+                f"{ratio:.2f}x",
+                f"<= {INCREMENTAL_RATIO_MAX}x",
+                f"{command.median:.3f} s vs {cold.median:.3f} s",
             )
 
     modal_deploy = next((c for c in commands if c.kind == "modal-deploy" and c.median), None)
@@ -992,7 +1058,7 @@ def main(argv: list[str] | None = None) -> int:
         for index, command in enumerate(commands):
             if command.kind == "build":
                 command.reset = wipe_xdg(command.reset)
-            if command.kind in ("build", "rebuild"):
+            if command.kind in ("build", "rebuild", "edit"):
                 # Each build gets its own cache directory: a cold build must not find a record, and wiping one
                 # shared directory before every cold run would also wipe the records the rebuilds depend on.
                 cache = workdir / f"cache-{index}"

@@ -148,3 +148,18 @@ def test_the_cache_is_pruned_past_its_size(tmp_path: Path, monkeypatch: pytest.M
         module_cache.store(tmp_path, {f"{n:02}": b"x"})
         os.utime(tmp_path / f"{n:02}", ns=(n * 10**9, n * 10**9))
     assert sorted(os.listdir(tmp_path)) == ["02", "03", "04", "05"]  # the older half went when a fifth came
+
+
+def test_no_cache_parses_every_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODALC_CACHE_DIR", str(tmp_path / "cache"))
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES / "whisper_service", project)
+    assert run_cli(["build"], cwd=project).exit_code == 0
+
+    def refuse(self: module_cache.ModuleCache, source_sha256: str) -> None:
+        if self.root is not None:
+            raise AssertionError("--no-cache read a cached module")
+
+    monkeypatch.setattr(module_cache.ModuleCache, "get", refuse)
+    result = run_cli(["build", "--no-cache", "--check"], cwd=project)
+    assert result.exit_code == 0, result.stderr

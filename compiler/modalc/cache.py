@@ -10,8 +10,8 @@ whenever the stat differs, the content is hashed and compared. Paths whose exist
 compared by kind (file, directory, missing). Anything else, or any trouble reading the record, means a normal
 build: the cache can make a build faster, never different.
 
-Records live in $MODALC_CACHE_DIR, else $XDG_CACHE_HOME/modalc, else ~/.cache/modalc; MODALC_NO_CACHE=1 or
-`modalc build --no-cache` turns it off.
+Records live in $MODALC_CACHE_DIR, else $XDG_CACHE_HOME/modalc, else ~/.cache/modalc (with the parsed handler
+modules of `module_cache` under modules/); MODALC_NO_CACHE=1 or `modalc build --no-cache` turns both off.
 """
 
 from __future__ import annotations

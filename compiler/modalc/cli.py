@@ -140,7 +140,11 @@ def cli() -> None:
     is_flag=True,
     help="Write nothing; print a unified diff of what would change, and exit 1 if anything would.",
 )
-@click.option("--no-cache", is_flag=True, help="Compile even if nothing changed since the last build.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Compile from scratch, even if nothing changed since the last build (no cache is read).",
+)
 def build(
     manifests: tuple[str, ...],
     environments: tuple[str, ...],
@@ -181,7 +185,12 @@ def _build(
     from .write import OutputConflict, apply_changes, finish_interrupted, plan_changes, unified_diff
 
     result = compile_manifest(
-        path, display_name=manifest or path.name, environments=environments, out_dir=out_dir, raw=raw
+        path,
+        display_name=manifest or path.name,
+        environments=environments,
+        out_dir=out_dir,
+        raw=raw,
+        cached_modules=not no_cache,
     )
     _report(result.diagnostics)
     if not result.ok or result.out_dir is None or result.manifest is None:

@@ -79,12 +79,15 @@ def check_manifest(
     out_dir: Path | None = None,
     raw: bytes | None = None,
     budgets: bool = True,
+    cached_modules: bool = True,
 ) -> CompileResult:
     """Load, validate and normalize every (or each selected) environment; no rendering.
 
-    With `budgets`, an environment over its budget is an error (`modalc cost` reports it itself)."""
+    With `budgets`, an environment over its budget is an error (`modalc cost` reports it itself); without
+    `cached_modules`, every handler module is parsed (and none stored)."""
     with collector_for_a_build():
-        return _check_manifest(path, display_name, environments, out_dir, raw, budgets)
+        parsed = ModuleCache.open() if cached_modules else ModuleCache(None)
+        return _check_manifest(path, display_name, environments, out_dir, raw, budgets, parsed)
 
 
 def _check_manifest(
@@ -94,6 +97,7 @@ def _check_manifest(
     out_dir: Path | None,
     raw: bytes | None,
     budgets: bool,
+    parsed: ModuleCache,
 ) -> CompileResult:
     try:
         manifest = load_manifest(path, display_name, raw)
@@ -147,7 +151,6 @@ def _check_manifest(
     # One source tree per source directory: an environment may move `app.source_dir`, and the same manifest
     # must compile to the same bytes whichever environments a command selects.
     trees: dict[Path, SourceTree] = {}
-    parsed = ModuleCache.open()
     apps: dict[str, ir.App] = {}
     dependencies: set[Path] = set()
     observed: list[dict[Path, Observation]] = []
@@ -209,12 +212,19 @@ def compile_manifest(
     environments: Sequence[str] = (),
     out_dir: Path | None = None,
     raw: bytes | None = None,
+    cached_modules: bool = True,
 ) -> CompileResult:
     """Everything `modalc build` computes, in memory: {output path: module source} per environment."""
     with collector_for_a_build():
-        return render_outputs(
-            check_manifest(path, display_name=display_name, environments=environments, out_dir=out_dir, raw=raw)
+        checked = check_manifest(
+            path,
+            display_name=display_name,
+            environments=environments,
+            out_dir=out_dir,
+            raw=raw,
+            cached_modules=cached_modules,
         )
+        return render_outputs(checked)
 
 
 def render_outputs(result: CompileResult) -> CompileResult:
