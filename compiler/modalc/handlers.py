@@ -15,6 +15,7 @@ import functools
 import hashlib
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -24,7 +25,7 @@ from .diagnostics import suggest
 from .ir import Annotation, Default, Parameter, Signature
 
 if TYPE_CHECKING:
-    from .module_cache import ModuleCache
+    from .module_cache import Facts, ModuleCache
 
 BUILTIN_NAMES = frozenset(dir(builtins))
 LITERAL_WRAPPERS = frozenset({"Literal"})
@@ -184,15 +185,14 @@ class SourceTree:
         except (OSError, UnicodeDecodeError) as exc:
             raise HandlerError(f"cannot read {relative}: {exc}") from None
         try:
-            tree = ast.parse(source, filename=relative)
+            statements, references = read_module(source, relative)
         except SyntaxError as exc:
             raise HandlerError(f"cannot parse {relative}: {exc.msg} (line {exc.lineno})") from None
         except (ValueError, RecursionError, MemoryError) as exc:
             raise HandlerError(f"cannot parse {relative}: {exc}") from None
-        references = tuple(app_references(tree)) if APP_MODULE in source else ()
-        parsed = ParsedModule(name, path, module_statements(tree, source), relative, references)
+        parsed = ParsedModule(name, path, statements, relative, references)
         if self.parsed is not None:
-            self.parsed.remember(digest, (parsed.statements, references))
+            self.parsed.remember(digest, (statements, references))
         self._modules[name] = parsed
         return parsed
 
@@ -401,9 +401,11 @@ class AppReference:
     from_import: bool = False
 
 
-def app_references(tree: ast.Module) -> list[AppReference]:
-    """Where a user module reaches the app's functions and classes through `modalc_app`."""
-    aliases: set[str] = set()
+def app_references(tree: ast.Module, aliases: set[str] | None = None, first_line: int = 1) -> list[AppReference]:
+    """Where a user module (or a piece of it that starts on `first_line`) reaches the app's functions and
+    classes through `modalc_app`; `aliases` are the names earlier pieces bound to it, and grow with this one's."""
+    aliases = set() if aliases is None else aliases
+    shift = first_line - 1
     found: list[AppReference] = []
     # In source order, each node before its children (an alias is bound before the lines below use it); no
     # recursion, so a deeply nested module cannot exhaust the stack. `outer` says whether the node's parent is
@@ -414,15 +416,79 @@ def app_references(tree: ast.Module) -> list[AppReference]:
         if isinstance(node, ast.Import):
             aliases.update(a.asname or a.name for a in node.names if a.name == APP_MODULE)
         elif isinstance(node, ast.ImportFrom) and node.module == APP_MODULE and node.level == 0:
-            found.extend(AppReference(a.name, node.lineno, not outer, from_import=True) for a in node.names)
+            found.extend(AppReference(a.name, node.lineno + shift, not outer, from_import=True) for a in node.names)
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
-            found.append(AppReference(node.attr, node.lineno, not inner))
+            found.append(AppReference(node.attr, node.lineno + shift, not inner))
         children = [
             (child, inner, inner or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
             for child in ast.iter_child_nodes(node)
         ]
         pending.extend(reversed(children))
     return found
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+PIECE_SIZE = 32_768  # characters; a module under twice this is parsed whole
+PIECE_RETRIES = 4  # a piece that fails to parse takes in the next this many times, then the module is parsed whole
+# A blank line, then one that may begin a top-level def, class or decorated statement (or lie inside a string
+# or brackets): a piece starts at the end of the match, so never between a decorator and what it decorates.
+_PIECE_START = re.compile(r"\n[ \t]*\r?\n(?=def |async def |class |@)")
+
+
+def read_module(source: str, filename: str, piece_size: int = PIECE_SIZE) -> Facts:
+    """What modalc reads from a module: its top-level statements and its `modalc_app` references.
+
+    A large module is parsed in pieces of about `piece_size` characters, so its syntax tree never exists
+    whole (a 1,000-handler module's tree is 47 MB). A piece starts only where a line starts with `def`,
+    `class` or `@` after a blank line; a piece that parses on its own ended where a top-level statement ends in the whole module
+    too (a cut inside a string or brackets leaves the piece before it unterminated), so the pieces' statements
+    are the module's. A piece that does not parse takes in the next one; after PIECE_RETRIES the module is
+    parsed whole, which also raises the module's own SyntaxError, at its own line."""
+    try:
+        return _read_pieces(_parsed_pieces(source, filename, piece_size))
+    except _ParseWhole:
+        return _read_pieces([(ast.parse(source, filename=filename), source, 1)])
+
+
+class _ParseWhole(Exception):
+    """The module could not be cut into pieces that parse."""
+
+
+def _read_pieces(pieces: Iterable[tuple[ast.Module, str, int]]) -> Facts:
+    statements: list[Statement] = []
+    references: list[AppReference] = []
+    aliases: set[str] = set()  # names bound to modalc_app so far
+    for tree, text, first_line in pieces:
+        statements += module_statements(tree, text)
+        if APP_MODULE in text or aliases:
+            references += app_references(tree, aliases, first_line)
+    return tuple(statements), tuple(references)
+
+
+def _parsed_pieces(source: str, filename: str, piece_size: int) -> Iterator[tuple[ast.Module, str, int]]:
+    """(tree, text, first line) of each piece in order, each tree parsed when the one before is read."""
+    cuts = [0]
+    for match in _PIECE_START.finditer(source):
+        if match.end() - cuts[-1] >= piece_size and len(source) - match.end() >= piece_size:
+            cuts.append(match.end())
+    cuts.append(len(source))
+    first_line, start = 1, 0
+    while start + 1 < len(cuts):
+        end = start + 1
+        while True:
+            text = source[cuts[start] : cuts[end]]
+            try:
+                tree = ast.parse(text, filename=filename)
+                break
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                if end - start > PIECE_RETRIES or end + 1 == len(cuts):
+                    raise _ParseWhole from None
+                end += 1
+        yield tree, text, first_line
+        del tree  # before the next piece is parsed
+        first_line += text.count("\n") + text.count("\r") - text.count("\r\n")  # as _NEWLINE counts lines
+        start = end
 
 
 # --- signatures ------------------------------------------------------------------------------------
