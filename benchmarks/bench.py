@@ -344,7 +344,8 @@ def edit_commands(
     project: Project, function: str, prefix: list[str], runner_ref: list[Runner]
 ) -> tuple[Callable, Callable]:
     """setup: one build, which leaves every cache warm; reset (before each run): `function`'s max_containers goes
-    up by one or back, so each timed build compiles a manifest that differs from the last one in that function."""
+    up by one or back, so each timed build compiles a manifest that differs from the last one in that function,
+    and rewrites both generated modules."""
     state: dict[str, object] = {}
     pattern = re.compile(r"max_containers\s*[=:]\s*(\d+)")
 
@@ -451,7 +452,7 @@ def build_commands(
                 m = manifest.name
                 setup, verify = rebuild_commands(warm, prefix, runner_ref)
                 edited = copy_project(source, base / "edited", manifest.name)
-                edited_setup, edit = edit_commands(edited, f"fn_{functions // 2:04d}", prefix, runner_ref)
+                edited_setup, edit = edit_commands(edited, synthetic.edited_function(functions), prefix, runner_ref)
                 commands += [
                     Command(
                         f"{tag}: validate",

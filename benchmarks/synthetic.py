@@ -79,6 +79,16 @@ def _function_kinds(functions: int) -> list[str]:
     return kinds
 
 
+def edited_function(functions: int) -> str:
+    """A function near the middle whose max_containers no environment overrides, so an edit of it reaches both
+    generated modules (in a project too small to have one, the middle function)."""
+    kinds = _function_kinds(functions)
+    for i in [*range(functions // 2, functions), *range(functions // 2)]:
+        if kinds[i] in ("plain", "fastapi", "asgi") and i % 4 == 3:
+            return f"fn_{i:04d}"
+    return f"fn_{functions // 2:04d}"
+
+
 def _modules(total: int) -> int:
     return max(1, min(MODULES_MAX, math.ceil(total / HANDLERS_PER_MODULE)))
 
