@@ -62,7 +62,8 @@ def plan_changes(outputs: Mapping[Path, str], out_dir: Path, manifest_name: str)
                 f"{path.name} in {out_dir.name}/ was generated from {owner}, not {manifest_name}: two manifests "
                 f"in one directory would overwrite each other's modules; give this one its own --out DIR"
             )
-        changes.append(Change(path, old, outputs[path]))
+        new = outputs[path]
+        changes.append(Change(path, new if old == new else old, new))  # an unchanged module is held once, not twice
     if out_dir.is_dir():
         marker = f"{GENERATED_MARKER}{manifest_name} "
         for candidate in sorted(out_dir.glob("app_*.py")):
