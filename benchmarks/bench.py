@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -85,7 +86,7 @@ NO_MODAL_KINDS = ("build", "rebuild", "validate", "diff", "schema")
 class Command:
     label: str
     group: str  # baseline | examples | synthetic | deploy
-    kind: str  # baseline | help | schema | build | rebuild | validate | diff | modal-deploy | deploy | no-op-deploy
+    kind: str  # baseline | help | schema | build | rebuild | edit | validate | diff | modal-deploy | deploy | no-op-deploy
     argv: list[str]
     cwd: Path
     modalc_args: list[str] | None = None  # for `python -X importtime -m modalc ...`
@@ -377,6 +378,26 @@ def edit_commands(
     return setup, edit
 
 
+def _synthetic_command(
+    spec: tuple[str, list[str], str, int, str], kind: str, label: str, project: Project, **hooks: Any
+) -> Command:
+    """`modalc validate` or `modalc build` of a synthetic project; spec is (tag, prefix, manifest name, size, format)."""
+    tag, prefix, manifest, size, fmt = spec
+    verb = "validate" if kind == "validate" else "build"
+    return Command(
+        f"{tag}: {label}",
+        "synthetic",
+        kind,
+        [*prefix, verb, manifest],
+        project.directory,
+        [verb, manifest],
+        project=tag,
+        size=size,
+        fmt=fmt,
+        **hooks,
+    )
+
+
 def build_commands(
     args: argparse.Namespace, python: str, workdir: Path, runner_ref: list[Runner], cleanups: list[Callable[[], None]]
 ) -> list[Command]:
@@ -453,54 +474,18 @@ def build_commands(
                 setup, verify = rebuild_commands(warm, prefix, runner_ref)
                 edited = copy_project(source, base / "edited", manifest.name)
                 edited_setup, edit = edit_commands(edited, synthetic.edited_function(functions), prefix, runner_ref)
+                spec = (tag, prefix, m, size, fmt)
                 commands += [
-                    Command(
-                        f"{tag}: validate",
-                        "synthetic",
-                        "validate",
-                        [*prefix, "validate", m],
-                        warm.directory,
-                        ["validate", m],
-                        project=tag,
-                        size=size,
-                        fmt=fmt,
+                    _synthetic_command(spec, "validate", "validate", warm),
+                    _synthetic_command(spec, "build", "build (cold)", cold, reset=cold.reset),
+                    _synthetic_command(
+                        spec, "rebuild", "rebuild (no change)", warm, setup=setup, verify=verify, project_ref=warm
                     ),
-                    Command(
-                        f"{tag}: build (cold)",
-                        "synthetic",
-                        "build",
-                        [*prefix, "build", m],
-                        cold.directory,
-                        ["build", m],
-                        project=tag,
-                        size=size,
-                        fmt=fmt,
-                        reset=cold.reset,
-                    ),
-                    Command(
-                        f"{tag}: rebuild (no change)",
-                        "synthetic",
-                        "rebuild",
-                        [*prefix, "build", m],
-                        warm.directory,
-                        ["build", m],
-                        project=tag,
-                        size=size,
-                        fmt=fmt,
-                        setup=setup,
-                        verify=verify,
-                        project_ref=warm,
-                    ),
-                    Command(
-                        f"{tag}: build (one function edited)",
-                        "synthetic",
+                    _synthetic_command(
+                        spec,
                         "edit",
-                        [*prefix, "build", m],
-                        edited.directory,
-                        ["build", m],
-                        project=tag,
-                        size=size,
-                        fmt=fmt,
+                        "build (one function edited)",
+                        edited,
                         setup=edited_setup,
                         reset=edit,
                         project_ref=edited,
