@@ -311,6 +311,19 @@ def copy_project(source_dir: Path, target: Path, manifest_name: str) -> Project:
     return Project(target, target / manifest_name)
 
 
+def _first_build(project: Project, prefix: list[str], runner_ref: list[Runner]) -> None:
+    """The project from scratch, built once in the command's own cache directory (untimed)."""
+    project.reset()
+    subprocess.run(
+        [*prefix, "build", project.manifest.name],
+        cwd=project.directory,
+        env={**runner_ref[0].env, **project.cache_env},
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+
 def rebuild_commands(project: Project, prefix: list[str], runner_ref: list[Runner]) -> tuple[Callable, Callable]:
     """setup: one build, so every timed run of the rebuild finds its output up to date; verify: nothing rewritten.
 
@@ -319,15 +332,7 @@ def rebuild_commands(project: Project, prefix: list[str], runner_ref: list[Runne
     state: dict[str, dict] = {}
 
     def setup() -> None:
-        project.reset()
-        subprocess.run(
-            [*prefix, "build", project.manifest.name],
-            cwd=project.directory,
-            env={**runner_ref[0].env, **project.cache_env},
-            capture_output=True,
-            timeout=RUN_TIMEOUT,
-            check=False,
-        )
+        _first_build(project, prefix, runner_ref)
         state["before"] = project.output_state()
 
     def verify() -> str | None:
@@ -351,15 +356,7 @@ def edit_commands(
     pattern = re.compile(r"max_containers\s*[=:]\s*(\d+)")
 
     def setup() -> None:
-        project.reset()
-        subprocess.run(
-            [*prefix, "build", project.manifest.name],
-            cwd=project.directory,
-            env={**runner_ref[0].env, **project.cache_env},
-            capture_output=True,
-            timeout=RUN_TIMEOUT,
-            check=False,
-        )
+        _first_build(project, prefix, runner_ref)
         state["text"] = project.manifest.read_text(encoding="utf-8")
         state["edits"] = 0
 
