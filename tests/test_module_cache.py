@@ -110,6 +110,15 @@ def test_an_unreadable_entry_is_parsed_again(tmp_path: Path) -> None:
         assert list(cache.fresh) == [entry.name], "parsed afresh, to be stored again"
 
 
+def test_a_flipped_bit_anywhere_in_an_entry_is_a_miss() -> None:
+    blob = module_cache.encode(_facts(EVERY_KIND))
+    for at in range(0, len(blob), 7):
+        damaged = bytearray(blob)
+        damaged[at] ^= 1 << at % 8
+        with pytest.raises(ValueError, match="damaged"):
+            module_cache.decode(bytes(damaged))
+
+
 def test_an_edited_module_is_parsed_again(tmp_path: Path) -> None:
     tree, cache = _tree(tmp_path, "def f(x):\n    return x\n")
     tree.module("jobs")

@@ -15,6 +15,8 @@ import functools
 import hashlib
 import math
 import re
+import unicodedata
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -441,14 +443,14 @@ def read_module(source: str, filename: str, piece_size: int = PIECE_SIZE) -> Fac
 
     A large module is parsed in pieces of about `piece_size` characters, so its syntax tree never exists
     whole (a 1,000-handler module's tree is 47 MB). A piece starts only where a line starts with `def`,
-    `class` or `@` after a blank line; a piece that parses on its own ended where a top-level statement ends in the whole module
-    too (a cut inside a string or brackets leaves the piece before it unterminated), so the pieces' statements
-    are the module's. A piece that does not parse takes in the next one; after PIECE_RETRIES the module is
+    `class` or `@` after a blank line; a piece that parses on its own ended where a top-level statement ends in
+    the whole module too (a cut inside a string or brackets leaves the piece before it unterminated), so the
+    pieces' statements are the module's. A piece that does not parse takes in the next one; after PIECE_RETRIES the module is
     parsed whole, which also raises the module's own SyntaxError, at its own line."""
     try:
         return _read_pieces(_parsed_pieces(source, filename, piece_size))
     except _ParseWhole:
-        return _read_pieces([(ast.parse(source, filename=filename), source, 1)])
+        return _read_pieces([(_parse(source, filename), source, 1)])
 
 
 class _ParseWhole(Exception):
@@ -461,9 +463,24 @@ def _read_pieces(pieces: Iterable[tuple[ast.Module, str, int]]) -> Facts:
     aliases: set[str] = set()  # names bound to modalc_app so far
     for tree, text, first_line in pieces:
         statements += module_statements(tree, text)
-        if APP_MODULE in text or aliases:
+        if aliases or _mentions_app_module(text):
             references += app_references(tree, aliases, first_line)
     return tuple(statements), tuple(references)
+
+
+def _mentions_app_module(text: str) -> bool:
+    """Whether `text` may name modalc_app; identifiers are NFKC-normalized (`ｍodalc_app` is `modalc_app`)."""
+    if APP_MODULE in text:
+        return True
+    return not text.isascii() and APP_MODULE in unicodedata.normalize("NFKC", text)
+
+
+def _parse(text: str, filename: str) -> ast.Module:
+    """The syntax tree of `text`, whatever the warning filters: under `-W error` an invalid escape sequence would
+    be a SyntaxError, yet the module imports in the container, and a cached module would not be parsed again."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text, filename=filename)
 
 
 def _parsed_pieces(source: str, filename: str, piece_size: int) -> Iterator[tuple[ast.Module, str, int]]:
@@ -479,7 +496,7 @@ def _parsed_pieces(source: str, filename: str, piece_size: int) -> Iterator[tupl
         while True:
             text = source[cuts[start] : cuts[end]]
             try:
-                tree = ast.parse(text, filename=filename)
+                tree = _parse(text, filename)
                 break
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 if end - start > PIECE_RETRIES or end + 1 == len(cuts):

@@ -5,9 +5,10 @@ every deploy, plan, run and serve parses them again. What modalc reads from a mo
 and its `modalc_app` references) depends only on the module's bytes and on modalc itself, so it is stored under
 the hash of both and read back by any later command that finds the same bytes, in any project.
 
-Entries are `marshal` data of plain tuples, like `.pyc` files and trusted as they are: the cache directory is the
-user's own (see `cache.cache_dir`). Anything unreadable or of another shape is a miss, and the module is parsed
-as if there were no cache. The compile only reads entries; what it parsed is stored by the command at its end
+Entries are `marshal` data of plain tuples, like `.pyc` files, after a checksum of that data: the cache
+directory is the user's own (see `cache.cache_dir`), and the checksum turns a damaged entry (a flipped bit, a
+truncated write) into a miss, like anything unreadable or of another shape; the module is then parsed as if
+there were no cache. The compile only reads entries; what it parsed is stored by the command at its end
 (`store`), so the pipeline itself still writes nothing.
 """
 
@@ -33,8 +34,9 @@ from .handlers import (
 )
 from .ir import Default
 
-FORMAT = 1
+FORMAT = 2
 MAX_ENTRIES = 4096  # beyond this, a store removes the older half (by when each was written)
+CHECKSUM_BYTES = 16  # blake2b of the marshal data, before it
 
 Facts = tuple[tuple[Statement, ...], tuple[AppReference, ...]]
 Encoded = tuple[Any, ...]  # facts as marshal writes them: tuples of plain values
@@ -118,20 +120,28 @@ def _prune(root: Path) -> None:
 
 def encode(facts: Facts) -> bytes:
     statements, references = facts
-    return marshal.dumps(
+    data = marshal.dumps(
         (
             FORMAT,
             tuple(_statement(s) for s in statements),
             tuple((r.name, r.line, r.at_import_time, r.from_import) for r in references),
         )
     )
+    return _checksum(data) + data
 
 
 def decode(blob: bytes) -> Facts:
-    version, statements, references = marshal.loads(blob)
+    data = blob[CHECKSUM_BYTES:]
+    if blob[:CHECKSUM_BYTES] != _checksum(data):
+        raise ValueError("damaged")
+    version, statements, references = marshal.loads(data)
     if version != FORMAT:
         raise ValueError("another format")
     return tuple(_DECODERS[s[0]](*s[1:]) for s in statements), tuple(AppReference(*r) for r in references)
+
+
+def _checksum(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=CHECKSUM_BYTES).digest()
 
 
 def _function(f: FunctionFacts) -> Encoded:

@@ -5,7 +5,8 @@ the data itself). Parsed table by table, that bookkeeping lives for one table, a
 interned as it arrives (keys and short values repeat across thousands of functions), so the data is about half
 its size too.
 
-A document is cut before every line that begins with `[`. Where such a line is inside a multi-line string or
+A document is cut before every line that begins with `[` (after spaces or tabs, which TOML allows before a
+header, so every header starts a piece). Where such a line is inside a multi-line string or
 array, the piece before it leaves that string or array open and fails to parse; then, and for anything else not
 provably what a whole parse would build (a table declared twice, a header reaching into a table its dotted keys
 or an inline table defined, keys set again), `parse_by_table` returns None and the caller parses the document
@@ -20,7 +21,7 @@ from typing import Any
 
 MIN_TABLES = 200  # below this, one parse is as cheap and the document small
 
-_HEADER_START = re.compile(r"^\[", re.MULTILINE)
+_HEADER_START = re.compile(r"^[ \t]*(\[)", re.MULTILINE)
 _BARE_HEADER = re.compile(r"(\[\[?)([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)(\]\]?)[ \t]*(?:#[^\n]*)?\r?\n?")
 _SHORT = 64  # strings up to this length are interned (names, image aliases, GPU types)
 
@@ -34,8 +35,8 @@ def parse_by_table(text: str, min_tables: int = MIN_TABLES) -> Document | None:
     """The document `tomli.loads(text)` returns, or None where that cannot be shown table by table."""
     import tomli
 
-    starts = [match.start() for match in _HEADER_START.finditer(text)]
-    if len(starts) < min_tables:
+    starts = [match.start(1) for match in _HEADER_START.finditer(text)]
+    if not starts or len(starts) < min_tables:
         return None
     try:
         root: Document = _interned(tomli.loads(text[: starts[0]]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import sysconfig
+import warnings
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,23 @@ def test_references_keep_their_lines_and_aliases_across_pieces() -> None:
     assert [(r.name, r.line, r.at_import_time) for r in references] == [("f", 205, False)]
     assert read(source, 40) == read(source, WHOLE)
     assert [s.name for s in statements[-2:]] == ["filler", "late"]  # type: ignore[union-attr]
+
+
+def test_a_normalized_alias_is_followed_across_pieces() -> None:
+    # Python reads identifiers NFKC-normalized: the fullwidth letter makes this `import modalc_app as app`.
+    filler = "\n\ndef filler():\n    pass\n" * 20
+    source = "import \uff4dodalc_app as app\n" + filler + "\n\ndef late():\n    return app.f.remote()\n"
+    _, references = read_module(source, "m.py", piece_size=40)
+    assert [(r.name, r.line) for r in references] == [("f", 85)]
+    assert read(source, 40) == read(source, WHOLE)
+
+
+def test_warning_filters_do_not_change_the_parse() -> None:
+    # Under `python -W error` an invalid escape sequence is a SyntaxError; the container imports it with a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        statements, _ = read_module("PATTERN = '\\d+'\n", "m.py")
+    assert [s.names for s in statements] == [("PATTERN",)]  # type: ignore[union-attr]
 
 
 def test_an_error_in_a_late_piece_is_the_modules_own() -> None:

@@ -19,6 +19,9 @@ LINES = [
     "[a.b.c]",
     "[b]",
     "  [a.c]",
+    " [a]",
+    "\t[a.b]",
+    "  [[t]]",
     '["a.b"]',
     '[ a . "q" ]',
     "[[t]]",
@@ -67,6 +70,7 @@ def test_assembled_documents_are_the_whole_parse(lines: list[str]) -> None:
         "[a.b]\nx = 1\n[a]\ny = 2\n",  # a super-table declared after its sub-table
         "[[t]]\nx = 1\n[t.u]\ny = 2\n[[t]]\nx = 3\n",  # a sub-table of an array's last element
         "top = 1\n[a]\nx = 1\n",
+        "[a]\nx = 1\n  [b]\ny = 2\n\t[[c]]\nz = 3\n",  # indented headers
     ],
 )
 def test_valid_documents_are_assembled(document: str) -> None:
@@ -77,6 +81,11 @@ def test_valid_documents_are_assembled(document: str) -> None:
     "document",
     [
         "[a]\nx = 1\n[a]\ny = 2\n",  # declared twice
+        "[a.b]\n [a]\n[a]\n",  # declared twice, the first time by an indented header
+        "[[a.b]]\n [a]\n[a]\n",
+        "[a.b.c]\n  [a.b]\n[a.b]\n",
+        "[a.b]\n\t[a]\n[a]\ny = 2\n",
+        "['b']\n['b'.\"a\"]\n [b]\n",
         "[a]\nb.c = 1\n[a.b]\nd = 2\n",  # a header into a table of dotted keys
         "a = { b = 1 }\n[a.c]\n",  # a header into an inline table
         's = """\n[x]\n"""\n',  # a header-like line inside a string
@@ -89,6 +98,7 @@ def test_doubtful_documents_are_left_to_a_whole_parse(document: str) -> None:
 
 def test_small_documents_are_parsed_whole() -> None:
     assert parse_by_table("[a]\nx = 1\n") is None
+    assert parse_by_table("x = 1\n", min_tables=0) is None  # no table at all
 
 
 def test_strings_are_shared_across_tables() -> None:
