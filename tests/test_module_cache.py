@@ -35,6 +35,8 @@ class Base(object):
     size: int
     def method(self, x: list[int], *rest, key: "Request" = "a", **extra) -> dict[str, int]:
         return {}
+    def fan_out(self, xs):
+        return list(self.method.map(xs))
 @dataclass
 class Child(Base, module.Mixin, metaclass=Meta):
     name: str = "x"
@@ -59,6 +61,8 @@ def test_encoding_keeps_every_fact() -> None:
     kinds = {type(s).__name__ for s in facts[0]}
     assert kinds == {"ImportFacts", "VariableFacts", "ClassFacts", "FunctionFacts"}
     assert facts[1], "the modalc_app reference is kept too"
+    (base,) = [s for s in facts[0] if getattr(s, "name", None) == "Base"]
+    assert base.methods[1].self_calls == (("method", "map", 18),)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)

@@ -18,7 +18,7 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -67,6 +67,8 @@ class FunctionFacts:
     decorators: tuple[str, ...]
     parameters: tuple[ParameterFacts, ...]
     returns: AnnotationSource
+    # In a method: each `self.NAME.CALL(...)` with CALL one of Modal's (`remote`, `map`, ...), as (NAME, CALL, line).
+    self_calls: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class MethodInfo:
     is_static: bool
     is_classmethod: bool
     defined_in: str  # qualname of the class that defines it
+    defined_at: str = ""  # the relative path of its module
 
 
 @dataclass
@@ -306,6 +309,7 @@ class SourceTree:
                 is_static="staticmethod" in method.decorators,
                 is_classmethod="classmethod" in method.decorators,
                 defined_in=node.name,
+                defined_at=module.relative_path,
             )
 
 
@@ -462,7 +466,7 @@ def _read_pieces(pieces: Iterable[tuple[ast.Module, str, int]]) -> Facts:
     references: list[AppReference] = []
     aliases: set[str] = set()  # names bound to modalc_app so far
     for tree, text, first_line in pieces:
-        statements += module_statements(tree, text)
+        statements += module_statements(tree, text, first_line)
         if aliases or _mentions_app_module(text):
             references += app_references(tree, aliases, first_line)
     return tuple(statements), tuple(references)
@@ -524,18 +528,24 @@ def is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
-def module_statements(tree: ast.Module, source: str) -> tuple[Statement, ...]:
-    """The module's top-level statements, each def and class read into facts (`FunctionFacts`, `ClassFacts`).
+def module_statements(tree: ast.Module, source: str, first_line: int = 1) -> tuple[Statement, ...]:
+    """The module's top-level statements, each def and class read into facts (`FunctionFacts`, `ClassFacts`);
+    `source` is the text `tree` was parsed from, which starts on `first_line` of the module.
 
-    Only a function whose lines hold the word `yield` needs its body walked to know whether it is a generator.
+    Only a function whose lines hold the word `yield` needs its body walked to know whether it is a generator,
+    and only the methods of a text that calls something like `.remote(` for the Modal calls they make on self.
     """
     yield_lines = _lines_mentioning(source, "yield")
     text = _Source(source)
+    calls_modal = _MODAL_CALL.search(source) is not None
 
-    def facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionFacts:
+    def facts(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool = False) -> FunctionFacts:
         first = bisect.bisect_left(yield_lines, node.lineno)
         mentions = first < len(yield_lines) and yield_lines[first] <= (node.end_lineno or node.lineno)
-        return function_facts(node, mentions and is_generator(node), text)
+        found = function_facts(node, mentions and is_generator(node), text)
+        if method and calls_modal and (calls := _modal_calls_on_self(node, first_line)):
+            return replace(found, self_calls=calls)
+        return found
 
     statements: list[Statement] = []
     for statement in _top_level_statements(tree):
@@ -549,12 +559,41 @@ def module_statements(tree: ast.Module, source: str) -> tuple[Statement, ...]:
                     tuple(ast.unparse(base) for base in statement.bases),
                     tuple(_decorator_name(d) for d in statement.decorator_list),
                     tuple(s.target.id for s in body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)),
-                    tuple(facts(s) for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))),
+                    tuple(facts(s, True) for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))),
                 )
             )
         elif (bound := _statement_facts(statement)) is not None:
             statements.append(bound)
     return tuple(statements)
+
+
+# What Modal's functions and methods offer for calling them; a plain method has none of these.
+MODAL_CALLS = ("remote", "remote_gen", "spawn", "map", "starmap", "for_each", "spawn_map", "local")
+_MODAL_CALL = re.compile(r"\.\s*(?:" + "|".join(MODAL_CALLS) + r")\s*\(")
+
+
+def _modal_calls_on_self(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, first_line: int
+) -> tuple[tuple[str, str, int], ...]:
+    """Each `self.NAME.CALL(...)` in a method's body (self being its first parameter), in source order."""
+    if "staticmethod" in (_decorator_name(d) for d in node.decorator_list):
+        return ()
+    positional = [*node.args.posonlyargs, *node.args.args]
+    if not positional:
+        return ()
+    self_name = positional[0].arg
+    found = []
+    for child in ast.walk(node):
+        if (
+            isinstance(child, ast.Call)
+            and isinstance(call := child.func, ast.Attribute)
+            and call.attr in MODAL_CALLS
+            and isinstance(target := call.value, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == self_name
+        ):
+            found.append((target.attr, call.attr, child.lineno + first_line - 1))
+    return tuple(sorted(found, key=lambda c: c[2]))
 
 
 def function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, generator: bool, source: _Source) -> FunctionFacts:

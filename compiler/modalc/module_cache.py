@@ -34,7 +34,7 @@ from .handlers import (
 )
 from .ir import Default
 
-FORMAT = 2
+FORMAT = 3
 MAX_ENTRIES = 4096  # beyond this, a store removes the older half (by when each was written)
 CHECKSUM_BYTES = 16  # blake2b of the marshal data, before it
 
@@ -146,7 +146,7 @@ def _checksum(data: bytes) -> bytes:
 
 def _function(f: FunctionFacts) -> Encoded:
     parameters = tuple((p.name, p.kind, p.annotation, _default(p.default)) for p in f.parameters)
-    return ("f", f.name, f.is_async, f.is_generator, f.decorators, parameters, f.returns)
+    return ("f", f.name, f.is_async, f.is_generator, f.decorators, parameters, f.returns, f.self_calls)
 
 
 def _default(default: Default | BadDefault | None) -> Encoded | None:
@@ -169,7 +169,13 @@ def _statement(statement: Statement) -> Encoded:
 
 
 def _read_function(
-    name: str, is_async: bool, is_generator: bool, decorators: tuple[str, ...], parameters: Encoded, returns: str | None
+    name: str,
+    is_async: bool,
+    is_generator: bool,
+    decorators: tuple[str, ...],
+    parameters: Encoded,
+    returns: str | None,
+    self_calls: tuple[tuple[str, str, int], ...],
 ) -> FunctionFacts:
     return FunctionFacts(
         name,
@@ -178,6 +184,7 @@ def _read_function(
         decorators,
         tuple(ParameterFacts(n, kind, annotation, _read_default(d)) for n, kind, annotation, d in parameters),
         returns,
+        self_calls,
     )
 
 

@@ -38,6 +38,7 @@ SNIPPETS = [
     "value: int = 3\nfirst, second = 1, 2\n",
     "class Child(Model, metaclass=Meta):\n    def predict(self, x: 'np.ndarray') -> bytes:\n        return b''\n",
     "\x0cdef after_form_feed(): pass\n",
+    "class Caller:\n    def go(self, x):\n        return self.go.remote(x) + self.other.map([x])\n",
 ]
 BROKEN = [
     "total = 1 + \\\ndef after_backslash(): pass\n",

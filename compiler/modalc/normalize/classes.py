@@ -29,6 +29,7 @@ def read_class(
         s.handler_error(path, error)
         return None
     handler = ir.Handler(module, qualname, alias, "class")
+    _check_modal_calls_on_self(s, path, name, spec, info)
     parameters = _parameters(s, spec.get("parameters", {}), (*path, "parameters"), info)
     enter = _hooks(s, spec.get("enter", []), (*path, "enter"), info, alias, "enter")
     exit_hooks = _hooks(s, spec.get("exit", []), (*path, "exit"), info, alias, "exit")
@@ -108,6 +109,27 @@ def _http_server(
         exit_grace_period=as_int(value.get("exit_grace_period")),
         h2_enabled=value.get("h2_enabled"),
     )
+
+
+def _check_modal_calls_on_self(
+    s: Session, path: KeyPath, name: str, spec: dict[str, Any], info: handlers.ClassInfo
+) -> None:
+    """`self.embed.remote(...)` works in a Modal class; in the container a handler class is the user's plain class
+    (the generated class holds an instance of it), where `self.embed` is a plain method without `.remote`."""
+    declared = set(spec.get("methods", []))
+    for method in info.methods.values():
+        for target, modal_call, line in method.node.self_calls:
+            if target not in info.methods:
+                continue  # an attribute holding a Modal function (`self.other = modal.Function.from_name(...)`)
+            hint = f"call self.{target}(...) to run it in this container"
+            if target in declared and modal_call != "local":
+                hint += f", or modalc_app.{name}(...).{target}.{modal_call}(...) to run it in another"
+            s.warn(  # not an error: an `__init__` or enter hook may set the attribute
+                (*path, "handler"),
+                f"{method.defined_at}:{line}: self.{target}.{modal_call}(...) fails in the container: the handler "
+                f"class {info.name} stays a plain class there, so self.{target} is its own method, not a Modal one",
+                hint=hint,
+            )
 
 
 def _parameters(
