@@ -97,7 +97,6 @@ class LoadedManifest:
     display_name: str
     format: str
     text: str
-    raw: bytes
     data: dict[str, object]
     source_map: SourceMap
 
@@ -183,7 +182,7 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
         data, spans = parse_yaml(text, file)
         source_map = SourceMap(file, spans, text=text)
         fmt = "yaml"
-    return LoadedManifest(path, file, fmt, text, raw, data, source_map)
+    return LoadedManifest(path, file, fmt, text, data, source_map)
 
 
 # --- TOML -------------------------------------------------------------------------------------------
