@@ -62,7 +62,7 @@ def test_encoding_keeps_every_fact() -> None:
     assert kinds == {"ImportFacts", "VariableFacts", "ClassFacts", "FunctionFacts"}
     assert facts[1], "the modalc_app reference is kept too"
     (base,) = [s for s in facts[0] if getattr(s, "name", None) == "Base"]
-    assert base.methods[1].self_calls == (("method", "map", 18),)  # type: ignore[union-attr]
+    assert base.methods[1].self_calls == (("self", "method", "map", 18),)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)

@@ -91,6 +91,9 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Sort by position and drop exact repeats (environments re-validate what the base already reported)."""
     seen: set[tuple[object, ...]] = set()
@@ -100,7 +103,12 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
         if key not in seen:
             seen.add(key)
             unique.append(diag)
-    return sorted(unique, key=lambda d: (d.file, d.line, d.column, format_key_path(d.key_path), d.message))
+    return sorted(unique, key=lambda d: (d.file, d.line, d.column, format_key_path(d.key_path), _natural(d.message)))
+
+
+def _natural(text: str) -> tuple[str | int, ...]:
+    """`text` with its numbers compared as numbers: `models.py:3: ...` before `models.py:13: ...`."""
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(_DIGITS.split(text)))
 
 
 def render_text(diagnostics: Sequence[Diagnostic]) -> str:

@@ -67,8 +67,10 @@ class FunctionFacts:
     decorators: tuple[str, ...]
     parameters: tuple[ParameterFacts, ...]
     returns: AnnotationSource
-    # In a method: each `self.NAME.CALL(...)` with CALL one of Modal's (`remote`, `map`, ...), as (NAME, CALL, line).
-    self_calls: tuple[tuple[str, str, int], ...] = ()
+    # In a method: each `self.NAME.CALL(...)` with CALL one of Modal's (`remote`, `map`, ...), as
+    # (self, NAME, CALL, line), and the NAMEs it sets as `self.NAME = ...`; read only for a text naming such a CALL.
+    self_calls: tuple[tuple[str, str, str, int], ...] = ()
+    self_assigned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,8 @@ class VariableFacts:
     names: tuple[str, ...]
     suggested: bool
 
+
+SelfCalls = tuple[tuple[tuple[str, str, str, int], ...], tuple[str, ...]]
 
 # A module-level statement that binds a name, read into facts; a statement that binds none is not kept.
 Statement = FunctionFacts | ClassFacts | ImportFacts | VariableFacts
@@ -533,18 +537,25 @@ def module_statements(tree: ast.Module, source: str, first_line: int = 1) -> tup
     `source` is the text `tree` was parsed from, which starts on `first_line` of the module.
 
     Only a function whose lines hold the word `yield` needs its body walked to know whether it is a generator,
-    and only the methods of a text that calls something like `.remote(` for the Modal calls they make on self.
+    and only the methods of a class whose lines name a Modal call (`remote`, `map`, ...) for what they do on self.
     """
     yield_lines = _lines_mentioning(source, "yield")
     text = _Source(source)
-    calls_modal = _MODAL_CALL.search(source) is not None
 
-    def facts(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool = False) -> FunctionFacts:
+    def calls_modal(node: ast.ClassDef) -> bool:
+        """Whether the class's lines name a Modal call (as Python reads names, NFKC): then all its methods are
+        read for the calls they make on self, and for what they assign to it."""
+        lines = text.lines(node)
+        return _MODAL_CALL_WORD.search(lines if lines.isascii() else unicodedata.normalize("NFKC", lines)) is not None
+
+    def facts(node: ast.FunctionDef | ast.AsyncFunctionDef, scan: bool = False) -> FunctionFacts:
         first = bisect.bisect_left(yield_lines, node.lineno)
         mentions = first < len(yield_lines) and yield_lines[first] <= (node.end_lineno or node.lineno)
         found = function_facts(node, mentions and is_generator(node), text)
-        if method and calls_modal and (calls := _modal_calls_on_self(node, first_line)):
-            return replace(found, self_calls=calls)
+        if scan:
+            calls, assigned = _modal_calls_on_self(node, first_line)
+            if calls or assigned:
+                return replace(found, self_calls=calls, self_assigned=assigned)
         return found
 
     statements: list[Statement] = []
@@ -553,13 +564,14 @@ def module_statements(tree: ast.Module, source: str, first_line: int = 1) -> tup
             statements.append(facts(statement))
         elif isinstance(statement, ast.ClassDef):
             body = statement.body
+            scan = calls_modal(statement)
             statements.append(
                 ClassFacts(
                     statement.name,
                     tuple(ast.unparse(base) for base in statement.bases),
                     tuple(_decorator_name(d) for d in statement.decorator_list),
                     tuple(s.target.id for s in body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)),
-                    tuple(facts(s, True) for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))),
+                    tuple(facts(s, scan) for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))),
                 )
             )
         elif (bound := _statement_facts(statement)) is not None:
@@ -569,31 +581,55 @@ def module_statements(tree: ast.Module, source: str, first_line: int = 1) -> tup
 
 # What Modal's functions and methods offer for calling them; a plain method has none of these.
 MODAL_CALLS = ("remote", "remote_gen", "spawn", "map", "starmap", "for_each", "spawn_map", "local")
-_MODAL_CALL = re.compile(r"\.\s*(?:" + "|".join(MODAL_CALLS) + r")\s*\(")
+_MODAL_CALL_WORD = re.compile(r"\b(?:" + "|".join(MODAL_CALLS) + r")\b")
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
-def _modal_calls_on_self(
-    node: ast.FunctionDef | ast.AsyncFunctionDef, first_line: int
-) -> tuple[tuple[str, str, int], ...]:
-    """Each `self.NAME.CALL(...)` in a method's body (self being its first parameter), in source order."""
+def _modal_calls_on_self(node: ast.FunctionDef | ast.AsyncFunctionDef, first_line: int) -> SelfCalls:
+    """Each `self.NAME.CALL(...)` in a method's body (self being its first parameter) as (self, NAME, CALL, line),
+    and the NAMEs it assigns as `self.NAME = ...` (then it may hold a Modal function)."""
     if "staticmethod" in (_decorator_name(d) for d in node.decorator_list):
-        return ()
+        return (), ()
     positional = [*node.args.posonlyargs, *node.args.args]
     if not positional:
-        return ()
-    self_name = positional[0].arg
-    found = []
-    for child in ast.walk(node):
+        return (), ()
+    receiver = positional[0].arg
+    calls: list[tuple[str, str, str, int]] = []
+    assigned: set[str] = set()
+    pending: list[ast.AST] = list(node.body)
+    while pending:
+        child = pending.pop()
+        if isinstance(child, _NESTED_SCOPES) and receiver in {a.arg for a in _parameters_of(child.args)}:
+            continue  # a nested function or lambda with a `self` of its own
+        if isinstance(child, ast.ClassDef):
+            pending.extend(child.decorator_list)
+            pending.extend(child.bases)
+            continue  # its methods' self is that class's
+        if isinstance(child, ast.Name) and child.id == receiver and isinstance(child.ctx, ast.Store):
+            return (), ()  # self rebound: modalc cannot tell what it is
+        if (
+            isinstance(child, ast.Attribute)
+            and isinstance(child.ctx, ast.Store)
+            and isinstance(child.value, ast.Name)
+            and child.value.id == receiver
+        ):
+            assigned.add(child.attr)
         if (
             isinstance(child, ast.Call)
             and isinstance(call := child.func, ast.Attribute)
             and call.attr in MODAL_CALLS
             and isinstance(target := call.value, ast.Attribute)
             and isinstance(target.value, ast.Name)
-            and target.value.id == self_name
+            and target.value.id == receiver
         ):
-            found.append((target.attr, call.attr, child.lineno + first_line - 1))
-    return tuple(sorted(found, key=lambda c: c[2]))
+            calls.append((receiver, target.attr, call.attr, child.lineno + first_line - 1))
+        pending.extend(ast.iter_child_nodes(child))
+    return tuple(sorted(calls, key=lambda c: (c[3], c[1], c[2]))), tuple(sorted(assigned))
+
+
+def _parameters_of(arguments: ast.arguments) -> list[ast.arg]:
+    named = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    return named + [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
 
 
 def function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef, generator: bool, source: _Source) -> FunctionFacts:
@@ -630,6 +666,12 @@ class _Source:
     def __init__(self, text: str):
         self.text = text
         self._lines: list[str] | None = None
+
+    def lines(self, node: ast.stmt) -> str:
+        """The whole lines `node` spans."""
+        if self._lines is None:
+            self._lines = _NEWLINE.split(self.text)
+        return "\n".join(self._lines[node.lineno - 1 : node.end_lineno])
 
     def annotation(self, node: ast.expr | None) -> AnnotationSource:
         if node is None or isinstance(node, ast.Name):

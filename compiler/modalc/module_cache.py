@@ -34,7 +34,7 @@ from .handlers import (
 )
 from .ir import Default
 
-FORMAT = 3
+FORMAT = 4
 MAX_ENTRIES = 4096  # beyond this, a store removes the older half (by when each was written)
 CHECKSUM_BYTES = 16  # blake2b of the marshal data, before it
 
@@ -146,7 +146,7 @@ def _checksum(data: bytes) -> bytes:
 
 def _function(f: FunctionFacts) -> Encoded:
     parameters = tuple((p.name, p.kind, p.annotation, _default(p.default)) for p in f.parameters)
-    return ("f", f.name, f.is_async, f.is_generator, f.decorators, parameters, f.returns, f.self_calls)
+    return ("f", f.name, f.is_async, f.is_generator, f.decorators, parameters, f.returns, f.self_calls, f.self_assigned)
 
 
 def _default(default: Default | BadDefault | None) -> Encoded | None:
@@ -175,7 +175,8 @@ def _read_function(
     decorators: tuple[str, ...],
     parameters: Encoded,
     returns: str | None,
-    self_calls: tuple[tuple[str, str, int], ...],
+    self_calls: tuple[tuple[str, str, str, int], ...],
+    self_assigned: tuple[str, ...],
 ) -> FunctionFacts:
     return FunctionFacts(
         name,
@@ -185,6 +186,7 @@ def _read_function(
         tuple(ParameterFacts(n, kind, annotation, _read_default(d)) for n, kind, annotation, d in parameters),
         returns,
         self_calls,
+        self_assigned,
     )
 
 

@@ -115,3 +115,33 @@ def test_a_handler_module_saved_with_a_byte_order_mark_is_read_as_python_reads_i
     (tmp_path / "handlers.py").write_bytes(b"\xef\xbb\xbf" + ANNOTATED.encode())
     _, facts = SourceTree(tmp_path, tmp_path).find("handlers", "f")
     assert isinstance(facts, FunctionFacts) and len(facts.parameters) == 7
+
+
+def _self_calls(body: str) -> list[tuple[str, str, str, int]]:
+    from modalc.handlers import read_module
+
+    statements, _ = read_module(f"class C:\n{body}", "m.py")
+    (cls,) = statements
+    assert isinstance(cls, ClassFacts)
+    return [call for method in cls.methods for call in method.self_calls]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("    def go(self, x):\n        return self.embed.remote(x)\n", [("self", "embed", "remote", 3)]),
+        ("    @classmethod\n    def go(cls, x):\n        cls.embed.spawn(x)\n", [("cls", "embed", "spawn", 4)]),
+        ("    def go(this):\n        f = lambda: this.embed.map([1])\n", [("this", "embed", "map", 3)]),  # a closure
+        ("    def go(self):\n        g = lambda self: self.embed.map([1])\n", []),  # the lambda's own self
+        ("    def go(self):\n        class Inner:\n            def f(self): self.embed.remote()\n", []),
+        ("    def go(self):\n        self = other()\n        self.embed.remote()\n", []),  # self rebound
+        ("    @staticmethod\n    def go(self):\n        self.embed.remote()\n", []),
+        (
+            "    def go(self):\n        self.embed.ｒemote()\n",
+            [("self", "embed", "remote", 3)],
+        ),  # NFKC, as Python reads it
+        ("    def go(self):\n        super().embed.remote()\n        self.a.b.remote()\n", []),
+    ],
+)
+def test_modal_calls_on_self(body: str, expected: list[tuple[str, str, str, int]]) -> None:
+    assert _self_calls(body) == expected

@@ -111,23 +111,30 @@ def _http_server(
     )
 
 
+# A method read as an attribute: `self.NAME` is what it returns, which may well be a Modal object.
+_ACCESSORS = frozenset({"property", "cached_property", "getter", "setter", "deleter"})
+
+
 def _check_modal_calls_on_self(
     s: Session, path: KeyPath, name: str, spec: dict[str, Any], info: handlers.ClassInfo
 ) -> None:
     """`self.embed.remote(...)` works in a Modal class; in the container a handler class is the user's plain class
     (the generated class holds an instance of it), where `self.embed` is a plain method without `.remote`."""
     declared = set(spec.get("methods", []))
+    assigned = {n for m in info.methods.values() for n in m.node.self_assigned}
     for method in info.methods.values():
-        for target, modal_call, line in method.node.self_calls:
-            if target not in info.methods:
-                continue  # an attribute holding a Modal function (`self.other = modal.Function.from_name(...)`)
-            hint = f"call self.{target}(...) to run it in this container"
+        for receiver, target, modal_call, line in method.node.self_calls:
+            called = info.methods.get(target)
+            if called is None or target in assigned or _ACCESSORS.intersection(called.node.decorators):
+                continue  # an attribute, or a property: it may hold a Modal function
+            hint = f"call {receiver}.{target}(...) to run it in this container"
             if target in declared and modal_call != "local":
                 hint += f", or modalc_app.{name}(...).{target}.{modal_call}(...) to run it in another"
-            s.warn(  # not an error: an `__init__` or enter hook may set the attribute
+            s.warn(  # not an error: the attribute may be set where modalc does not look (a base, setattr)
                 (*path, "handler"),
-                f"{method.defined_at}:{line}: self.{target}.{modal_call}(...) fails in the container: the handler "
-                f"class {info.name} stays a plain class there, so self.{target} is its own method, not a Modal one",
+                f"{method.defined_at}:{line}: {receiver}.{target}.{modal_call}(...) fails in the container: the "
+                f"handler class {info.name} stays a plain class there, so {receiver}.{target} is its own method, "
+                "not a Modal one",
                 hint=hint,
             )
 
