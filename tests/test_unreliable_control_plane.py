@@ -39,6 +39,7 @@ def _h2_500(connection: socket.socket) -> None:
     import h2.config
     import h2.connection
     import h2.events
+    import h2.exceptions
 
     h2c = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
     h2c.initiate_connection()
@@ -47,7 +48,11 @@ def _h2_500(connection: socket.socket) -> None:
         while data := connection.recv(65536):
             for event in h2c.receive_data(data):
                 if isinstance(event, h2.events.RequestReceived):
-                    h2c.send_headers(event.stream_id, [(":status", "500"), ("content-length", "0")], end_stream=True)
+                    # The client may have reset the stream in the same read (it gave up on an earlier answer).
+                    with contextlib.suppress(h2.exceptions.StreamClosedError):
+                        h2c.send_headers(
+                            event.stream_id, [(":status", "500"), ("content-length", "0")], end_stream=True
+                        )
             connection.sendall(h2c.data_to_send())
     connection.close()
 
