@@ -470,7 +470,9 @@ def build_commands(
                 m = manifest.name
                 setup, verify = rebuild_commands(warm, prefix, runner_ref)
                 edited = copy_project(source, base / "edited", manifest.name)
-                edited_setup, edit = edit_commands(edited, synthetic.edited_function(functions), prefix, runner_ref)
+                edited_setup, edit = edit_commands(
+                    edited, synthetic.edited_function(synthetic.manifest_data(functions, classes)), prefix, runner_ref
+                )
                 spec = (tag, prefix, m, size, fmt)
                 commands += [
                     _synthetic_command(spec, "validate", "validate", warm),

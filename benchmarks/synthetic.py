@@ -79,14 +79,21 @@ def _function_kinds(functions: int) -> list[str]:
     return kinds
 
 
-def edited_function(functions: int) -> str:
-    """A function near the middle whose max_containers no environment overrides, so an edit of it reaches both
-    generated modules (in a project too small to have one, the middle function)."""
-    kinds = _function_kinds(functions)
-    for i in [*range(functions // 2, functions), *range(functions // 2)]:
-        if kinds[i] in ("plain", "fastapi", "asgi") and i % 4 == 3:
-            return f"fn_{i:04d}"
-    return f"fn_{functions // 2:04d}"
+def edited_function(data: dict[str, Any]) -> str:
+    """A function near the middle of `manifest_data` whose max_containers no environment overrides, so an edit of
+    it reaches every generated module (in a project too small to have one, the middle function)."""
+    overridden = {
+        name
+        for environment in data["environments"].values()
+        for name, spec in environment["functions"].items()
+        if "max_containers" in spec
+    }
+    names = list(data["functions"])
+    middle = len(names) // 2
+    for name in names[middle:] + names[:middle]:
+        if "max_containers" in data["functions"][name] and name not in overridden:
+            return name
+    return names[middle]
 
 
 def _modules(total: int) -> int:
