@@ -17,7 +17,7 @@ import math
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -68,7 +68,7 @@ class FunctionFacts:
     parameters: tuple[ParameterFacts, ...]
     returns: AnnotationSource
     # In a method: each `self.NAME.CALL(...)` with CALL one of Modal's (`remote`, `map`, ...), as
-    # (self, NAME, CALL, line), and the NAMEs it sets as `self.NAME = ...`; read only for a text naming such a CALL.
+    # (self, NAME, CALL, line), and the NAMEs it sets as `self.NAME = ...`; read only in a class naming such a CALL.
     self_calls: tuple[tuple[str, str, str, int], ...] = ()
     self_assigned: tuple[str, ...] = ()
 
@@ -453,8 +453,8 @@ def read_module(source: str, filename: str, piece_size: int = PIECE_SIZE) -> Fac
     whole (a 1,000-handler module's tree is 47 MB). A piece starts only where a line starts with `def`,
     `class` or `@` after a blank line; a piece that parses on its own ended where a top-level statement ends in
     the whole module too (a cut inside a string or brackets leaves the piece before it unterminated), so the
-    pieces' statements are the module's. A piece that does not parse takes in the next one; after PIECE_RETRIES the module is
-    parsed whole, which also raises the module's own SyntaxError, at its own line."""
+    pieces' statements are the module's. A piece that does not parse takes in the next one; after PIECE_RETRIES
+    the module is parsed whole, which also raises the module's own SyntaxError, at its own line."""
     try:
         return _read_pieces(_parsed_pieces(source, filename, piece_size))
     except _ParseWhole:
@@ -471,16 +471,15 @@ def _read_pieces(pieces: Iterable[tuple[ast.Module, str, int]]) -> Facts:
     aliases: set[str] = set()  # names bound to modalc_app so far
     for tree, text, first_line in pieces:
         statements += module_statements(tree, text, first_line)
-        if aliases or _mentions_app_module(text):
+        if aliases or _may_name(text, lambda t: APP_MODULE in t):
             references += app_references(tree, aliases, first_line)
     return tuple(statements), tuple(references)
 
 
-def _mentions_app_module(text: str) -> bool:
-    """Whether `text` may name modalc_app; identifiers are NFKC-normalized (`ｍodalc_app` is `modalc_app`)."""
-    if APP_MODULE in text:
-        return True
-    return not text.isascii() and APP_MODULE in unicodedata.normalize("NFKC", text)
+def _may_name(text: str, found: Callable[[str], bool]) -> bool:
+    """Whether `found` holds for `text` or for it as Python reads names, NFKC-normalized (`ｍodalc_app` is
+    `modalc_app`): a quick test before a walk of the syntax tree."""
+    return found(text) or (not text.isascii() and found(unicodedata.normalize("NFKC", text)))
 
 
 def _parse(text: str, filename: str) -> ast.Module:
@@ -545,8 +544,7 @@ def module_statements(tree: ast.Module, source: str, first_line: int = 1) -> tup
     def calls_modal(node: ast.ClassDef) -> bool:
         """Whether the class's lines name a Modal call (as Python reads names, NFKC): then all its methods are
         read for the calls they make on self, and for what they assign to it."""
-        lines = text.lines(node)
-        return _MODAL_CALL_WORD.search(lines if lines.isascii() else unicodedata.normalize("NFKC", lines)) is not None
+        return _may_name(text.lines(node), lambda t: _MODAL_CALL_WORD.search(t) is not None)
 
     def facts(node: ast.FunctionDef | ast.AsyncFunctionDef, scan: bool = False) -> FunctionFacts:
         first = bisect.bisect_left(yield_lines, node.lineno)
@@ -665,19 +663,18 @@ class _Source:
 
     def __init__(self, text: str):
         self.text = text
-        self._lines: list[str] | None = None
+
+    @functools.cached_property
+    def _lines(self) -> list[str]:
+        return _NEWLINE.split(self.text)
 
     def lines(self, node: ast.stmt) -> str:
         """The whole lines `node` spans."""
-        if self._lines is None:
-            self._lines = _NEWLINE.split(self.text)
         return "\n".join(self._lines[node.lineno - 1 : node.end_lineno])
 
     def annotation(self, node: ast.expr | None) -> AnnotationSource:
         if node is None or isinstance(node, ast.Name):
             return None if node is None else node.id
-        if self._lines is None:
-            self._lines = _NEWLINE.split(self.text)
         lines = self._lines[node.lineno - 1 : node.end_lineno]
         lines[-1] = _cut(lines[-1], 0, node.end_col_offset)
         lines[0] = _cut(lines[0], node.col_offset, None)
