@@ -550,7 +550,7 @@ def module_statements(tree: ast.Module, source: str, first_line: int = 1) -> tup
         first = bisect.bisect_left(yield_lines, node.lineno)
         mentions = first < len(yield_lines) and yield_lines[first] <= (node.end_lineno or node.lineno)
         found = function_facts(node, mentions and is_generator(node), text)
-        if scan:
+        if scan and "staticmethod" not in found.decorators:
             calls, assigned = _modal_calls_on_self(node, first_line)
             if calls or assigned:
                 return replace(found, self_calls=calls, self_assigned=assigned)
@@ -585,9 +585,7 @@ _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 def _modal_calls_on_self(node: ast.FunctionDef | ast.AsyncFunctionDef, first_line: int) -> SelfCalls:
     """Each `self.NAME.CALL(...)` in a method's body (self being its first parameter) as (self, NAME, CALL, line),
-    and the NAMEs it assigns as `self.NAME = ...` (then it may hold a Modal function)."""
-    if "staticmethod" in (_decorator_name(d) for d in node.decorator_list):
-        return (), ()
+    and the NAMEs it assigns as `self.NAME = ...` (then it may hold a Modal function); not for a staticmethod."""
     positional = [*node.args.posonlyargs, *node.args.args]
     if not positional:
         return (), ()
