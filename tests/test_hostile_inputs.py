@@ -114,12 +114,13 @@ def test_the_quick_nesting_bound_never_lets_through_what_the_exact_scan_refuses(
     refused_exactly = load.first_too_deep_bracket(nested) is not None
     if not load._may_nest_too_deep(nested):
         assert not refused_exactly
-    assert (load._check_flow_depth(nested, "app.toml") is not None) == refused_exactly
+    assert (load.check_flow_depth(nested, "app.toml") is not None) == refused_exactly
 
 
 @pytest.mark.parametrize(("levels", "refused"), [(48, False), (49, True)])
 def test_values_may_nest_48_levels_deep(levels: int, refused: bool) -> None:
-    from modalc.load import MAX_DEPTH, _check_shape
+    from modalc.diagnostics import ManifestError
+    from modalc.load import MAX_DEPTH, check_shape
 
     assert MAX_DEPTH == 48
 
@@ -132,5 +133,9 @@ def test_values_may_nest_48_levels_deep(levels: int, refused: bool) -> None:
         data: object = leaf
         for _ in range(levels):
             data = {"k": data}
-        problem = _check_shape(data, "app.toml", Positions)  # type: ignore[arg-type]
-        assert (problem is not None) == refused, leaf
+        try:
+            check_shape(data, "app.toml", Positions)  # type: ignore[arg-type]
+            refusal = None
+        except ManifestError as error:
+            refusal = error
+        assert (refusal is not None) == refused, leaf

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .atomic import remove_stale, write_atomic
@@ -118,24 +119,41 @@ class BuildCache:
 
     def lookup(self) -> dict[str, object] | None:
         """The recorded build if everything it depended on is unchanged, else None."""
+        found = self._valid_record(same_manifest=True)
+        return found[0] if found else None
+
+    def previous(self) -> tuple[dict[str, Any], dict[Path, str]] | None:
+        """The recorded build, if everything it depended on but the manifest is unchanged, and the text of every
+        module it wrote (what an incremental build starts from)."""
+        return self._valid_record(same_manifest=False)
+
+    def _valid_record(self, *, same_manifest: bool) -> tuple[dict[str, Any], dict[Path, str]] | None:
         try:
             record = json.loads(self.record_path.read_text(encoding="utf-8"))
-            if record.get("key") != self.key:
+            key = record.get("key")
+            if same_manifest and key != self.key:
+                return None
+            if not same_manifest and (
+                not isinstance(key, dict) or {**key, "manifest_sha256": self.key["manifest_sha256"]} != self.key
+            ):
                 return None
             for entry in record["inputs"]:
                 if not _unchanged(entry):
                     return None
             outputs: dict[str, str] = record["outputs"]
+            texts = {}
             for path, digest in outputs.items():
-                if _hash(Path(path).read_bytes()) != digest:
+                written = Path(path).read_bytes()
+                if _hash(written) != digest:
                     return None
+                texts[Path(path)] = written.decode("utf-8")
             options = self.key["options"]
             out_dir = Path(str(options["out_dir"]))  # type: ignore[index]
             present = {str(p) for p in out_dir.glob("app_*.py")} if out_dir.is_dir() else set()
             partial = bool(options["environments"])  # type: ignore[index]
             if not set(outputs) <= present or (not partial and present != set(outputs)):
                 return None  # a module was added or removed by hand: let the build judge it
-            return dict(record)
+            return dict(record), texts
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -153,6 +171,10 @@ class BuildCache:
         for path, seen in sorted(observations.items()):
             racy = seen.stat is not None and max(seen.stat[2], seen.stat[3]) >= seen.at_ns - RACY_NS
             inputs.append({"path": str(path), "stat": seen.stat, "sha256": seen.sha256, "racy": racy})
+        self.store_inputs(inputs, outputs, warnings)
+
+    def store_inputs(self, inputs: list[dict[str, Any]], outputs: Mapping[Path, str], warnings: Sequence[str]) -> None:
+        """Record a build whose inputs are recorded ones (an incremental build's are its previous build's)."""
         record = {
             "key": self.key,
             "inputs": inputs,
@@ -164,6 +186,18 @@ class BuildCache:
             remove_stale(self.record_path.parent)  # what a killed build left
         except OSError:
             pass
+
+
+def observations_of(record: Mapping[str, Any]) -> dict[Path, Observation]:
+    """A record's inputs as the observations `store` records (the same stat, hash and raciness)."""
+    out = {}
+    for entry in record["inputs"]:
+        stat = tuple(entry["stat"]) if entry["stat"] is not None else None
+        # `store` calls an input racy when it changed within RACY_NS of being read; this moment says the same.
+        changed = max(stat[2], stat[3]) if stat is not None else 0
+        at_ns = changed if entry["racy"] else changed + RACY_NS + 1
+        out[Path(entry["path"])] = Observation(stat, at_ns, entry["sha256"])
+    return out
 
 
 def _unchanged(entry: dict[str, object]) -> bool:

@@ -184,14 +184,20 @@ def _build(
     from .pipeline import compile_manifest
     from .write import OutputConflict, apply_changes, finish_interrupted, plan_changes, unified_diff
 
-    result = compile_manifest(
-        path,
-        display_name=manifest or path.name,
-        environments=environments,
-        out_dir=out_dir,
-        raw=raw,
-        cached_modules=not no_cache,
-    )
+    result = None
+    if cache is not None and raw is not None:
+        from .incremental import compile_edit
+
+        result = compile_edit(cache, path, raw, manifest or path.name, environments, out_dir)
+    if result is None:
+        result = compile_manifest(
+            path,
+            display_name=manifest or path.name,
+            environments=environments,
+            out_dir=out_dir,
+            raw=raw,
+            cached_modules=not no_cache,
+        )
     _report(result.diagnostics)
     if not result.ok or result.out_dir is None or result.manifest is None:
         errors = sum(1 for d in result.diagnostics if d.is_error)
@@ -231,12 +237,12 @@ def _build(
             hint = f"modalc build {manifest or ''}".rstrip()
             click.echo(f"modalc: {len(stale)} generated file(s) out of date; run `{hint}`", err=True)
             sys.exit(EXIT_INVALID)
-        _remember(cache, result)
+        _remember(cache, result, raw)
         click.echo(f"modalc: {len(changes)} generated file(s) up to date", err=True)
         return
     if show_diff:
         if not stale:
-            _remember(cache, result)
+            _remember(cache, result, raw)
         sys.exit(EXIT_INVALID if stale else EXIT_OK)
     try:
         apply_changes(changes)
@@ -246,7 +252,7 @@ def _build(
             f"modalc: cannot write{where}: {error.strerror or error}; the previous output is unchanged", err=True
         )
         sys.exit(EXIT_INVALID)
-    _remember(cache, result)
+    _remember(cache, result, raw)
     for change in changes:
         state = (
             "removed"
@@ -282,12 +288,16 @@ def _replay(record: dict[str, Any], check: bool) -> None:
         click.echo(f"{_display(Path(output))}: unchanged", err=True)
 
 
-def _remember(cache: BuildCache | None, result: CompileResult) -> None:
+def _remember(cache: BuildCache | None, result: CompileResult, raw: bytes | None) -> None:
     # The manifest is in the record's key (the hash of the bytes this build compiled); every other input is an
     # observation the compiler made before reading or checking it.
     result.remember_parsed()
     if cache is not None and result.manifest is not None:
         cache.store(result.observations, result.outputs, [d.render() for d in result.diagnostics])
+        if raw is not None:
+            from .incremental import store_state
+
+            store_state(cache, raw, result)
 
 
 @cli.command()

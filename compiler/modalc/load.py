@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .diagnostics import FILE_LEVEL, Diagnostic, KeyPath, ManifestError
 from .toml_positions import Span, scan_toml_positions
-from .toml_tables import parse_by_table
+from .toml_tables import Tables, parse_by_table
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 48
@@ -99,6 +99,8 @@ class LoadedManifest:
     text: str
     data: dict[str, object]
     source_map: SourceMap
+    tables: Tables | None = None  # how a large TOML document was cut into tables, when it was parsed by table
+    value_count: int = 0  # how many values the document holds (what MAX_NODES bounds), for TOML
 
 
 def _fail(file: str, line: int, column: int, message: str, hint: str | None = None) -> ManifestError:
@@ -115,19 +117,17 @@ def decode_manifest(raw: bytes, file: str, suffix: str = ".toml") -> str:
             f"manifest is {len(raw):,} bytes; the limit is {MAX_MANIFEST_BYTES:,} bytes",
             hint="split it into smaller apps",
         )
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
     try:
-        text = raw.decode("utf-8")
+        text = manifest_text(raw)
     except UnicodeDecodeError as exc:
+        raw = raw.removeprefix(b"\xef\xbb\xbf")
         line, column = _line_col(raw[: exc.start].decode("utf-8", "replace"))
         raise _fail(file, line, column, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded") from None
     nul = text.find("\x00")
     if nul >= 0:
         line, column = _line_col(text[:nul])
         raise _fail(file, line, column, "not a text file: it contains a NUL byte")
-    meaningful = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if not meaningful:
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
         what = "manifest is empty" if not text.strip() else "manifest has only comments"
         hint = (
             "start with `version: 1` and an `app:` mapping with a name"
@@ -136,6 +136,11 @@ def decode_manifest(raw: bytes, file: str, suffix: str = ".toml") -> str:
         )
         raise _fail(file, 1, 1, what, hint=hint)
     return text
+
+
+def manifest_text(raw: bytes) -> str:
+    """The text of manifest bytes, without a UTF-8 byte order mark (UnicodeDecodeError if not UTF-8)."""
+    return raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
 
 
 def _line_col(prefix: str) -> tuple[int, int]:
@@ -175,14 +180,15 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
             raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"cannot read: {exc.strerror}") from None
     text = decode_manifest(raw, file, suffix)
     if suffix in TOML_SUFFIXES:
-        data = parse_toml(text, file)
+        tables = Tables()
+        data = parse_toml(text, file, tables)
         source_map = SourceMap(file, text=text, scan=scan_toml_positions)
-        fmt = "toml"
-    else:
-        data, spans = parse_yaml(text, file)
-        source_map = SourceMap(file, spans, text=text)
-        fmt = "yaml"
-    return LoadedManifest(path, file, fmt, text, data, source_map)
+        value_count = check_shape(data, file, lambda: source_map)
+        return LoadedManifest(
+            path, file, "toml", text, data, source_map, tables if tables.starts else None, value_count
+        )
+    data, spans = parse_yaml(text, file)
+    return LoadedManifest(path, file, "yaml", text, data, SourceMap(file, spans, text=text))
 
 
 # --- TOML -------------------------------------------------------------------------------------------
@@ -191,13 +197,13 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
 
 
-def parse_toml(text: str, file: str) -> dict[str, object]:
+def parse_toml(text: str, file: str, tables: Tables | None = None) -> dict[str, object]:
     import tomli  # compiled (mypyc) wheels parse twice as fast as the standard library's tomllib
 
-    if error := _check_flow_depth(text, file):
+    if error := check_flow_depth(text, file):
         raise error
     try:
-        data = parse_by_table(text) or tomli.loads(text)
+        data = parse_by_table(text, tables=tables) or tomli.loads(text)
     except tomli.TOMLDecodeError as exc:
         message = str(exc)
         line, column = _line_col(text)
@@ -214,8 +220,6 @@ def parse_toml(text: str, file: str) -> dict[str, object]:
         raise _fail(file, line, better_column or column, f"TOML syntax: {message}") from None
     except RecursionError:
         raise _fail(file, 1, 1, "TOML syntax: values are nested too deeply") from None
-    if depth_error := _check_shape(data, file, lambda: SourceMap(file, text=text, scan=scan_toml_positions)):
-        raise depth_error
     return data
 
 
@@ -245,8 +249,8 @@ def _toml_message(message: str, text: str, line: int) -> tuple[str, int]:
     return (message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message), 0
 
 
-def _check_shape(data: object, file: str, source_map: Callable[[], SourceMap]) -> ManifestError | None:
-    """Bound depth and size, which the later stages walk recursively."""
+def check_shape(data: object, file: str, source_map: Callable[[], SourceMap]) -> int:
+    """Bound depth and size, which the later stages walk recursively; the number of values."""
     stack: list[tuple[object, int]] = [(data, 0)]
     nodes = 1
     while stack:
@@ -254,16 +258,16 @@ def _check_shape(data: object, file: str, source_map: Callable[[], SourceMap]) -
         children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
         if depth >= MAX_DEPTH and children:
             line, column = source_map().value_position(_first_too_deep(data))
-            return _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
+            raise _fail(file, line, column, f"values are nested more than {MAX_DEPTH} levels deep")
         nodes += len(children)
         if nodes > MAX_NODES:
-            return _fail(file, FILE_LEVEL, FILE_LEVEL, f"manifest has more than {MAX_NODES:,} values")
+            raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"manifest has more than {MAX_NODES:,} values")
         stack += [(child, depth + 1) for child in children if isinstance(child, (dict, list))]
-    return None
+    return nodes
 
 
 def _first_too_deep(data: object) -> KeyPath:
-    """The path of the first value nested more than MAX_DEPTH levels deep, in the order `_check_shape` walks."""
+    """The path of the first value nested more than MAX_DEPTH levels deep, in the order `check_shape` walks."""
     stack: list[tuple[object, KeyPath]] = [(data, ())]
     while stack:
         value, path = stack.pop()
@@ -312,7 +316,7 @@ def parse_yaml(text: str, file: str) -> tuple[dict[str, object], dict[KeyPath, S
 
     from . import yaml12
 
-    if error := _check_flow_depth(text, file):
+    if error := check_flow_depth(text, file):
         raise error
     try:
         node = yaml12.compose(text)
@@ -419,7 +423,7 @@ def _yaml_children(node: object) -> list[object]:
     return children
 
 
-def _check_flow_depth(text: str, file: str) -> ManifestError | None:
+def check_flow_depth(text: str, file: str) -> ManifestError | None:
     """Refuse absurd bracket nesting before a recursive parser meets it (it would take seconds to fail)."""
     if text.count("[") + text.count("{") <= MAX_DEPTH or not _may_nest_too_deep(text):
         return None

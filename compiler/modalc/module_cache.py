@@ -127,17 +127,27 @@ def encode(facts: Facts) -> bytes:
             tuple((r.name, r.line, r.at_import_time, r.from_import) for r in references),
         )
     )
-    return _checksum(data) + data
+    return sealed(data)
 
 
 def decode(blob: bytes) -> Facts:
-    data = blob[CHECKSUM_BYTES:]
-    if blob[:CHECKSUM_BYTES] != _checksum(data):
-        raise ValueError("damaged")
-    version, statements, references = marshal.loads(data)
+    version, statements, references = marshal.loads(unsealed(blob))
     if version != FORMAT:
         raise ValueError("another format")
     return tuple(_DECODERS[s[0]](*s[1:]) for s in statements), tuple(AppReference(*r) for r in references)
+
+
+def sealed(data: bytes) -> bytes:
+    """`data` after its checksum, so a damaged copy is found when it is read back."""
+    return _checksum(data) + data
+
+
+def unsealed(blob: bytes) -> bytes:
+    """The data `sealed` wrapped; ValueError if it was damaged."""
+    data = blob[CHECKSUM_BYTES:]
+    if blob[:CHECKSUM_BYTES] != _checksum(data):
+        raise ValueError("damaged")
+    return data
 
 
 def _checksum(data: bytes) -> bytes:

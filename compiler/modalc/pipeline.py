@@ -41,6 +41,8 @@ class CompileResult:
     dependencies: frozenset[Path] = frozenset()  # files and directories the result depends on
     observations: dict[Path, Observation] = field(default_factory=dict)  # how each was when the compiler looked
     parsed: ModuleCache | None = None  # handler modules read from the cache, and those to store in it
+    effects: dict[str, str] = field(default_factory=dict)  # environment -> what its nouns recorded for each other
+    reformatted: set[Path] = field(default_factory=set)  # outputs black changed (render could not vouch for them)
 
     def remember_parsed(self) -> None:
         """Store the handler modules this compile parsed afresh (the command's last step, like its outputs)."""
@@ -103,6 +105,20 @@ def _check_manifest(
         manifest = load_manifest(path, display_name, raw)
     except ManifestError as error:
         return CompileResult(None, sort_diagnostics(error.diagnostics))
+    return check_loaded(manifest, environments, out_dir, budgets, parsed)
+
+
+def check_loaded(
+    manifest: LoadedManifest,
+    environments: Sequence[str],
+    out_dir: Path | None,
+    budgets: bool,
+    parsed: ModuleCache,
+    entries_elsewhere: frozenset[str] = frozenset(),
+) -> CompileResult:
+    """Validate and normalize a loaded manifest (the incremental build hands it reduced ones, with the names of
+    the functions and classes it left out in `entries_elsewhere`)."""
+    path = manifest.path
     plain = plain_json(manifest.data)
     diagnostics = validate_document(
         manifest.data, manifest.source_map, manifest_format=manifest.format, made_of_plain_json=plain
@@ -154,6 +170,7 @@ def _check_manifest(
     apps: dict[str, ir.App] = {}
     dependencies: set[Path] = set()
     observed: list[dict[Path, Observation]] = []
+    effects: dict[str, str] = {}
     for environment, overlaid in overlays:
         root = resolve_or_absolute(project.directory / str(overlaid.data["app"].get("source_dir", ".")))
         tree = trees.setdefault(root, SourceTree(root, project.directory, parsed))
@@ -165,6 +182,7 @@ def _check_manifest(
                 project=project,
                 manifest_format=manifest.format,
                 source_tree=tree,
+                entries_elsewhere=entries_elsewhere,
             )
         except OSError as error:
             # A path the manifest names that the file system refuses to look at (a name too long, say) where
@@ -174,6 +192,7 @@ def _check_manifest(
             continue
         dependencies |= normalized.dependencies
         observed.append(normalized.observations)
+        effects[environment.name] = normalized.effects
         problems = normalized.diagnostics
         if not environment.declared and overlays[-1][0].declared:
             problems = [d for d in problems if d.is_error]  # "unused" may be used by an environment
@@ -199,6 +218,7 @@ def _check_manifest(
         dependencies=frozenset(dependencies),
         observations=merge(*observed),
         parsed=parsed,
+        effects=effects,
     )
     if not result.ok:
         result.apps = {}
@@ -241,7 +261,10 @@ def render_outputs(result: CompileResult) -> CompileResult:
             shown = target.relative_to(manifest_dir).as_posix()
         except ValueError:
             shown = target.name
-        result.outputs[target] = format_module(render_app(app, shown))
+        rendered = render_app(app, shown)
+        result.outputs[target] = formatted = format_module(rendered)
+        if formatted != rendered:
+            result.reformatted.add(target)
     return result
 
 

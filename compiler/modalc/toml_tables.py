@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 MIN_TABLES = 200  # below this, one parse is as cheap and the document small
@@ -31,35 +33,59 @@ _DECLARED = "declared"  # by its own header: a second one is an error
 Document = dict[str, Any]
 
 
-def parse_by_table(text: str, min_tables: int = MIN_TABLES) -> Document | None:
-    """The document `tomli.loads(text)` returns, or None where that cannot be shown table by table."""
+Header = tuple[tuple[str, ...], bool]  # a table's key path, and whether it is an array of tables (`[[...]]`)
+
+
+def table_starts(text: str, begin: int = 0, end: int | None = None) -> list[int]:
+    """Where each piece begins: the `[` of every line that starts with one after optional spaces or tabs."""
+    # From the start of `begin`'s line, so an indented header at `begin` is found (`^` is a real line start).
+    begin = text.rfind("\n", 0, begin) + 1
+    return [match.start(1) for match in _HEADER_START.finditer(text, begin, len(text) if end is None else end)]
+
+
+@dataclass
+class Tables:
+    """How `parse_by_table` cut a document it could assemble: each piece's start and header."""
+
+    starts: list[int] = field(default_factory=list)
+    headers: list[Header] = field(default_factory=list)
+
+
+def parse_by_table(text: str, min_tables: int | None = None, tables: Tables | None = None) -> Document | None:
+    """The document `tomli.loads(text)` returns, or None where that cannot be shown table by table.
+
+    When it returns a document, `tables` (if given) holds where its pieces begin and their headers."""
     import tomli
 
-    starts = [match.start(1) for match in _HEADER_START.finditer(text)]
-    if not starts or len(starts) < min_tables:
+    starts = table_starts(text)
+    if not starts or len(starts) < (MIN_TABLES if min_tables is None else min_tables):
         return None
+    headers: list[Header] = []
     try:
         root: Document = _interned(tomli.loads(text[: starts[0]]))
-        assembly = _Assembly(root)
+        assembly = Assembly(root)
         for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
             piece = text[begin:end]
-            header = _header(piece)
+            header = header_of(piece)
             if header is None or not assembly.add(*header, tomli.loads(piece)):
                 return None
+            headers.append(header)
     except (tomli.TOMLDecodeError, RecursionError):
         return None
+    if tables is not None:
+        tables.starts, tables.headers = starts, headers
     return root
 
 
-def _header(piece: str) -> tuple[list[str], bool] | None:
+def header_of(piece: str) -> Header | None:
     """The key path of the piece's header line and whether it is an array of tables (`[[...]]`)."""
     match = _BARE_HEADER.match(piece)
     if match is None or (match.group(1) == "[[") != (match.group(3) == "]]"):
         return _quoted_header(piece)
-    return match.group(2).split("."), match.group(1) == "[["
+    return tuple(match.group(2).split(".")), match.group(1) == "[["
 
 
-def _quoted_header(piece: str) -> tuple[list[str], bool] | None:
+def _quoted_header(piece: str) -> Header | None:
     import tomli
 
     line = piece.split("\n", 1)[0]
@@ -72,17 +98,17 @@ def _quoted_header(piece: str) -> tuple[list[str], bool] | None:
         key, value = next(iter(value.items()))
         path.append(key)
         if value == {} or value == [{}]:
-            return path, isinstance(value, list)
+            return tuple(path), isinstance(value, list)
     return None
 
 
-class _Assembly:
+class Assembly:
     def __init__(self, root: Document):
         self.root = root
         self.origin: dict[int, str] = {}  # id of each table a header made or named; the rest are values
         self.arrays: set[int] = set()  # ids of arrays of tables made by `[[...]]`
 
-    def add(self, path: list[str], is_array: bool, parsed: Document) -> bool:
+    def add(self, path: Sequence[str], is_array: bool, parsed: Document) -> bool:
         """Place one piece's table; False if a whole parse might build something else or refuse it."""
         content = _content(parsed, path, is_array)
         if content is None:
@@ -121,7 +147,7 @@ class _Assembly:
         return False
 
 
-def _content(parsed: Document, path: list[str], is_array: bool) -> Document | None:
+def _content(parsed: Document, path: Sequence[str], is_array: bool) -> Document | None:
     """The table under the header, if the piece defines nothing else (no second header hides in it)."""
     node: Any = parsed
     for key in path:

@@ -28,6 +28,7 @@ class Normalized(NamedTuple):
     diagnostics: list[Diagnostic]
     dependencies: frozenset[Path]  # every file and directory the result depends on (for the build cache)
     observations: dict[Path, Observation]  # how each of them was when normalize looked
+    effects: str  # what the nouns recorded for each other (`Session.effects`)
 
 
 def normalize_app(
@@ -38,6 +39,7 @@ def normalize_app(
     project: Project,
     manifest_format: str,
     source_tree: handlers.SourceTree,
+    entries_elsewhere: frozenset[str] = frozenset(),
 ) -> Normalized:
     """Build the IR of one environment from its merged manifest."""
     session = Session(
@@ -49,8 +51,15 @@ def normalize_app(
         manifest_format=manifest_format,
         tree=source_tree,
         replaced=overlaid.replaced,
+        entries_elsewhere=entries_elsewhere,
     )
     app = build_app(session)
     errors = any(d.severity == ERROR for d in session.diagnostics)
     seen = session.dependencies.seen if isinstance(session.dependencies, ObservedPaths) else {}
-    return Normalized(None if errors else app, session.diagnostics, frozenset(session.dependencies), dict(seen))
+    return Normalized(
+        None if errors else app,
+        session.diagnostics,
+        frozenset(session.dependencies),
+        dict(seen),
+        session.effects(),
+    )

@@ -161,7 +161,7 @@ def _check_app_references(s: Session) -> None:
     """Handler code calls the app's other functions as `modalc_app.NAME` inside function bodies (the generated
     module registers itself under that name first thing): the names must exist, and nothing may read them while
     the generated module is still being imported."""
-    declared = [*s.data.get("functions", {}), *s.data.get("classes", {})]
+    declared = [*s.data.get("functions", {}), *s.data.get("classes", {}), *sorted(s.entries_elsewhere)]
     known = {*declared, *pyliteral.RESERVED_NAMES}
     for module, user in sorted(s.module_users.items()):
         try:

@@ -52,6 +52,7 @@ class Session:
     manifest_format: str
     tree: handlers.SourceTree
     replaced: dict[KeyPath, Any] = field(default_factory=dict)  # base values the overlay replaced
+    entries_elsewhere: frozenset[str] = frozenset()  # functions and classes of a manifest `data` leaves out
     diagnostics: list[Diagnostic] = field(default_factory=list)
     dependencies: set[Path] = field(default_factory=ObservedPaths)  # each stat taken when added, before the check
     used: dict[str, set[str]] = field(
@@ -62,6 +63,21 @@ class Session:
     module_users: dict[str, KeyPath] = field(default_factory=dict)  # user module -> the first handler key naming it
     source_ok: bool = True
     build_wrappers: dict[str, str] = field(default_factory=dict)  # run_function handler -> its wrapper's name
+
+    def effects(self) -> str:
+        """What the nouns recorded for each other, in the order they recorded it: the incremental build holds an
+        edited function to leaving all of it as it was."""
+        return repr(
+            (
+                sorted((section, sorted(aliases)) for section, aliases in self.used.items()),
+                list(self.module_aliases.items()),
+                sorted((module, sorted(images)) for module, images in self.module_images.items()),
+                list(self.module_users.items()),
+                list(self.build_wrappers.items()),
+                self.source_ok,
+                sorted(map(str, self.dependencies)),
+            )
+        )
 
     @property
     def source_dir(self) -> str:

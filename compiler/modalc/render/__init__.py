@@ -144,6 +144,13 @@ def _dotted(module: str) -> str:
     return ".".join(identifier(part) for part in module.split("."))
 
 
+def render_entry(entry: ir.Function | ir.Cls, app: ir.App) -> str:
+    """A function's or class's block exactly as `render_app` lays it out inside the module."""
+    context = Context.of(app)
+    block = function_block(entry, context) if isinstance(entry, ir.Function) else class_block(entry, context)
+    return str(template_environment().get_template("_block.py.jinja").render(block=block))
+
+
 def render_app(app: ir.App, module_path: str) -> str:
     """The generated module for one environment, as text (black-stable by construction)."""
     template = template_environment().get_template(TEMPLATE)
