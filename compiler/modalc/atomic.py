@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 TEMPORARY_SUFFIX = ".modalc-tmp"
@@ -32,14 +33,15 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def stage(target: Path, data: bytes) -> Path:
-    """Write `data` to a new temporary file beside `target` (same directory, so the rename is atomic)."""
+def stage(target: Path, data: bytes | Sequence[bytes]) -> Path:
+    """Write `data` (bytes, or parts to join) to a new temporary file beside `target` (same directory, so the
+    rename is atomic)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
     temporary = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.writelines([data] if isinstance(data, bytes) else data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, _mode_for(target))
@@ -49,7 +51,7 @@ def stage(target: Path, data: bytes) -> Path:
     return temporary
 
 
-def write_atomic(target: Path, data: bytes) -> None:
+def write_atomic(target: Path, data: bytes | Sequence[bytes]) -> None:
     """Replace `target` with `data` in one step: readers see the old file or the new one, never a mix."""
     temporary = stage(target, data)
     try:

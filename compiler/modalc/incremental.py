@@ -43,7 +43,7 @@ from .cache import BuildCache, observations_of
 from .diagnostics import FILE_LEVEL, Diagnostic, KeyPath, ManifestError
 from .formatting import needs_black
 from .load import MAX_NODES, LoadedManifest, SourceMap, check_flow_depth, check_shape, decode_manifest, manifest_text
-from .module_cache import ModuleCache, sealed, unsealed
+from .module_cache import ModuleCache, sealed_parts, unsealed
 from .paths import output_path
 from .pipeline import CompileResult, check_loaded, collector_for_a_build
 from .toml_tables import Assembly, Header, Tables, header_of, table_starts
@@ -67,19 +67,19 @@ def store_state(cache: BuildCache, raw: bytes, result: CompileResult) -> None:
     manifest = result.manifest
     path = state_path(cache)
     try:
-        if manifest is None or manifest.tables is None or result.reformatted:
+        tables = None if manifest is None or not manifest.by_table else manifest.tables or Tables.of(manifest.text)
+        if manifest is None or tables is None or result.reformatted:
             path.unlink(missing_ok=True)
             return
         diagnostics = tuple(
             (d.file, d.line, d.column, d.message, d.key_path, d.severity, d.hint, d.code, d.stage)
             for d in result.diagnostics
         )
-        tables = manifest.tables
         meta = marshal.dumps(
             (STATE_FORMAT, manifest.display_name, tuple(tables.starts), tuple(tables.headers), manifest.value_count)
             + (diagnostics,)
         )
-        write_atomic(path, sealed(len(meta).to_bytes(8, "big") + meta + raw))
+        write_atomic(path, sealed_parts(len(meta).to_bytes(8, "big"), meta, raw))
     except OSError:
         pass
 
@@ -165,7 +165,7 @@ class _Edit:
         if not changed:  # comments or layout: the same document
             tables = Tables(self.new_starts, self.new_headers)
             manifest = LoadedManifest(
-                self.path, self.file, "toml", self.new, {}, SourceMap(self.file), tables, value_count
+                self.path, self.file, "toml", self.new, {}, SourceMap(self.file), value_count, True, tables
             )
             return CompileResult(manifest, [], {}, dict(old_outputs), recorded_out_dir)
         old_reduced = self._reduced(self.old, self.old_starts, self.old_headers, changed)
@@ -202,7 +202,7 @@ class _Edit:
             return None
         tables = Tables(self.new_starts, self.new_headers)
         manifest = LoadedManifest(
-            self.path, self.file, "toml", self.new, new_doc, SourceMap(self.file), tables, new_count
+            self.path, self.file, "toml", self.new, new_doc, SourceMap(self.file), new_count, True, tables
         )
         return CompileResult(manifest, [], {}, outputs, after.out_dir, parsed=modules)
 

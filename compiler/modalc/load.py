@@ -99,8 +99,9 @@ class LoadedManifest:
     text: str
     data: dict[str, object]
     source_map: SourceMap
-    tables: Tables | None = None  # how a large TOML document was cut into tables, when it was parsed by table
     value_count: int = 0  # how many values the document holds (what MAX_NODES bounds), for TOML
+    by_table: bool = False  # a large TOML document parsed one table at a time (`toml_tables`)
+    tables: Tables | None = None  # its cuts, where known (the incremental build's; else `Tables.of(text)`)
 
 
 def _fail(file: str, line: int, column: int, message: str, hint: str | None = None) -> ManifestError:
@@ -180,13 +181,10 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
             raise _fail(file, FILE_LEVEL, FILE_LEVEL, f"cannot read: {exc.strerror}") from None
     text = decode_manifest(raw, file, suffix)
     if suffix in TOML_SUFFIXES:
-        tables = Tables()
-        data = parse_toml(text, file, tables)
+        data, by_table = parse_toml(text, file)
         source_map = SourceMap(file, text=text, scan=scan_toml_positions)
         value_count = check_shape(data, file, lambda: source_map)
-        return LoadedManifest(
-            path, file, "toml", text, data, source_map, tables if tables.starts else None, value_count
-        )
+        return LoadedManifest(path, file, "toml", text, data, source_map, value_count, by_table)
     data, spans = parse_yaml(text, file)
     return LoadedManifest(path, file, "yaml", text, data, SourceMap(file, spans, text=text))
 
@@ -197,13 +195,17 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
 
 
-def parse_toml(text: str, file: str, tables: Tables | None = None) -> dict[str, object]:
+def parse_toml(text: str, file: str) -> tuple[dict[str, object], bool]:
+    """The document, and whether it was parsed one table at a time."""
     import tomli  # compiled (mypyc) wheels parse twice as fast as the standard library's tomllib
 
     if error := check_flow_depth(text, file):
         raise error
     try:
-        data = parse_by_table(text, tables=tables) or tomli.loads(text)
+        data = parse_by_table(text)
+        if data is not None:
+            return data, True
+        data = tomli.loads(text)
     except tomli.TOMLDecodeError as exc:
         message = str(exc)
         line, column = _line_col(text)
@@ -220,7 +222,7 @@ def parse_toml(text: str, file: str, tables: Tables | None = None) -> dict[str, 
         raise _fail(file, line, better_column or column, f"TOML syntax: {message}") from None
     except RecursionError:
         raise _fail(file, 1, 1, "TOML syntax: values are nested too deeply") from None
-    return data
+    return data, False
 
 
 _TOML_PROBLEMS = {

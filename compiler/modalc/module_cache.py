@@ -142,6 +142,14 @@ def sealed(data: bytes) -> bytes:
     return _checksum(data) + data
 
 
+def sealed_parts(*parts: bytes) -> list[bytes]:
+    """What `sealed` makes of the parts joined, as parts (a large one is not copied)."""
+    digest = hashlib.blake2b(digest_size=CHECKSUM_BYTES)
+    for part in parts:
+        digest.update(part)
+    return [digest.digest(), *parts]
+
+
 def unsealed(blob: bytes) -> bytes:
     """The data `sealed` wrapped; ValueError if it was damaged."""
     data = blob[CHECKSUM_BYTES:]

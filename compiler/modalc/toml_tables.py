@@ -45,22 +45,26 @@ def table_starts(text: str, begin: int = 0, end: int | None = None) -> list[int]
 
 @dataclass
 class Tables:
-    """How `parse_by_table` cut a document it could assemble: each piece's start and header."""
+    """How `parse_by_table` cuts a document: each piece's start and header."""
 
     starts: list[int] = field(default_factory=list)
     headers: list[Header] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, text: str) -> Tables | None:
+        """The cuts of a document `parse_by_table` assembled (None if a header cannot be read)."""
+        starts = table_starts(text)
+        headers = [header_of(text[begin:end]) for begin, end in zip(starts, [*starts[1:], len(text)], strict=True)]
+        return None if None in headers else cls(starts, headers)  # type: ignore[arg-type]
 
-def parse_by_table(text: str, min_tables: int | None = None, tables: Tables | None = None) -> Document | None:
-    """The document `tomli.loads(text)` returns, or None where that cannot be shown table by table.
 
-    When it returns a document, `tables` (if given) holds where its pieces begin and their headers."""
+def parse_by_table(text: str, min_tables: int | None = None) -> Document | None:
+    """The document `tomli.loads(text)` returns, or None where that cannot be shown table by table."""
     import tomli
 
     starts = table_starts(text)
     if not starts or len(starts) < (MIN_TABLES if min_tables is None else min_tables):
         return None
-    headers: list[Header] = []
     try:
         root: Document = _interned(tomli.loads(text[: starts[0]]))
         assembly = Assembly(root)
@@ -69,11 +73,8 @@ def parse_by_table(text: str, min_tables: int | None = None, tables: Tables | No
             header = header_of(piece)
             if header is None or not assembly.add(*header, tomli.loads(piece)):
                 return None
-            headers.append(header)
     except (tomli.TOMLDecodeError, RecursionError):
         return None
-    if tables is not None:
-        tables.starts, tables.headers = starts, headers
     return root
 
 
@@ -82,7 +83,7 @@ def header_of(piece: str) -> Header | None:
     match = _BARE_HEADER.match(piece)
     if match is None or (match.group(1) == "[[") != (match.group(3) == "]]"):
         return _quoted_header(piece)
-    return tuple(match.group(2).split(".")), match.group(1) == "[["
+    return tuple(map(sys.intern, match.group(2).split("."))), match.group(1) == "[["
 
 
 def _quoted_header(piece: str) -> Header | None:
