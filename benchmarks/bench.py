@@ -1001,9 +1001,19 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("PYTHONPROFILEIMPORTTIME", "PYTHONTRACEMALLOC", "PYTHONDEVMODE", "PYTHONWARNINGS")
+        if k
+        not in (
+            "PYTHONPROFILEIMPORTTIME",
+            "PYTHONTRACEMALLOC",
+            "PYTHONDEVMODE",
+            "PYTHONWARNINGS",
+            "PYTHONDONTWRITEBYTECODE",
+        )
     }
     env["XDG_CACHE_HOME"] = str(workdir / "xdg-cache")
+    # Bytecode as an installed package has it, written by the warm-up runs into the work directory (with
+    # PYTHONDONTWRITEBYTECODE set, every start compiled whatever had changed since the last .pyc).
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
     runner_ref: list[Runner] = [Runner(python, workdir, env, args.verbose)]
     runner = runner_ref[0]
 
