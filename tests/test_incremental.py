@@ -4,11 +4,13 @@ no answer (then `modalc build` compiles everything).
 Random edits of every line of every function and class of the TOML examples and fixtures (values changed,
 lines deleted, duplicated, moved or commented out, keys added, blank lines and comments inserted, tables copied
 or renamed), each built on the last, so the state a fast build leaves is what the next one reads. Manifests are
-cut into tables from the first one (MIN_TABLES = 1), so small projects take the same path as large ones.
+cut into tables from the first one (MIN_TABLES = 1), so small projects take the same path as large ones. For a
+longer soak: MODALC_TEST_EDITS=500 pytest tests/test_incremental.py.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
@@ -18,13 +20,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import REPO
+from helpers import REPO, run_cli
 from modalc import incremental, toml_tables
 from modalc.cache import BuildCache
 from modalc.cli import cli
 from modalc.paths import default_out_dir
 from modalc.pipeline import CompileResult, compile_manifest
 
+EDITS = int(os.environ.get("MODALC_TEST_EDITS", "24"))  # per project; a soak: MODALC_TEST_EDITS=500
 PROJECTS = sorted(
     [p.parent for p in (REPO / "examples").glob("*/app.toml")]
     + [p.parent for p in (REPO / "tests" / "fixtures").glob("*/app.toml")]
@@ -163,7 +166,7 @@ def test_random_edits_agree_with_a_full_build(project: Path, tmp_path: Path) -> 
     assert build(manifest) == 0
     rng = random.Random(project.name)
     answered = 0
-    for _ in range(14):
+    for _ in range(EDITS):
         text = manifest.read_text(encoding="utf-8")
         new = edit(text, rng)
         if new is None:
@@ -262,3 +265,40 @@ def test_an_edit_after_a_fast_build_starts_from_its_state(synthetic: Path) -> No
         assert agrees(synthetic)
         assert build(synthetic) == 0
     assert CliRunner().invoke(cli, ["build", "--check", str(synthetic)]).exit_code == 0
+
+
+@pytest.mark.parametrize("options", [["--env", "prod"], ["--out", "elsewhere"]], ids=["one-environment", "out"])
+def test_the_options_of_the_last_build_are_kept(synthetic: Path, options: list[str]) -> None:
+    args = [str(synthetic), *[str(synthetic.parent / o) if o == "elsewhere" else o for o in options]]
+    assert CliRunner().invoke(cli, ["build", *args]).exit_code == 0
+    _rewrite(synthetic, _in_table("[functions.fn_0030]", "max_containers = ", "max_containers = 1"))
+    raw = synthetic.read_bytes()
+    environments = ("prod",) if "--env" in options else ()
+    out_dir = synthetic.parent / "elsewhere" if "--out" in options else None
+    cache = BuildCache.open(synthetic, raw, out_dir or default_out_dir(synthetic), environments)
+    assert cache is not None
+    fast = incremental.compile_edit(cache, synthetic, raw, str(synthetic), environments, out_dir)
+    whole = compile_manifest(
+        synthetic, display_name=str(synthetic), environments=environments, out_dir=out_dir, cached_modules=False
+    )
+    assert fast is not None and fast.outputs == whole.outputs
+
+
+def test_the_command_says_what_a_full_build_says(synthetic: Path, tmp_path: Path) -> None:
+    _rewrite(synthetic, _in_table("[functions.fn_0030]", "max_containers = ", "max_containers = 1"))
+    assert edited(synthetic) is not None
+    fast = run_cli(["build", "app.toml"], synthetic.parent)
+    modules = {p.name: p.read_text() for p in (synthetic.parent / "generated").glob("*.py")}
+    _rewrite(synthetic, _in_table("[functions.fn_0030]", "max_containers = 1", "max_containers = 2"))
+    assert CliRunner().invoke(cli, ["build", str(synthetic)]).exit_code == 0
+    _rewrite(synthetic, _in_table("[functions.fn_0030]", "max_containers = 2", "max_containers = 1"))
+    full = run_cli(["build", "--no-cache", "app.toml"], synthetic.parent)
+    assert fast == full
+    assert modules == {p.name: p.read_text() for p in (synthetic.parent / "generated").glob("*.py")}
+
+
+def test_a_yaml_manifest_leaves_no_state(tmp_path: Path) -> None:
+    project = tmp_path / "nightly_job"
+    shutil.copytree(REPO / "examples" / "nightly_job", project, ignore=shutil.ignore_patterns("generated"))
+    assert build(project / "app.yaml") == 0
+    assert not list((tmp_path / "cache").glob("*.edit"))
