@@ -106,7 +106,7 @@ def test_toml_nested_100000_levels(tmp_path: Path, opener: str, closer: str) -> 
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.text(alphabet="[]{}\"'#\n a", max_size=200), st.integers(min_value=0, max_value=60))
+@given(st.text(alphabet="[]{}\"'#\\\n a", max_size=200), st.integers(min_value=0, max_value=60))
 def test_the_quick_nesting_bound_never_lets_through_what_the_exact_scan_refuses(text: str, depth: int) -> None:
     from modalc import load
 
@@ -115,6 +115,23 @@ def test_the_quick_nesting_bound_never_lets_through_what_the_exact_scan_refuses(
     if not load._may_nest_too_deep(nested):
         assert not refused_exactly
     assert (load.check_flow_depth(nested, "app.toml") is not None) == refused_exactly
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        'a = "say \\"hi"\n',  # an escaped quote does not end the string
+        'a = """one \\""" quote"""\n',
+        "a = 'C:\\'\n",  # a literal string has no escapes: it ends at its second quote
+        '# say "hi\n',  # a comment opens no string
+    ],
+)
+def test_only_brackets_outside_strings_nest(before: str) -> None:
+    from modalc import load
+
+    brackets = "[" * 50 + "]" * 50
+    assert load.first_too_deep_bracket(f'{before}b = "{brackets}"\n') is None
+    assert load.first_too_deep_bracket(f"{before}b = {brackets}\n") is not None
 
 
 @pytest.mark.parametrize(("levels", "refused"), [(48, False), (49, True)])

@@ -95,6 +95,8 @@ _NEW_KEYS = [
     'secrets = ["nope"]',
     'image = "missing"',
     'env = { API_KEY = "sk-proj-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c" }',
+    "scaledown_window = 5 # modalc: not-a-secret",
+    'env = { DB_PASSWORD = "hunter2hunter2" } # modalc: not-a-secret',
 ]
 
 
@@ -149,7 +151,7 @@ def edit(text: str, rng: random.Random) -> str | None:
         lines[i], lines[i + 1] = lines[i + 1], lines[i]
     elif kind == "comment":
         i = rng.choice([first, *body])
-        lines.insert(i + rng.randint(0, 1), "# a note")
+        lines.insert(i + rng.randint(0, 1), rng.choice(["# a note", "# modalc: not-a-secret"]))
     elif kind == "blank":
         lines.insert(rng.choice([first, *body, end]), "")
     elif kind == "table":
@@ -302,3 +304,84 @@ def test_a_yaml_manifest_leaves_no_state(tmp_path: Path) -> None:
     shutil.copytree(REPO / "examples" / "nightly_job", project, ignore=shutil.ignore_patterns("generated"))
     assert build(project / "app.yaml") == 0
     assert not list((tmp_path / "cache").glob("*.edit"))
+
+
+# --- what a review found (each was an answer a full build would not give) ---------------------------------
+
+
+def _project(tmp_path: Path, name: str, change: Callable[[str], str] = lambda text: text) -> Path:
+    source = REPO / "examples" / name if (REPO / "examples" / name).is_dir() else REPO / "tests" / "fixtures" / name
+    manifest = copy(source, tmp_path)
+    manifest.write_text(change(manifest.read_text(encoding="utf-8")), encoding="utf-8")
+    assert build(manifest) == 0
+    return manifest
+
+
+_SECRET = 'env = { DB_PASSWORD = "hunter2hunter2" }'
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("scaledown_window = 120\n", "scaledown_window = 120 # modalc: not-a-secret\n"),  # waives nothing: a warning
+        ("scaledown_window = 120\n", "scaledown_window = 121 # modalc: not-a-secret\n"),
+        (f"{_SECRET} # modalc: not-a-secret\n", f"{_SECRET}\n"),  # the waived credential is an error again
+        (f"{_SECRET} # modalc: not-a-secret\n", f"{_SECRET}\n# modalc: not-a-secret\n"),
+    ],
+)
+def test_waiver_markers_in_the_edit_are_a_full_builds(tmp_path: Path, before: str, after: str) -> None:
+    def setup(text: str) -> str:
+        return text if before.startswith("scaledown") else text.replace("scaledown_window = 120\n", before, 1)
+
+    manifest = _project(tmp_path, "inference_api", setup)
+    _rewrite(manifest, lambda text: text.replace(before, after, 1))
+    assert not agrees(manifest)
+
+
+def test_entries_only_an_environment_declares_keep_its_order(tmp_path: Path) -> None:
+    first = '[environments.prod.functions.extra1]\nhandler = "fanout.jobs:work"\n'
+    second = '[environments.prod.functions.extra2]\nhandler = "fanout.jobs:post"\n'
+    manifest = _project(
+        tmp_path,
+        "fanout",
+        lambda text: text.replace("functions.work = { max_containers = 10 }\n", "") + f"\n{first}\n{second}",
+    )
+    _rewrite(manifest, lambda text: text.replace(f"{first}\n{second}", f"{second}\n{first}"))
+    assert not agrees(manifest)
+    _rewrite(manifest, lambda text: text.replace('"fanout.jobs:post"\n', '"fanout.jobs:post"\ntimeout = 9\n'))
+    agrees(manifest)
+
+
+def test_removing_the_only_table_that_made_a_container(tmp_path: Path) -> None:
+    work = "[environments.prod.functions.work]\nmax_containers = 10\n"
+    post = "[environments.prod.functions.post]\nmax_containers = 3\n"
+    manifest = _project(
+        tmp_path,
+        "fanout",
+        lambda text: text.replace("functions.work = { max_containers = 10 }\n", "") + f"\n{work}\n{post}",
+    )
+    _rewrite(manifest, lambda text: text.replace(post, ""))
+    agrees(manifest)  # the value count is the full build's, or no answer
+
+
+def test_brackets_in_a_string_after_an_escaped_quote(tmp_path: Path) -> None:
+    manifest = _project(
+        tmp_path,
+        "inference_api",
+        lambda text: text.replace("scaledown_window = 120\n", 'env = { NOTE = "say \\"hi" }\n', 1),
+    )
+    deep = "[" * 50 + "]" * 50
+    _rewrite(
+        manifest, lambda text: text.replace("[functions.api]\n", f'[functions.api]\nenv = {{ NOTE = "{deep}" }}\n')
+    )
+    assert agrees(manifest)
+
+
+def test_lines_that_splitlines_breaks_and_newlines_do_not(tmp_path: Path) -> None:
+    manifest = _project(
+        tmp_path,
+        "inference_api",
+        lambda text: text.replace('name = "sentiment-api"\n', 'name = "sentiment-api"  # see\u2028the docs\n', 1),
+    )
+    _rewrite(manifest, lambda text: text.replace("scaledown_window = 120", "scaledown_window = 121", 1))
+    assert not agrees(manifest)

@@ -157,12 +157,17 @@ class _Edit:
             return None
         old_middle = self._parse_tables(self.old, self.old_starts, self.old_headers, self.i, self.j)
         new_middle = self._parse_tables(self.new, self.new_starts, self.new_headers, self.i, self.new_j)
-        changed = _changed_entries(old_middle, new_middle)
-        if changed is None or len(changed) > MAX_CHANGED:
+        found = _changed_entries(old_middle, new_middle)
+        if found is None or len(found[0]) > MAX_CHANGED:
             return None
-        if error := check_flow_depth(self.new[self.begin : self.new_end], self.file):
+        changed, old_environment_order, new_environment_order = found
+        if _MARKER in self.old[self.begin : self.old_end] or _MARKER in self.new[self.begin : self.new_end]:
+            return None  # whether a waiver marker waives anything is decided on the text, which this does not read
+        if _OTHER_LINE_BREAK.search(self.old) or _OTHER_LINE_BREAK.search(self.new):
+            return None  # diagnostics count lines as `str.splitlines` does, the cuts as "\n" does
+        if error := check_flow_depth(self.new, self.file):
             raise error
-        if not changed:  # comments or layout: the same document
+        if not changed and old_environment_order == new_environment_order:  # comments or layout: the same document
             tables = Tables(self.new_starts, self.new_headers)
             manifest = LoadedManifest(
                 self.path, self.file, "toml", self.new, {}, SourceMap(self.file), value_count, True, tables
@@ -173,6 +178,12 @@ class _Edit:
         if old_reduced is None or new_reduced is None:
             return None
         (old_doc, old_names), (new_doc, new_names) = old_reduced, new_reduced
+        if repr(_pruned(old_doc, set())) != repr(_pruned(new_doc, set())):
+            return None  # the document around the entries differs (a table only a changed entry's header made)
+        if [e for e in old_environment_order if e[1] not in old_names] != [
+            e for e in new_environment_order if e[1] not in new_names
+        ]:
+            return None  # an entry only an environment declares keeps that environment's order
         if not _entrypoints_spare(new_doc, changed):
             return None
         from .budget import declares_budget
@@ -219,7 +230,7 @@ class _Edit:
         self.begin = starts[self.i]
         last_changed = max(len(old) - suffix - 1, self.begin)
         self.j = bisect.bisect_right(starts, last_changed)
-        old_end = starts[self.j] if self.j < len(starts) else len(old)
+        old_end = self.old_end = starts[self.j] if self.j < len(starts) else len(old)
         delta = len(new) - len(old)
         self.new_end = old_end + delta
         cuts = table_starts(new, self.begin, min(self.new_end + 1, len(new)))
@@ -374,27 +385,37 @@ def _pruned(parsed: Parsed, keep: set[Owner]) -> Parsed:
     return out
 
 
-def _changed_entries(old: list[Piece], new: list[Piece]) -> set[Owner] | None:
-    """The functions and classes the new tables write differently, or None if they change anything else: the
-    tables that are not an entry's, or the order in which entries first appear."""
-    old_shared, old_parts, old_order = _summary(old)
-    new_shared, new_parts, new_order = _summary(new)
+EnvironmentOrder = list[tuple[tuple[str, ...], str]]  # (an environment's container, name), first appearances
+
+
+def _changed_entries(
+    old: list[Piece], new: list[Piece]
+) -> tuple[set[Owner], EnvironmentOrder, EnvironmentOrder] | None:
+    """The functions and classes the new tables write differently, and the order entries first appear in the
+    environments' tables (old, new); None if the tables change anything else: what is not an entry's, or the order
+    in which entries first appear."""
+    old_shared, old_parts, old_order, old_environments = _summary(old)
+    new_shared, new_parts, new_order, new_environments = _summary(new)
     if old_shared != new_shared or old_order != new_order:
         return None
-    return {owner for owner in old_parts.keys() | new_parts.keys() if old_parts.get(owner) != new_parts.get(owner)}
+    changed = {owner for owner in old_parts.keys() | new_parts.keys() if old_parts.get(owner) != new_parts.get(owner)}
+    return changed, old_environments, new_environments
 
 
-def _summary(pieces: list[Piece]) -> tuple[list[str], dict[Owner, list[str]], list[Owner]]:
+def _summary(pieces: list[Piece]) -> tuple[list[str], dict[Owner, list[str]], list[Owner], EnvironmentOrder]:
     # repr tells 1 from 1.0 and from true, and keeps key order, where == does neither.
     shared: list[str] = []
     parts: dict[Owner, list[str]] = {}
     order: list[Owner] = []
+    environments: EnvironmentOrder = []
     for (path, is_array), parsed in pieces:
         owner = _owner_of(path)
         if owner is not None:
             parts.setdefault(owner, []).append(repr((path, is_array, parsed)))
             if path[0] in _KINDS:
                 order.append(owner)
+            else:
+                environments.append((tuple(path[:3]), owner[1]))
             continue
         shared.append(repr((path, is_array, _pruned(parsed, set()))))
         for container, entries in _containers(parsed):
@@ -402,10 +423,14 @@ def _summary(pieces: list[Piece]) -> tuple[list[str], dict[Owner, list[str]], li
                 parts.setdefault((container[-1], name), []).append(repr((container, value)))
                 if len(container) == 1:
                     order.append((container[-1], name))
-    return shared, parts, list(dict.fromkeys(order))
+                else:
+                    environments.append((container, name))
+    return shared, parts, list(dict.fromkeys(order)), list(dict.fromkeys(environments))
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MARKER = "not-a-secret"  # credentials.MARKER's literal part
+_OTHER_LINE_BREAK = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]|\r(?!\n)")
 
 
 def _entrypoints_spare(document: Parsed, changed: set[Owner]) -> bool:

@@ -437,34 +437,31 @@ def check_flow_depth(text: str, file: str) -> ManifestError | None:
 
 
 def first_too_deep_bracket(text: str) -> int | None:
-    """Where the first bracket more than MAX_DEPTH deep opens, outside quotes and comments; None if none does."""
+    """Where the first bracket more than MAX_DEPTH deep opens, outside strings and comments; None if none does."""
     depth = 0
-    quote = ""
-    for match in _FLOW_SIGNIFICANT.finditer(text):
+    for match in _FLOW_TOKENS.finditer(text):
         char = match.group()
-        if char == "\n":
-            quote = "" if quote == "'" else quote
-        if quote:
-            if char == quote:
-                quote = ""
-            continue
-        if char in "\"'":
-            quote = char
-        elif char in "[{":
+        if char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 return match.start()
         elif char in "]}":
             depth = max(0, depth - 1)
-        elif char == "#":
-            quote = "\n"  # a comment runs to the end of the line
     return None
 
 
-_FLOW_SIGNIFICANT = re.compile(r"[\[\]{}\"'#\n]")
-# What the exact scan skips: a double-quoted run (to the next quote, across lines), a single-quoted one (to the
-# next quote or the end of its line), a comment; then every character that is not a bracket.
-_NOT_BRACKETS = re.compile(r"\"[^\"]*\"?|'[^'\n]*'?|#[^\n]*|[^\[\]{}\"'#]+")
+# TOML's strings, with their escapes (`"say \"hi"` is one string), and its comments, each to its end, or to the
+# end of its line or of the file where it is never closed (a syntax error, which the parser then reports).
+_STRINGS_AND_COMMENTS = (
+    r'"""(?:\\.|[^\\])*?(?:"""|\Z)'
+    r"|'''.*?(?:'''|\Z)"
+    r'|"(?:\\.|[^"\\\n])*"?'
+    r"|'[^'\n]*'?"
+    r"|#[^\n]*"
+)
+_FLOW_TOKENS = re.compile(_STRINGS_AND_COMMENTS + r"|[\[\]{}]", re.DOTALL)
+# What the quick bound removes: every string and comment, then every character that is not a bracket.
+_NOT_BRACKETS = re.compile(_STRINGS_AND_COMMENTS + r"""|[^\[\]{}"'#]+""", re.DOTALL)
 _INNERMOST_PAIR = re.compile(r"[\[{][\]}]")
 
 
