@@ -170,6 +170,17 @@ def test_a_marker_that_waives_nothing_is_a_warning(project: Path) -> None:
     assert "app.toml:8:22: warning: this `# modalc: not-a-secret` marker waives nothing" in stderr
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\x85"])
+def test_a_marker_is_found_on_its_line_after_a_line_separator_in_a_comment(project: Path, separator: str) -> None:
+    # TOML counts lines at "\n" only; `str.splitlines` also breaks at these, and looked for the marker lines away.
+    body = (
+        f"# a comment{separator}with a separator\n"
+        f'[functions.process]\nhandler = "pkg.mod:process"\nenv = {{ CONFIG = "{RANDOM}" }}  # modalc: not-a-secret\n'
+    )
+    code, stderr = build(project, body)
+    assert (code, stderr.count("warning")) == (0, 0), stderr
+
+
 def test_the_marker_in_yaml(project: Path) -> None:
     text = (
         'version: 1\napp: {name: demo, image: base}\nimages: {base: {base: debian_slim, python: "3.12"}}\n'

@@ -163,8 +163,6 @@ class _Edit:
         changed, old_environment_order, new_environment_order = found
         if _MARKER in self.old[self.begin : self.old_end] or _MARKER in self.new[self.begin : self.new_end]:
             return None  # whether a waiver marker waives anything is decided on the text, which this does not read
-        if _OTHER_LINE_BREAK.search(self.old) or _OTHER_LINE_BREAK.search(self.new):
-            return None  # diagnostics count lines as `str.splitlines` does, the cuts as "\n" does
         if error := check_flow_depth(self.new, self.file):
             raise error
         if not changed and old_environment_order == new_environment_order:  # comments or layout: the same document
@@ -430,7 +428,6 @@ def _summary(pieces: list[Piece]) -> tuple[list[str], dict[Owner, list[str]], li
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MARKER = "not-a-secret"  # credentials.MARKER's literal part
-_OTHER_LINE_BREAK = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]|\r(?!\n)")
 
 
 def _entrypoints_spare(document: Parsed, changed: set[Owner]) -> bool:

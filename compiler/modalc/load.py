@@ -25,6 +25,12 @@ TOML_SUFFIXES = (".toml",)
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+# Where a line ends, as each parser counts lines: tomli at "\n" only, libyaml also at a lone "\r", NEL, LS and PS
+# (`str.splitlines` breaks at more, and its line numbers would not be the positions').
+TOML_LINE_BREAK = re.compile(r"\r?\n")
+YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
 class SourceMap:
     """Where each key path of a manifest is written.
 
@@ -38,11 +44,13 @@ class SourceMap:
         spans: dict[KeyPath, Span] | None = None,
         text: str = "",
         scan: Callable[[str], dict[KeyPath, Span]] | None = None,
+        line_break: re.Pattern[str] = TOML_LINE_BREAK,
     ):
         self.file = file
         self._spans = spans
         self._text = text
         self._scan = scan
+        self._line_break = line_break
         self._lines: list[str] | None = None
 
     @property
@@ -57,7 +65,7 @@ class SourceMap:
     @property
     def lines(self) -> list[str]:
         if self._lines is None:
-            self._lines = self._text.splitlines()
+            self._lines = self._line_break.split(self._text)
         return self._lines
 
     def _nearest(self, path: KeyPath) -> tuple[KeyPath, Span | None]:
@@ -186,7 +194,7 @@ def load_manifest(path: Path, display_name: str | None = None, raw: bytes | None
         value_count = check_shape(data, file, lambda: source_map)
         return LoadedManifest(path, file, "toml", text, data, source_map, value_count, by_table)
     data, spans = parse_yaml(text, file)
-    return LoadedManifest(path, file, "yaml", text, data, SourceMap(file, spans, text=text))
+    return LoadedManifest(path, file, "yaml", text, data, SourceMap(file, spans, text=text, line_break=YAML_LINE_BREAK))
 
 
 # --- TOML -------------------------------------------------------------------------------------------
