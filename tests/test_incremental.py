@@ -248,8 +248,9 @@ def test_which_edits_are_incremental(synthetic: Path, change: Callable[[str], st
     assert agrees(synthetic) == fast
 
 
-def test_a_moved_warning_means_a_full_build(synthetic: Path) -> None:
-    # An unused secret is a warning at its line; an edit that moves that line leaves it to a full build.
+def test_warnings_move_with_their_lines(synthetic: Path) -> None:
+    # An unused secret is a warning at its line: above an edit it stays, below it moves with it, in it the edit
+    # is a full build's.
     _rewrite(
         synthetic, lambda text: text.replace("[secrets.common]", '[secrets.spare]\nname = "spare"\n\n[secrets.common]')
     )
@@ -259,6 +260,13 @@ def test_a_moved_warning_means_a_full_build(synthetic: Path) -> None:
     assert build(synthetic) == 0
     _rewrite(synthetic, lambda text: text.replace("[secrets.spare]", "[secrets.spare]\n# moved"))
     assert not agrees(synthetic)
+    _rewrite(synthetic, lambda text: text.replace('[secrets.spare]\n# moved\nname = "spare"\n', ""))
+    _rewrite(synthetic, lambda text: text + '\n[secrets.last]\nname = "last"\n')
+    assert build(synthetic) == 0
+    _rewrite(synthetic, _in_table("[functions.fn_0030]", "max_containers = ", "cpu = 2.0\nmax_containers = 2"))
+    assert agrees(synthetic)  # below the edit: one line further down
+    fast = edited(synthetic)
+    assert fast is not None and [d.line for d in fast.diagnostics] == [synthetic.read_text().count("\n") - 1]
 
 
 def test_an_edit_after_a_fast_build_starts_from_its_state(synthetic: Path) -> None:

@@ -288,16 +288,16 @@ class _Edit:
         return assembly.root, frozenset(names)
 
     def moved(self, recorded: Sequence[tuple[Any, ...]], old_name: str) -> list[Diagnostic] | None:
-        """The last build's diagnostics where the edit leaves them, or None if one may have moved."""
+        """The last build's diagnostics where the edit leaves them, or None if one lies in the edited lines.
+
+        A diagnostic below them moves with its line, which is unchanged (no message names a manifest line)."""
         out = []
-        for fields in recorded:
-            diagnostic = Diagnostic(*fields)
-            line = diagnostic.line
-            if not (line == FILE_LEVEL or line < self.begin_line or (self.line_delta == 0 and line > self.end_line)):
+        for file, line, *rest in recorded:
+            if line > self.end_line:
+                line += self.line_delta
+            elif line != FILE_LEVEL and line >= self.begin_line:
                 return None
-            if diagnostic.file == old_name:
-                diagnostic = Diagnostic(self.file, *fields[1:])
-            out.append(diagnostic)
+            out.append(Diagnostic(self.file if file == old_name else file, line, *rest))
         return out
 
 
