@@ -346,14 +346,19 @@ def test_waiver_markers_in_the_edit_are_a_full_builds(tmp_path: Path, before: st
     assert not agrees(manifest)
 
 
+def _fanout_with(tmp_path: Path, *tables: str) -> Path:
+    """The fanout fixture with its production override written as these tables instead."""
+    return _project(
+        tmp_path,
+        "fanout",
+        lambda text: text.replace("functions.work = { max_containers = 10 }\n", "") + "".join(f"\n{t}" for t in tables),
+    )
+
+
 def test_entries_only_an_environment_declares_keep_its_order(tmp_path: Path) -> None:
     first = '[environments.prod.functions.extra1]\nhandler = "fanout.jobs:work"\n'
     second = '[environments.prod.functions.extra2]\nhandler = "fanout.jobs:post"\n'
-    manifest = _project(
-        tmp_path,
-        "fanout",
-        lambda text: text.replace("functions.work = { max_containers = 10 }\n", "") + f"\n{first}\n{second}",
-    )
+    manifest = _fanout_with(tmp_path, first, second)
     _rewrite(manifest, lambda text: text.replace(f"{first}\n{second}", f"{second}\n{first}"))
     assert not agrees(manifest)
     _rewrite(manifest, lambda text: text.replace('"fanout.jobs:post"\n', '"fanout.jobs:post"\ntimeout = 9\n'))
@@ -363,11 +368,7 @@ def test_entries_only_an_environment_declares_keep_its_order(tmp_path: Path) -> 
 def test_removing_the_only_table_that_made_a_container(tmp_path: Path) -> None:
     work = "[environments.prod.functions.work]\nmax_containers = 10\n"
     post = "[environments.prod.functions.post]\nmax_containers = 3\n"
-    manifest = _project(
-        tmp_path,
-        "fanout",
-        lambda text: text.replace("functions.work = { max_containers = 10 }\n", "") + f"\n{work}\n{post}",
-    )
+    manifest = _fanout_with(tmp_path, work, post)
     _rewrite(manifest, lambda text: text.replace(post, ""))
     agrees(manifest)  # the value count is the full build's, or no answer
 

@@ -219,7 +219,7 @@ class _Edit:
         """Set the old tables [i, j) and the new tables [i, new_j) that hold every changed byte."""
         old, new, starts = self.old, self.new, self.old_starts
         prefix = _common_prefix(old, new)
-        suffix = _common_suffix(old, new, min(len(old), len(new)) - prefix)
+        suffix = min(_common_prefix(old[::-1], new[::-1]), min(len(old), len(new)) - prefix)
         if not starts or prefix < starts[0]:
             return False  # the lines before the first table changed (or there are no tables)
         self.i = bisect.bisect_right(starts, prefix) - 1
@@ -311,24 +311,6 @@ def _common_prefix(a: str, b: str) -> int:
             while high - low > 1:
                 middle = (low + high) // 2
                 if a[low:middle] == b[low:middle]:
-                    low = middle
-                else:
-                    high = middle
-            return low
-        low = high
-    return limit
-
-
-def _common_suffix(a: str, b: str, limit: int) -> int:
-    """The length of the longest common suffix, at most `limit`."""
-    la, lb = len(a), len(b)
-    low = 0
-    while low < limit:
-        high = min(low + _CHUNK, limit)
-        if a[la - high : la - low] != b[lb - high : lb - low]:
-            while high - low > 1:
-                middle = (low + high) // 2
-                if a[la - middle : la - low] == b[lb - middle : lb - low]:
                     low = middle
                 else:
                     high = middle
