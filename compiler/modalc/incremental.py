@@ -5,8 +5,8 @@ compiled, where each top-level table begins and what each header names (`store_s
 that record holds for everything but the manifest, widens the common prefix and suffix of the two texts to whole
 tables, parses only the tables between them, and learns which functions and classes they change. Each changed
 entry is compiled twice, as it was and as it is, in a *reduced* manifest: the manifest without its other
-functions and classes and without its entrypoints. The new modules are the old ones with each changed block
-replaced by the new one.
+functions and classes, and without the entrypoints that do not name a changed one. The new modules are the old
+ones with each changed block replaced by the new one.
 
 That is what a full build would write, because
 - the rest of the manifest is, byte for byte, what the last build compiled, in the same order, and every table
@@ -19,10 +19,12 @@ That is what a full build would write, because
   files looked at). The two compiles must record the same, and the changed entry must keep what the checks
   that span entries read (its name, handler and signature, its app: everything but its settings); then every
   other entry and every image compiles as before;
-- both compiles must report the same problems, none of them at a changed entry, and the last build's warnings
-  must not move (a problem is left to a full build, which reports it at its line);
-- no entrypoint names a changed entry, no budget is declared (both read every entry), the old block appears
-  exactly once in the old module, and the new one needs no black.
+- both compiles must report the same problems, none of them at a changed entry, and none of the last build's
+  warnings may lie in the edited lines (a problem is left to a full build, which reports it at its line); those
+  below move with their lines;
+- the entrypoints that name a changed entry compile to the same in both (they are part of the app compared), no
+  budget is declared (it reads every entry), no waiver marker is in the edited lines (it is read from the text),
+  the old block appears exactly once in the old module, and the new one needs no black.
 Anything else, and anything this cannot read, means a full build. Tests hold this to a full build for edits of
 many kinds (tests/test_incremental.py).
 """
@@ -182,8 +184,6 @@ class _Edit:
             e for e in new_environment_order if e[1] not in new_names
         ]:
             return None  # an entry only an environment declares keeps that environment's order
-        if not _entrypoints_spare(new_doc, changed):
-            return None
         from .budget import declares_budget
 
         if declares_budget(new_doc):
@@ -197,7 +197,9 @@ class _Edit:
         modules = ModuleCache.open()
         before, after = (
             check_loaded(
-                LoadedManifest(self.path, self.file, "toml", "", _without_entrypoints(doc), SourceMap(self.file)),
+                LoadedManifest(
+                    self.path, self.file, "toml", "", _with_entrypoints_of(doc, changed), SourceMap(self.file)
+                ),
                 environments,
                 out_dir,
                 budgets=False,
@@ -412,23 +414,31 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MARKER = "not-a-secret"  # credentials.MARKER's literal part
 
 
-def _entrypoints_spare(document: Parsed, changed: set[Owner]) -> bool:
-    """Whether no entrypoint (or environment's override of one) may name a changed function or class."""
+def _with_entrypoints_of(document: Parsed, changed: set[Owner]) -> Parsed:
+    """The document with only the entrypoints that may name a changed function or class (where the base or an
+    environment's override names one): the others call what this build does not compile."""
     names = {name for _, name in changed}
-    tables = [document.get("entrypoints")]
+    tables: list[Any] = [document.get("entrypoints")]
     environments = document.get("environments")
     if isinstance(environments, dict):
         tables += [spec.get("entrypoints") for spec in environments.values() if isinstance(spec, dict)]
-    return not any(names & set(_NAME.findall(repr(table))) for table in tables if table)
+    kept = {
+        entrypoint
+        for table in tables
+        if isinstance(table, dict)
+        for entrypoint, spec in table.items()
+        if names & set(_NAME.findall(repr(spec)))
+    }
 
+    def only_kept(table: Parsed) -> Parsed:
+        if not isinstance(table.get("entrypoints"), dict):
+            return table
+        return {**table, "entrypoints": {k: v for k, v in table["entrypoints"].items() if k in kept}}
 
-def _without_entrypoints(document: Parsed) -> Parsed:
-    out = {key: value for key, value in document.items() if key != "entrypoints"}
-    environments = document.get("environments")
+    out = only_kept(document)
     if isinstance(environments, dict):
         out["environments"] = {
-            name: {k: v for k, v in spec.items() if k != "entrypoints"} if isinstance(spec, dict) else spec
-            for name, spec in environments.items()
+            name: only_kept(spec) if isinstance(spec, dict) else spec for name, spec in environments.items()
         }
     return out
 
