@@ -105,7 +105,7 @@ def compile_edit(
 
     Its `manifest.data` is the reduced manifest (the only part of the document this build read), its `apps` are
     empty, and its observations are the last build's, which `previous` found unchanged."""
-    if path.suffix.lower() != ".toml":
+    if path.suffix.lower() != ".toml" or not state_path(cache).is_file():
         return None
     found = cache.previous()
     if found is None:
