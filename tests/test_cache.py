@@ -84,6 +84,9 @@ def test_warnings_are_replayed(tmp_path: Path, no_compiler: None, monkeypatch: p
     monkeypatch.setattr(modalc.pipeline, "compile_manifest", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     second = run_cli(["build"], cwd=project)
     assert second.stderr == first.stderr.replace("updated", "unchanged")
+    # The manifest is named as this command names it, not as the build that wrote the record did.
+    third = run_cli(["build", "./app.toml"], cwd=project)
+    assert third.stderr == second.stderr.replace("app.toml:", "./app.toml:")
 
 
 # --- the cache never answers "unchanged" for a changed input -----------------------------------------

@@ -164,22 +164,23 @@ class BuildCache:
         return isinstance(outputs, dict) and outputs.get(str(resolve_or_absolute(output))) == _hash(text.encode())
 
     def store(
-        self, observations: Mapping[Path, Observation], outputs: Mapping[Path, str], warnings: Sequence[str]
+        self,
+        observations: Mapping[Path, Observation],
+        outputs: Mapping[Path, str],
+        warnings: Sequence[str],
+        display_name: str = "",
     ) -> None:
         """Record a successful build; failures to write the record are ignored (it is only a cache)."""
         inputs = []
         for path, seen in sorted(observations.items()):
             racy = seen.stat is not None and max(seen.stat[2], seen.stat[3]) >= seen.at_ns - RACY_NS
             inputs.append({"path": str(path), "stat": seen.stat, "sha256": seen.sha256, "racy": racy})
-        self.store_inputs(inputs, outputs, warnings)
-
-    def store_inputs(self, inputs: list[dict[str, Any]], outputs: Mapping[Path, str], warnings: Sequence[str]) -> None:
-        """Record a build whose inputs are recorded ones (an incremental build's are its previous build's)."""
         record = {
             "key": self.key,
             "inputs": inputs,
             "outputs": {str(p): _hash(text.encode("utf-8")) for p, text in sorted(outputs.items())},
             "warnings": list(warnings),
+            "display_name": display_name,  # how the warnings name the manifest
         }
         try:
             write_atomic(self.record_path, json.dumps(record).encode("utf-8"))

@@ -177,7 +177,7 @@ def _build(
     unfinished = interrupted_write(out_dir or default_out_dir(path))
     cache, raw = (None, None) if no_cache or unfinished else _open_cache(path, out_dir, environments)
     if cache is not None and (record := cache.lookup()) is not None:
-        _replay(record, check)
+        _replay(record, check, manifest or path.name)
         return
 
     from .paths import describe_os_error
@@ -277,9 +277,13 @@ def _open_cache(path: Path, out_dir: Path | None, environments: Sequence[str]) -
     return BuildCache.open(path, raw, out_dir or default_out_dir(path), environments), raw
 
 
-def _replay(record: dict[str, Any], check: bool) -> None:
-    """Report a cached build exactly as the build itself would (its warnings, then its files)."""
+def _replay(record: dict[str, Any], check: bool, display_name: str) -> None:
+    """Report a cached build exactly as the build itself would (its warnings, then its files), naming the manifest
+    as this command does (`./app.toml` or `app.toml`)."""
+    recorded = record.get("display_name") or display_name
     for warning in record["warnings"]:
+        if warning.startswith(f"{recorded}:"):
+            warning = display_name + warning[len(recorded) :]
         click.echo(warning, err=True)
     if check:
         click.echo(f"modalc: {len(record['outputs'])} generated file(s) up to date", err=True)
@@ -293,7 +297,8 @@ def _remember(cache: BuildCache | None, result: CompileResult, raw: bytes | None
     # observation the compiler made before reading or checking it.
     result.remember_parsed()
     if cache is not None and result.manifest is not None:
-        cache.store(result.observations, result.outputs, [d.render() for d in result.diagnostics])
+        warnings = [d.render() for d in result.diagnostics]
+        cache.store(result.observations, result.outputs, warnings, result.manifest.display_name)
         if raw is not None:
             from .incremental import store_state
 

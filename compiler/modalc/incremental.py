@@ -93,9 +93,9 @@ def _load_state(path: Path, manifest_sha256: object) -> tuple[bytes, tuple[Any, 
         meta, raw = marshal.loads(data[8 : 8 + size]), data[8 + size :]
     except (OSError, ValueError, EOFError, TypeError):
         return None
-    if not isinstance(meta, tuple) or meta[:1] != (STATE_FORMAT,) or hashlib.sha256(raw).hexdigest() != manifest_sha256:
+    if not isinstance(meta, tuple) or len(meta) != 6 or meta[0] != STATE_FORMAT:
         return None
-    return raw, meta[1:]
+    return (raw, meta[1:]) if hashlib.sha256(raw).hexdigest() == manifest_sha256 else None
 
 
 def compile_edit(

@@ -192,7 +192,7 @@ def resolve_handler(s: Session, spec: dict[str, Any], path: KeyPath, image: str 
         shadowed = "the modal package" if top == "modal" else "the generated module"
         s.report((*path, "handler"), f"a package named {top!r} would shadow {shadowed}")
         return None
-    if top in sys.stdlib_module_names and top not in s.module_users:
+    if top in sys.stdlib_module_names and top not in s.user_packages:
         s.warn(
             (*path, "handler"),
             f"a package named {top!r} shadows the standard library's {top} module in the container, for every "

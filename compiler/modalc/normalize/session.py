@@ -61,6 +61,7 @@ class Session:
     module_aliases: dict[str, str] = field(default_factory=dict)  # user module -> its alias in the module
     module_images: dict[str, set[str]] = field(default_factory=dict)  # user module -> images that import it
     module_users: dict[str, KeyPath] = field(default_factory=dict)  # user module -> the first handler key naming it
+    user_packages: set[str] = field(default_factory=set)  # the top-level packages of module_users
     source_ok: bool = True
     build_wrappers: dict[str, str] = field(default_factory=dict)  # run_function handler -> its wrapper's name
 
@@ -158,6 +159,7 @@ class Session:
 
     def module_alias(self, module: str, image: str | None, user: KeyPath = ()) -> str:
         self.module_users.setdefault(module, user)
+        self.user_packages.add(module.partition(".")[0])
         if module not in self.module_aliases:
             alias = "_" + module.replace(".", "_")
             # Never a name the module defines, nor one a wrapper's parameter would shadow in its body.

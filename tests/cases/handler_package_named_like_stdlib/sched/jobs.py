@@ -1,2 +1,6 @@
 def tick():
     return 1
+
+
+def tock():
+    return 2
