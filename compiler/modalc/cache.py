@@ -86,6 +86,11 @@ def _hash(text: bytes) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
+def manifest_digest(raw: bytes) -> str:
+    """The manifest's hash as a record's key holds it."""
+    return _hash(raw)
+
+
 @dataclass
 class BuildCache:
     record_path: Path
@@ -105,7 +110,7 @@ class BuildCache:
         directory = cache_dir()
         if directory is None:
             return []
-        shared = {"manifest_sha256": _hash(raw), "toolchain": toolchain()}
+        shared = {"manifest_sha256": manifest_digest(raw), "toolchain": toolchain()}
         caches = []
         for environments in selections:
             options: dict[str, object] = {
@@ -146,7 +151,8 @@ class BuildCache:
                 written = Path(path).read_bytes()
                 if _hash(written) != digest:
                     return None
-                texts[Path(path)] = written.decode("utf-8")
+                if not same_manifest:  # only an incremental build starts from the modules' text
+                    texts[Path(path)] = written.decode("utf-8")
             options = self.key["options"]
             out_dir = Path(str(options["out_dir"]))  # type: ignore[index]
             present = {str(p) for p in out_dir.glob("app_*.py")} if out_dir.is_dir() else set()

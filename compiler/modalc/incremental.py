@@ -32,7 +32,6 @@ many kinds (tests/test_incremental.py).
 from __future__ import annotations
 
 import bisect
-import hashlib
 import marshal
 import re
 from collections.abc import Iterator, Sequence
@@ -41,7 +40,7 @@ from typing import Any
 
 from . import ir
 from .atomic import write_atomic
-from .cache import BuildCache, observations_of
+from .cache import BuildCache, manifest_digest, observations_of
 from .diagnostics import FILE_LEVEL, Diagnostic, KeyPath, ManifestError
 from .formatting import needs_black
 from .load import MAX_NODES, LoadedManifest, SourceMap, check_flow_depth, check_shape, decode_manifest, manifest_text
@@ -95,7 +94,7 @@ def _load_state(path: Path, manifest_sha256: object) -> tuple[bytes, tuple[Any, 
         return None
     if not isinstance(meta, tuple) or len(meta) != 6 or meta[0] != STATE_FORMAT:
         return None
-    return (raw, meta[1:]) if hashlib.sha256(raw).hexdigest() == manifest_sha256 else None
+    return (raw, meta[1:]) if manifest_digest(raw) == manifest_sha256 else None
 
 
 def compile_edit(
