@@ -47,7 +47,7 @@ from .load import MAX_NODES, LoadedManifest, SourceMap, check_flow_depth, check_
 from .module_cache import ModuleCache, sealed_parts, unsealed
 from .paths import output_path
 from .pipeline import CompileResult, check_loaded, collector_for_a_build
-from .toml_tables import Assembly, Header, Tables, header_of, table_starts
+from .toml_tables import Assembly, Header, Tables, header_of, piece, table_starts
 
 STATE_FORMAT = 1
 MAX_CHANGED = 32  # entries compiled one by one; an edit of more is a full build's work
@@ -239,7 +239,7 @@ class _Edit:
         if self.j < len(starts) and self.new_end not in cuts:
             return False  # the next table's header no longer starts a line
         self.new_starts = starts[: self.i] + inside + [s + delta for s in starts[self.j :]]
-        read = [header_of(self._piece(new, self.new_starts, self.i + k)) for k in range(len(inside))]
+        read = [header_of(piece(new, self.new_starts, self.i + k)) for k in range(len(inside))]
         new_headers = [header for header in read if header is not None]
         if len(new_headers) != len(read):
             return False
@@ -250,10 +250,6 @@ class _Edit:
         self.line_delta = new.count("\n", self.begin, self.new_end) - old.count("\n", self.begin, old_end)
         return True
 
-    @staticmethod
-    def _piece(text: str, starts: list[int], k: int) -> str:
-        return text[starts[k] : starts[k + 1] if k + 1 < len(starts) else len(text)]
-
     def _parse(self, piece: str) -> Parsed:
         parsed = self._parsed.get(piece)
         if parsed is None:
@@ -263,7 +259,7 @@ class _Edit:
         return parsed
 
     def _parse_tables(self, text: str, starts: list[int], headers: list[Header], lo: int, hi: int) -> list[Piece]:
-        return [(headers[k], self._parse(self._piece(text, starts, k))) for k in range(lo, hi)]
+        return [(headers[k], self._parse(piece(text, starts, k))) for k in range(lo, hi)]
 
     def _reduced(
         self, text: str, starts: list[int], headers: list[Header], keep: set[Owner]
@@ -280,7 +276,7 @@ class _Edit:
                     names.add(owner[1])
                 if owner not in keep:
                     continue
-            parsed = self._parse(self._piece(text, starts, k))
+            parsed = self._parse(piece(text, starts, k))
             if owner is None:
                 names |= _declared(parsed)
                 parsed = _pruned(parsed, keep)

@@ -139,15 +139,12 @@ def decode(blob: bytes) -> Facts:
 
 def sealed(data: bytes) -> bytes:
     """`data` after its checksum, so a damaged copy is found when it is read back."""
-    return _checksum(data) + data
+    return b"".join(sealed_parts(data))
 
 
 def sealed_parts(*parts: bytes) -> list[bytes]:
     """What `sealed` makes of the parts joined, as parts (a large one is not copied)."""
-    digest = hashlib.blake2b(digest_size=CHECKSUM_BYTES)
-    for part in parts:
-        digest.update(part)
-    return [digest.digest(), *parts]
+    return [_checksum(*parts), *parts]
 
 
 def unsealed(blob: bytes) -> bytes:
@@ -158,8 +155,11 @@ def unsealed(blob: bytes) -> bytes:
     return data
 
 
-def _checksum(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=CHECKSUM_BYTES).digest()
+def _checksum(*parts: bytes) -> bytes:
+    digest = hashlib.blake2b(digest_size=CHECKSUM_BYTES)
+    for part in parts:
+        digest.update(part)
+    return digest.digest()
 
 
 def _function(f: FunctionFacts) -> Encoded:

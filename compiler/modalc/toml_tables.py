@@ -54,8 +54,13 @@ class Tables:
     def of(cls, text: str) -> Tables | None:
         """The cuts of a document `parse_by_table` assembled (None if a header cannot be read)."""
         starts = table_starts(text)
-        headers = [header_of(text[begin:end]) for begin, end in zip(starts, [*starts[1:], len(text)], strict=True)]
+        headers = [header_of(piece(text, starts, k)) for k in range(len(starts))]
         return None if None in headers else cls(starts, headers)  # type: ignore[arg-type]
+
+
+def piece(text: str, starts: Sequence[int], k: int) -> str:
+    """The k-th piece: from its start to the next one's, or to the end."""
+    return text[starts[k] : starts[k + 1] if k + 1 < len(starts) else len(text)]
 
 
 def parse_by_table(text: str, min_tables: int | None = None) -> Document | None:
@@ -68,10 +73,10 @@ def parse_by_table(text: str, min_tables: int | None = None) -> Document | None:
     try:
         root: Document = _interned(tomli.loads(text[: starts[0]]))
         assembly = Assembly(root)
-        for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
-            piece = text[begin:end]
-            header = header_of(piece)
-            if header is None or not assembly.add(*header, tomli.loads(piece)):
+        for k in range(len(starts)):
+            table = piece(text, starts, k)
+            header = header_of(table)
+            if header is None or not assembly.add(*header, tomli.loads(table)):
                 return None
     except (tomli.TOMLDecodeError, RecursionError):
         return None
