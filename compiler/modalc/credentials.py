@@ -318,7 +318,8 @@ def _mask(secret: str) -> str:
 
 # --- the manifest ------------------------------------------------------------------------------------
 
-MARKER = re.compile(r"#\s*modalc:\s*not-a-secret(?![\w-])")
+MARKER_WORD = "not-a-secret"  # in every marker: text without it holds none
+MARKER = re.compile(rf"#\s*modalc:\s*{MARKER_WORD}(?![\w-])")
 HINT = "put it in a Modal secret (`modal secret create NAME KEY=...`) and reference the secret by name under `secrets`"
 
 
@@ -388,10 +389,10 @@ def find_credentials(manifest: LoadedManifest) -> list[Diagnostic]:
                 stack.append((child, (where, key)))
         elif isinstance(value, list):
             stack.extend((child, (where, index)) for index, child in enumerate(value))
-    if "not-a-secret" not in manifest.text:
+    if MARKER_WORD not in manifest.text:
         return found
     for number, text in enumerate(source.lines, 1):
-        if number not in waived_lines and "not-a-secret" in text and _comment_marker(text):
+        if number not in waived_lines and MARKER_WORD in text and _comment_marker(text):
             found.append(
                 Diagnostic(
                     manifest.display_name,

@@ -41,7 +41,8 @@ from typing import Any
 from . import ir
 from .atomic import write_atomic
 from .cache import BuildCache, manifest_digest, observations_of
-from .diagnostics import FILE_LEVEL, Diagnostic, KeyPath, ManifestError
+from .credentials import MARKER_WORD
+from .diagnostics import FILE_LEVEL, Diagnostic, ManifestError
 from .formatting import needs_black
 from .load import MAX_NODES, LoadedManifest, SourceMap, check_flow_depth, check_shape, decode_manifest, manifest_text
 from .module_cache import ModuleCache, sealed_parts, unsealed
@@ -162,16 +163,12 @@ class _Edit:
         if found is None or len(found[0]) > MAX_CHANGED:
             return None
         changed, old_environment_order, new_environment_order = found
-        if _MARKER in self.old[self.begin : self.old_end] or _MARKER in self.new[self.begin : self.new_end]:
+        if MARKER_WORD in self.old[self.begin : self.old_end] or MARKER_WORD in self.new[self.begin : self.new_end]:
             return None  # whether a waiver marker waives anything is decided on the text, which this does not read
         if error := check_flow_depth(self.new, self.file):
             raise error
         if not changed and old_environment_order == new_environment_order:  # comments or layout: the same document
-            tables = Tables(self.new_starts, self.new_headers)
-            manifest = LoadedManifest(
-                self.path, self.file, "toml", self.new, {}, SourceMap(self.file), value_count, True, tables
-            )
-            return CompileResult(manifest, [], {}, dict(old_outputs), recorded_out_dir)
+            return self._result({}, value_count, dict(old_outputs), recorded_out_dir)
         old_reduced = self._reduced(self.old, self.old_starts, self.old_headers, changed)
         new_reduced = self._reduced(self.new, self.new_starts, self.new_headers, changed)
         if old_reduced is None or new_reduced is None:
@@ -210,11 +207,17 @@ class _Edit:
         outputs = _spliced(before, after, changed, old_outputs)
         if outputs is None or after.out_dir != recorded_out_dir:
             return None
+        return self._result(new_doc, new_count, outputs, recorded_out_dir, modules)
+
+    def _result(
+        self, data: Parsed, value_count: int, outputs: dict[Path, str], out_dir: Path, parsed: ModuleCache | None = None
+    ) -> CompileResult:
+        """The answer: the new text and its cuts, with `data` the part of the document this build read."""
         tables = Tables(self.new_starts, self.new_headers)
         manifest = LoadedManifest(
-            self.path, self.file, "toml", self.new, new_doc, SourceMap(self.file), new_count, True, tables
+            self.path, self.file, "toml", self.new, data, SourceMap(self.file), value_count, True, tables
         )
-        return CompileResult(manifest, [], {}, outputs, after.out_dir, parsed=modules)
+        return CompileResult(manifest, [], {}, outputs, out_dir, parsed=parsed)
 
     def _find_middle(self) -> bool:
         """Set the old tables [i, j) and the new tables [i, new_j) that hold every changed byte."""
@@ -316,12 +319,13 @@ def _common_prefix(a: str, b: str) -> int:
     return limit
 
 
-def _owner_of(path: Sequence[str]) -> Owner | None:
-    """The function or class a table header lies inside (its own table, or an environment's override)."""
+def _owner_of(path: Sequence[object]) -> Owner | None:
+    """The function or class a table header or key path lies inside (its own table, or an environment's
+    override)."""
     if len(path) >= 2 and path[0] in _KINDS:
-        return path[0], path[1]
+        return str(path[0]), str(path[1])
     if len(path) >= 4 and path[0] == "environments" and path[2] in _KINDS:
-        return path[2], path[3]
+        return str(path[2]), str(path[3])
     return None
 
 
@@ -406,7 +410,6 @@ def _summary(pieces: list[Piece]) -> tuple[list[str], dict[Owner, list[str]], li
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MARKER = "not-a-secret"  # credentials.MARKER's literal part
 
 
 def _with_entrypoints_of(document: Parsed, changed: set[Owner]) -> Parsed:
@@ -452,17 +455,13 @@ def _problems(result: CompileResult) -> list[tuple[Any, ...]]:
     return [(d.key_path, d.message, d.severity, d.hint, d.code) for d in result.diagnostics]
 
 
-def _at_entry(path: KeyPath, changed: set[Owner]) -> bool:
-    return tuple(path[:2]) in changed or (len(path) >= 4 and path[0] == "environments" and tuple(path[2:4]) in changed)
-
-
 def _spliced(
     before: CompileResult, after: CompileResult, changed: set[Owner], old_outputs: dict[Path, str]
 ) -> dict[Path, str] | None:
     """The old modules with each changed block replaced, if the two compiles differ in those blocks alone."""
     if not (before.ok and after.ok) or after.out_dir is None or before.apps.keys() != after.apps.keys():
         return None
-    if _problems(before) != _problems(after) or any(_at_entry(d.key_path, changed) for d in after.diagnostics):
+    if _problems(before) != _problems(after) or any(_owner_of(d.key_path) in changed for d in after.diagnostics):
         return None
     if before.effects != after.effects or before.dependencies != after.dependencies:
         return None
