@@ -34,7 +34,7 @@ from __future__ import annotations
 import bisect
 import marshal
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -347,23 +347,26 @@ def _declared(parsed: Parsed) -> set[str]:
     return {name for container, entries in _containers(parsed) if len(container) == 1 for name in entries}
 
 
+def _in_each_table(document: Parsed, change: Callable[[Parsed], Parsed]) -> Parsed:
+    """The document with `change` made to its top level and to each environment's table (where overrides live)."""
+    out = change(document)
+    environments = document.get("environments")
+    if type(environments) is dict:
+        out = {**out, "environments": {n: change(s) if type(s) is dict else s for n, s in environments.items()}}
+    return out
+
+
 def _pruned(parsed: Parsed, keep: set[Owner]) -> Parsed:
     """The parsed piece without the functions and classes not in `keep`."""
 
-    def only_kept(table: dict[str, Any]) -> dict[str, Any]:
+    def only_kept(table: Parsed) -> Parsed:
         out = dict(table)
         for kind in _KINDS:
             if type(table.get(kind)) is dict:
                 out[kind] = {name: value for name, value in table[kind].items() if (kind, name) in keep}
         return out
 
-    out = only_kept(parsed)
-    environments = parsed.get("environments")
-    if type(environments) is dict:
-        out["environments"] = {
-            name: only_kept(spec) if type(spec) is dict else spec for name, spec in environments.items()
-        }
-    return out
+    return _in_each_table(parsed, only_kept)
 
 
 EnvironmentOrder = list[tuple[tuple[str, ...], str]]  # (an environment's container, name), first appearances
@@ -433,12 +436,7 @@ def _with_entrypoints_of(document: Parsed, changed: set[Owner]) -> Parsed:
             return table
         return {**table, "entrypoints": {k: v for k, v in table["entrypoints"].items() if k in kept}}
 
-    out = only_kept(document)
-    if isinstance(environments, dict):
-        out["environments"] = {
-            name: only_kept(spec) if isinstance(spec, dict) else spec for name, spec in environments.items()
-        }
-    return out
+    return _in_each_table(document, only_kept)
 
 
 def _masked(app: ir.App) -> ir.App:
